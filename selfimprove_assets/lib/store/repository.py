@@ -1,0 +1,758 @@
+"""Every query the feedback store runs. Nothing else in selfimprove writes SQL.
+
+The commit path is the one that matters most: a committed correction is the product's most
+valuable data. ``commit_documents`` marks each feedback row committed with a conditional UPDATE
+(``WHERE committed_at IS NULL``) and adds to the counters in the same transaction, so a
+concurrent double commit counts once and a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from selfimprove_assets.lib.store.engine import make_engine, upgrade_schema
+from selfimprove_assets.lib.store.models import (
+    CommitRow,
+    CounterRow,
+    DocumentRow,
+    FeedbackArchiveRow,
+    FeedbackRow,
+    ModelRow,
+    RetrainCycleRow,
+    utcnow,
+)
+from selfimprove_assets.lib.store.outcomes import OUTCOME_KEYS, compute_outcome
+from selfimprove_assets.lib.types import RetrainState
+
+COUNTER_COLUMNS = ("committed", "corrected", *OUTCOME_KEYS)
+
+
+class StoreError(Exception):
+    """A request the store cannot honour; ``kind`` maps to an HTTP status in the API."""
+
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class NotFound(StoreError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "not_found")
+
+
+class Conflict(StoreError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "conflict")
+
+
+@dataclass
+class CommitResult:
+    commit_id: int | None
+    committed: list[str] = field(default_factory=list)
+    already_committed: list[str] = field(default_factory=list)
+    not_reviewed: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    corrected: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "commit_id": self.commit_id,
+            "committed": len(self.committed),
+            "already_committed": len(self.already_committed),
+            "not_reviewed": len(self.not_reviewed),
+            "unknown": len(self.unknown),
+            "corrected": dict(self.corrected),
+            "document_ids": {
+                "committed": self.committed,
+                "already_committed": self.already_committed,
+                "not_reviewed": self.not_reviewed,
+                "unknown": self.unknown,
+            },
+        }
+
+
+@dataclass
+class ModelInfo:
+    model_type: str
+    version: str
+    registry_name: str
+    is_default: bool
+    retrain_state: str
+    state_reason: str | None
+    thresholds: dict[str, float]
+    baseline_metrics: dict[str, Any]
+    parent_version: str | None
+    mlflow_run_id: str | None
+    commits_at_deploy: int
+    promoted_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: ModelRow) -> ModelInfo:
+        return cls(
+            model_type=row.model_type,
+            version=row.version,
+            registry_name=row.registry_name,
+            is_default=row.is_default,
+            retrain_state=row.retrain_state,
+            state_reason=row.state_reason,
+            thresholds=dict(row.thresholds or {}),
+            baseline_metrics=dict(row.baseline_metrics or {}),
+            parent_version=row.parent_version,
+            mlflow_run_id=row.mlflow_run_id,
+            commits_at_deploy=int(row.commits_at_deploy or 0),
+            promoted_at=row.promoted_at,
+        )
+
+
+@dataclass
+class CycleInfo:
+    cycle_id: str
+    attempt: int
+    model_type: str
+    parent_version: str
+    state: str
+    trigger: dict[str, Any]
+    candidate_version: str | None
+    decision: dict[str, Any] | None
+    dagster_run_id: str | None
+
+
+def _cycle_info(row: RetrainCycleRow) -> CycleInfo:
+    return CycleInfo(
+        cycle_id=row.cycle_id,
+        attempt=row.attempt,
+        model_type=row.model_type,
+        parent_version=row.parent_version,
+        state=row.state,
+        trigger=dict(row.trigger or {}),
+        candidate_version=row.candidate_version,
+        decision=row.decision,
+        dagster_run_id=row.dagster_run_id,
+    )
+
+
+def feedback_to_dict(row: FeedbackRow) -> dict[str, Any]:
+    return {
+        "feedback_id": row.id,
+        "document_id": row.document_id,
+        "model_type": row.model_type,
+        "model_version": row.model_version,
+        "predicted": row.predicted,
+        "verified": row.verified,
+        "reviewer": row.reviewer,
+        "reviewed_at": row.reviewed_at,
+        "committed_at": row.committed_at,
+        "commit_id": row.commit_id,
+        "corrected": row.corrected,
+        "field_outcomes": row.field_outcomes or {},
+        "retrained": row.retrained,
+        "retrain_cycle": row.retrain_cycle,
+    }
+
+
+class FeedbackStore:
+    """The repository over documents, feedback, counters, the model table and retrain cycles."""
+
+    def __init__(self, url: str, *, migrate: bool = True, engine: Engine | None = None) -> None:
+        self.url = url
+        if migrate:
+            upgrade_schema(url)
+        self.engine = engine or make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # ---------------------------------------------------------------- documents
+
+    def add_document(
+        self,
+        *,
+        content_hash: str,
+        media_type: str,
+        size_bytes: int,
+        page_count: int,
+        pages_uri: str,
+        blob_uri: str,
+        filename: str | None = None,
+        external_id: str | None = None,
+        ocr_pages: Sequence[int] = (),
+        source: str = "api",
+        document_id: str | None = None,
+        predictions: Sequence[tuple[str, str, dict[str, Any]]] = (),
+    ) -> str:
+        """Insert a document and, in the same transaction, one feedback row per prediction.
+
+        ``predictions`` holds ``(model_type, model_version, predicted)`` tuples, so a document
+        never exists without the record of which versions predicted it.
+        """
+        doc_id = document_id or uuid.uuid4().hex
+        with self.session() as s:
+            s.add(
+                DocumentRow(
+                    id=doc_id,
+                    content_hash=content_hash,
+                    external_id=external_id,
+                    filename=filename,
+                    media_type=media_type,
+                    size_bytes=size_bytes,
+                    page_count=page_count,
+                    ocr_pages=list(ocr_pages),
+                    pages_uri=pages_uri,
+                    blob_uri=blob_uri,
+                    source=source,
+                )
+            )
+            s.flush()
+            for model_type, version, predicted in predictions:
+                s.add(
+                    FeedbackRow(
+                        document_id=doc_id,
+                        model_type=model_type,
+                        model_version=version,
+                        predicted=predicted,
+                    )
+                )
+        return doc_id
+
+    def get_document(self, document_id: str) -> dict[str, Any]:
+        with self.session() as s:
+            doc = s.get(DocumentRow, document_id)
+            if doc is None:
+                raise NotFound(f"document {document_id!r} does not exist")
+            rows = s.scalars(select(FeedbackRow).where(FeedbackRow.document_id == document_id))
+            feedback = {r.model_type: feedback_to_dict(r) for r in rows}
+            return {
+                "id": doc.id,
+                "content_hash": doc.content_hash,
+                "external_id": doc.external_id,
+                "filename": doc.filename,
+                "media_type": doc.media_type,
+                "size_bytes": doc.size_bytes,
+                "page_count": doc.page_count,
+                "ocr_pages": list(doc.ocr_pages or []),
+                "pages_uri": doc.pages_uri,
+                "blob_uri": doc.blob_uri,
+                "source": doc.source,
+                "created_at": doc.created_at,
+                "feedback": feedback,
+            }
+
+    def count_documents(self) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(DocumentRow)) or 0)
+
+    # ---------------------------------------------------------------- review and commit
+
+    def set_review(
+        self,
+        document_id: str,
+        *,
+        verified: dict[str, dict[str, Any]],
+        reviewer: str | None = None,
+    ) -> None:
+        """Store the reviewer's verified metadata, per model type (``classifier``/``extractor``).
+
+        Reviews may be revised until the document is committed; afterwards they are final.
+        """
+        with self.session() as s:
+            if s.get(DocumentRow, document_id) is None:
+                raise NotFound(f"document {document_id!r} does not exist")
+            rows = {
+                r.model_type: r
+                for r in s.scalars(
+                    select(FeedbackRow).where(FeedbackRow.document_id == document_id)
+                )
+            }
+            missing = sorted(set(verified) - set(rows))
+            if missing:
+                raise Conflict(f"document {document_id!r} has no prediction for {missing}")
+            for model_type, value in verified.items():
+                row = rows[model_type]
+                if row.committed_at is not None:
+                    raise Conflict(
+                        f"document {document_id!r} was already committed; its review is final"
+                    )
+                row.verified = value
+                row.reviewer = reviewer
+                row.reviewed_at = utcnow()
+
+    def commit_documents(
+        self, document_ids: Sequence[str], *, committed_by: str | None = None
+    ) -> CommitResult:
+        ids = list(dict.fromkeys(document_ids))
+        result = CommitResult(commit_id=None)
+        deltas: dict[tuple[str, str, str], dict[str, int]] = defaultdict(
+            lambda: dict.fromkeys(COUNTER_COLUMNS, 0)
+        )
+        with self.session() as s:
+            known = set(s.scalars(select(DocumentRow.id).where(DocumentRow.id.in_(ids))))
+            result.unknown = [i for i in ids if i not in known]
+            rows = list(
+                s.scalars(
+                    select(FeedbackRow)
+                    .where(FeedbackRow.document_id.in_(known))
+                    .order_by(FeedbackRow.id)
+                )
+            )
+            by_doc: dict[str, list[FeedbackRow]] = defaultdict(list)
+            for row in rows:
+                by_doc[row.document_id].append(row)
+            commit = CommitRow(committed_by=committed_by, requested=len(ids))
+            s.add(commit)
+            s.flush()
+            now = utcnow()
+            corrected: dict[str, int] = defaultdict(int)
+            for doc_id in [i for i in ids if i in known]:
+                doc_rows = by_doc.get(doc_id, [])
+                if not doc_rows or any(r.verified is None for r in doc_rows):
+                    if doc_rows and all(r.committed_at is not None for r in doc_rows):
+                        result.already_committed.append(doc_id)
+                    else:
+                        result.not_reviewed.append(doc_id)
+                    continue
+                if all(r.committed_at is not None for r in doc_rows):
+                    result.already_committed.append(doc_id)
+                    continue
+                won = False
+                for row in doc_rows:
+                    assert row.verified is not None
+                    outcome = compute_outcome(row.model_type, row.predicted, row.verified)
+                    updated = s.execute(
+                        update(FeedbackRow)
+                        .where(FeedbackRow.id == row.id, FeedbackRow.committed_at.is_(None))
+                        .values(
+                            committed_at=now,
+                            commit_id=commit.id,
+                            corrected=outcome.corrected,
+                            field_outcomes=outcome.field_outcomes,
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
+                    if updated.rowcount != 1:  # type: ignore[attr-defined]
+                        continue  # a concurrent commit won this row
+                    won = True
+                    corrected[row.model_type] += int(outcome.corrected)
+                    for fld, delta in outcome.counter_deltas.items():
+                        acc = deltas[(row.model_type, row.model_version, fld)]
+                        for key, value in delta.items():
+                            acc[key] += value
+                if won:
+                    result.committed.append(doc_id)
+                else:
+                    result.already_committed.append(doc_id)
+            if not result.committed:
+                s.delete(commit)
+                result.corrected = {}
+                return result
+            commit.committed = len(result.committed)
+            self._add_to_counters(s, deltas, commit.id)
+            result.commit_id = commit.id
+            result.corrected = dict(corrected)
+        return result
+
+    def _add_to_counters(
+        self, s: Session, deltas: dict[tuple[str, str, str], dict[str, int]], commit_id: int
+    ) -> None:
+        # Sorted keys: concurrent transactions lock counter rows in the same order (no deadlock).
+        for (model_type, version, fld), delta in sorted(deltas.items()):
+            values = {"model_type": model_type, "model_version": version, "field": fld}
+            values.update({k: int(delta.get(k, 0)) for k in COUNTER_COLUMNS})
+            values["last_commit_id"] = commit_id
+            dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+            stmt = dialect_insert(CounterRow).values(**values)
+            table = CounterRow.__table__
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["model_type", "model_version", "field"],
+                set_={
+                    **{k: table.c[k] + stmt.excluded[k] for k in COUNTER_COLUMNS},
+                    "last_commit_id": func.max(table.c.last_commit_id, stmt.excluded.last_commit_id)
+                    if self.dialect == "sqlite"
+                    else func.greatest(table.c.last_commit_id, stmt.excluded.last_commit_id),
+                },
+            )
+            s.execute(stmt)
+
+    # ---------------------------------------------------------------- counters
+
+    def live_counters(self, model_type: str, version: str) -> dict[str, dict[str, int]]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(CounterRow).where(
+                    CounterRow.model_type == model_type, CounterRow.model_version == version
+                )
+            )
+            return {r.field: {k: int(getattr(r, k)) for k in COUNTER_COLUMNS} for r in rows}
+
+    def recount(self, model_type: str, version: str) -> dict[str, dict[str, int]]:
+        """Counters recomputed from the committed feedback rows (live and archived)."""
+        totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTER_COLUMNS, 0))
+        with self.session() as s:
+            for table in (FeedbackRow, FeedbackArchiveRow):
+                query = select(table.field_outcomes).where(
+                    table.model_type == model_type,
+                    table.model_version == version,
+                    table.committed_at.is_not(None),
+                )
+                for (outcomes,) in s.execute(query):
+                    for fld, counts in (outcomes or {}).items():
+                        acc = totals[fld]
+                        acc["committed"] += 1
+                        wrong = sum(int(counts.get(k, 0)) for k in ("modified", "added", "removed"))
+                        acc["corrected"] += int(wrong > 0)
+                        for key in OUTCOME_KEYS:
+                            acc[key] += int(counts.get(key, 0))
+        return {k: dict(v) for k, v in totals.items()}
+
+    def max_commit_id(self) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.max(CommitRow.id))) or 0)
+
+    def committed_count(self, model_type: str, version: str, after_commit_id: int = 0) -> int:
+        with self.session() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(FeedbackRow)
+                    .where(
+                        FeedbackRow.model_type == model_type,
+                        FeedbackRow.model_version == version,
+                        FeedbackRow.commit_id > after_commit_id,
+                    )
+                )
+                or 0
+            )
+
+    def counter_commit_total(self, model_type: str, version: str) -> int:
+        """Documents committed for a version, read from the counters (cheap for sensors)."""
+        counters = self.live_counters(model_type, version)
+        if model_type == "classifier":
+            return counters.get("doc_type", {}).get("committed", 0)
+        with self.session() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(FeedbackRow)
+                    .where(
+                        FeedbackRow.model_type == model_type,
+                        FeedbackRow.model_version == version,
+                        FeedbackRow.committed_at.is_not(None),
+                    )
+                )
+                or 0
+            )
+
+    # ---------------------------------------------------------------- feedback for curation
+
+    def committed_feedback(
+        self,
+        model_type: str,
+        version: str | None = None,
+        *,
+        include_retrained: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        with self.session() as s:
+            query = select(FeedbackRow).where(
+                FeedbackRow.model_type == model_type, FeedbackRow.committed_at.is_not(None)
+            )
+            if version is not None:
+                query = query.where(FeedbackRow.model_version == version)
+            if not include_retrained:
+                query = query.where(FeedbackRow.retrained.is_(False))
+            query = query.order_by(FeedbackRow.id)
+            if limit is not None:
+                query = query.limit(limit)
+            return [feedback_to_dict(r) for r in s.scalars(query)]
+
+    def mark_retrained(self, feedback_ids: Iterable[int], cycle_id: str) -> int:
+        ids = list(feedback_ids)
+        with self.session() as s:
+            total = 0
+            for start in range(0, len(ids), 5000):
+                chunk = ids[start : start + 5000]
+                res = s.execute(
+                    update(FeedbackRow)
+                    .where(FeedbackRow.id.in_(chunk))
+                    .values(retrained=True, retrain_cycle=cycle_id)
+                    .execution_options(synchronize_session=False)
+                )
+                total += int(res.rowcount)  # type: ignore[attr-defined]
+            return total
+
+    def release_cycle(self, cycle_id: str) -> int:
+        """The alternate path: rows a rejected candidate used become available again."""
+        with self.session() as s:
+            res = s.execute(
+                update(FeedbackRow)
+                .where(FeedbackRow.retrain_cycle == cycle_id)
+                .values(retrained=False, retrain_cycle=None)
+                .execution_options(synchronize_session=False)
+            )
+            return int(res.rowcount)  # type: ignore[attr-defined]
+
+    def archive_cycle(self, cycle_id: str, promoted_version: str) -> int:
+        """Move the rows a promoted model trained on to ``feedback_archive`` (one transaction)."""
+        columns = [c.name for c in FeedbackRow.__table__.columns]
+        with self.session() as s:
+            source = select(*[FeedbackRow.__table__.c[c] for c in columns]).where(
+                FeedbackRow.retrain_cycle == cycle_id, FeedbackRow.retrained.is_(True)
+            )
+            s.execute(insert(FeedbackArchiveRow).from_select(columns, source))
+            res = s.execute(
+                delete(FeedbackRow)
+                .where(FeedbackRow.retrain_cycle == cycle_id, FeedbackRow.retrained.is_(True))
+                .execution_options(synchronize_session=False)
+            )
+            s.execute(
+                update(FeedbackArchiveRow)
+                .where(
+                    FeedbackArchiveRow.retrain_cycle == cycle_id,
+                    FeedbackArchiveRow.archived_by_version.is_(None),
+                )
+                .values(archived_by_version=promoted_version)
+                .execution_options(synchronize_session=False)
+            )
+            return int(res.rowcount)  # type: ignore[attr-defined]
+
+    def archived_and_live_overlap(self) -> int:
+        with self.session() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(FeedbackRow)
+                    .join(FeedbackArchiveRow, FeedbackArchiveRow.id == FeedbackRow.id)
+                )
+                or 0
+            )
+
+    def count_feedback(self, *, archived: bool = False) -> int:
+        table = FeedbackArchiveRow if archived else FeedbackRow
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(table)) or 0)
+
+    # ---------------------------------------------------------------- model table
+
+    def register_version(
+        self,
+        *,
+        model_type: str,
+        version: str,
+        registry_name: str,
+        mlflow_run_id: str | None = None,
+        parent_version: str | None = None,
+        baseline_metrics: dict[str, Any] | None = None,
+    ) -> ModelInfo:
+        with self.session() as s:
+            row = s.scalar(
+                select(ModelRow).where(
+                    ModelRow.model_type == model_type, ModelRow.version == version
+                )
+            )
+            if row is None:
+                row = ModelRow(
+                    model_type=model_type,
+                    version=version,
+                    registry_name=registry_name,
+                    mlflow_run_id=mlflow_run_id,
+                    parent_version=parent_version,
+                    baseline_metrics=baseline_metrics or {},
+                    thresholds={},
+                )
+                s.add(row)
+            else:
+                row.mlflow_run_id = mlflow_run_id or row.mlflow_run_id
+                if baseline_metrics:
+                    row.baseline_metrics = baseline_metrics
+            s.flush()
+            return ModelInfo.from_row(row)
+
+    def set_default(
+        self,
+        model_type: str,
+        version: str,
+        *,
+        thresholds: dict[str, float],
+        baseline_metrics: dict[str, Any] | None = None,
+        state: RetrainState = RetrainState.COMPLETED,
+        reason: str | None = None,
+    ) -> ModelInfo:
+        """Make ``version`` the default in one transaction; the old default keeps its history."""
+        with self.session() as s:
+            target = s.scalar(
+                select(ModelRow)
+                .where(ModelRow.model_type == model_type, ModelRow.version == version)
+                .with_for_update()
+            )
+            if target is None:
+                raise NotFound(f"{model_type} version {version} is not in the model table")
+            s.execute(
+                update(ModelRow)
+                .where(ModelRow.model_type == model_type, ModelRow.version != version)
+                .values(is_default=False)
+                .execution_options(synchronize_session=False)
+            )
+            now = utcnow()
+            target.is_default = True
+            target.thresholds = dict(thresholds)
+            if baseline_metrics is not None:
+                target.baseline_metrics = baseline_metrics
+            target.retrain_state = state.value
+            target.state_reason = reason
+            target.state_changed_at = now
+            target.promoted_at = now
+            target.commits_at_deploy = int(s.scalar(select(func.max(CommitRow.id))) or 0)
+            s.flush()
+            return ModelInfo.from_row(target)
+
+    def get_default(self, model_type: str) -> ModelInfo | None:
+        with self.session() as s:
+            row = s.scalar(
+                select(ModelRow).where(ModelRow.model_type == model_type, ModelRow.is_default)
+            )
+            return ModelInfo.from_row(row) if row is not None else None
+
+    def get_version(self, model_type: str, version: str) -> ModelInfo | None:
+        with self.session() as s:
+            row = s.scalar(
+                select(ModelRow).where(
+                    ModelRow.model_type == model_type, ModelRow.version == version
+                )
+            )
+            return ModelInfo.from_row(row) if row is not None else None
+
+    def list_versions(self, model_type: str) -> list[ModelInfo]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(ModelRow).where(ModelRow.model_type == model_type).order_by(ModelRow.id)
+            )
+            return [ModelInfo.from_row(r) for r in rows]
+
+    def set_retrain_state(
+        self,
+        model_type: str,
+        state: RetrainState,
+        *,
+        reason: str | None = None,
+        expected: Iterable[RetrainState] | None = None,
+    ) -> bool:
+        """Compare-and-set the default's retrain state; False when the current state differs."""
+        with self.session() as s:
+            query = update(ModelRow).where(
+                ModelRow.model_type == model_type, ModelRow.is_default.is_(True)
+            )
+            if expected is not None:
+                query = query.where(ModelRow.retrain_state.in_([e.value for e in expected]))
+            res = s.execute(
+                query.values(
+                    retrain_state=state.value, state_reason=reason, state_changed_at=utcnow()
+                ).execution_options(synchronize_session=False)
+            )
+            return int(res.rowcount) == 1  # type: ignore[attr-defined]
+
+    # ---------------------------------------------------------------- retrain cycles
+
+    def open_cycle(
+        self, model_type: str, parent_version: str, trigger: dict[str, Any]
+    ) -> CycleInfo:
+        """Start cycle ``<type>-v<parent>-<n>`` attempt 1, or the next attempt of an open one."""
+        with self.session() as s:
+            latest = s.scalar(
+                select(RetrainCycleRow)
+                .where(
+                    RetrainCycleRow.model_type == model_type,
+                    RetrainCycleRow.parent_version == parent_version,
+                )
+                .order_by(RetrainCycleRow.id.desc())
+                .limit(1)
+            )
+            if latest is not None and latest.state != RetrainState.COMPLETED.value:
+                cycle_id, attempt = latest.cycle_id, latest.attempt + 1
+            else:
+                n = int(
+                    s.scalar(
+                        select(func.count(func.distinct(RetrainCycleRow.cycle_id))).where(
+                            RetrainCycleRow.model_type == model_type
+                        )
+                    )
+                    or 0
+                )
+                cycle_id, attempt = f"{model_type}-v{parent_version}-c{n + 1}", 1
+            row = RetrainCycleRow(
+                cycle_id=cycle_id,
+                attempt=attempt,
+                model_type=model_type,
+                parent_version=parent_version,
+                state=RetrainState.INPROGRESS.value,
+                trigger=trigger,
+            )
+            s.add(row)
+            s.flush()
+            return _cycle_info(row)
+
+    def current_cycle(self, model_type: str) -> CycleInfo | None:
+        with self.session() as s:
+            row = s.scalar(
+                select(RetrainCycleRow)
+                .where(RetrainCycleRow.model_type == model_type)
+                .order_by(RetrainCycleRow.id.desc())
+                .limit(1)
+            )
+            return _cycle_info(row) if row is not None else None
+
+    def update_cycle(
+        self,
+        cycle_id: str,
+        attempt: int,
+        *,
+        state: RetrainState | None = None,
+        candidate_version: str | None = None,
+        decision: dict[str, Any] | None = None,
+        dagster_run_id: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if state is not None:
+            values["state"] = state.value
+            if state in (RetrainState.COMPLETED, RetrainState.FAILED):
+                values["finished_at"] = utcnow()
+        if candidate_version is not None:
+            values["candidate_version"] = candidate_version
+        if decision is not None:
+            values["decision"] = decision
+        if dagster_run_id is not None:
+            values["dagster_run_id"] = dagster_run_id
+        if not values:
+            return
+        with self.session() as s:
+            s.execute(
+                update(RetrainCycleRow)
+                .where(RetrainCycleRow.cycle_id == cycle_id, RetrainCycleRow.attempt == attempt)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+
+    def list_cycles(self, model_type: str | None = None) -> list[CycleInfo]:
+        with self.session() as s:
+            query = select(RetrainCycleRow).order_by(RetrainCycleRow.id)
+            if model_type is not None:
+                query = query.where(RetrainCycleRow.model_type == model_type)
+            return [_cycle_info(r) for r in s.scalars(query)]
