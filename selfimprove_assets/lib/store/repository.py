@@ -375,7 +375,11 @@ class FeedbackStore:
     ) -> None:
         # Sorted keys: concurrent transactions lock counter rows in the same order (no deadlock).
         for (model_type, version, fld), delta in sorted(deltas.items()):
-            values = {"model_type": model_type, "model_version": version, "field": fld}
+            values: dict[str, Any] = {
+                "model_type": model_type,
+                "model_version": version,
+                "field": fld,
+            }
             values.update({k: int(delta.get(k, 0)) for k in COUNTER_COLUMNS})
             values["last_commit_id"] = commit_id
             dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
@@ -483,6 +487,73 @@ class FeedbackStore:
             if limit is not None:
                 query = query.limit(limit)
             return [feedback_to_dict(r) for r in s.scalars(query)]
+
+    def curation_rows(self, model_type: str, version: str) -> list[dict[str, Any]]:
+        """Committed, not yet retrained feedback of a version, flattened for curation.
+
+        Each row carries the document's verified type (from its classifier review) and its
+        content hash as a fingerprint for near-duplicate checks.
+        """
+        with self.session() as s:
+            query = (
+                select(
+                    FeedbackRow.id,
+                    FeedbackRow.document_id,
+                    FeedbackRow.model_version,
+                    FeedbackRow.reviewer,
+                    FeedbackRow.corrected,
+                    FeedbackRow.predicted,
+                    FeedbackRow.verified,
+                    FeedbackRow.field_outcomes,
+                    FeedbackRow.committed_at,
+                    DocumentRow.content_hash,
+                )
+                .join(DocumentRow, DocumentRow.id == FeedbackRow.document_id)
+                .where(
+                    FeedbackRow.model_type == model_type,
+                    FeedbackRow.model_version == version,
+                    FeedbackRow.committed_at.is_not(None),
+                    FeedbackRow.retrained.is_(False),
+                )
+                .order_by(FeedbackRow.id)
+            )
+            rows = s.execute(query).all()
+            types: dict[str, str | None] = {}
+            if model_type != "classifier" and rows:
+                doc_ids = [r.document_id for r in rows]
+                for start in range(0, len(doc_ids), 5000):
+                    chunk = doc_ids[start : start + 5000]
+                    for doc_id, verified in s.execute(
+                        select(FeedbackRow.document_id, FeedbackRow.verified).where(
+                            FeedbackRow.model_type == "classifier",
+                            FeedbackRow.document_id.in_(chunk),
+                        )
+                    ):
+                        types[doc_id] = (verified or {}).get("doc_type")
+        out = []
+        for r in rows:
+            if model_type == "classifier":
+                verified_type = (r.verified or {}).get("doc_type")
+                predicted_type = (r.predicted or {}).get("doc_type")
+            else:
+                verified_type = types.get(r.document_id) or "unknown"
+                predicted_type = None
+            out.append(
+                {
+                    "feedback_id": int(r.id),
+                    "document_id": r.document_id,
+                    "model_version": r.model_version,
+                    "reviewer": r.reviewer or "unknown",
+                    "corrected": bool(r.corrected),
+                    "predicted_doc_type": predicted_type,
+                    "verified_doc_type": verified_type,
+                    "field_outcomes": r.field_outcomes or {},
+                    "retrained": False,
+                    "committed_at": r.committed_at,
+                    "fingerprint": r.content_hash,
+                }
+            )
+        return out
 
     def mark_retrained(self, feedback_ids: Iterable[int], cycle_id: str) -> int:
         ids = list(feedback_ids)

@@ -1,0 +1,70 @@
+"""The Dagster code location: every asset, check, sensor, job and resource of the loop."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from selfimprove_assets.defs.curation.assets import retraining_set_assets
+from selfimprove_assets.defs.documents.assets import (
+    corpus_splits,
+    document_pages,
+    labeled_corpus,
+    source_documents,
+)
+from selfimprove_assets.defs.evaluation.assets import evaluation_assets
+from selfimprove_assets.defs.feedback.assets import accuracy_assets
+from selfimprove_assets.defs.feedback.checks import feedback_checks
+from selfimprove_assets.defs.feedback.sensors import (
+    MODEL_TYPE_TAG,
+    AssetJob,
+    build_accuracy_sensor,
+    build_cancel_sensor,
+    build_failure_sensor,
+)
+from selfimprove_assets.defs.promotion.assets import champion_defs
+from selfimprove_assets.defs.resources import default_resources
+from selfimprove_assets.defs.training.assets import baseline_assets
+from selfimprove_assets.defs.training.candidates import candidate_assets
+from selfimprove_assets.lib.settings import Settings
+from selfimprove_assets.lib.types import MODEL_TYPES
+
+LOOP_STAGES = ("accuracy", "retraining_set", "candidate", "evaluation", "champion")
+
+
+def retraining_job(model_type: str) -> AssetJob:
+    return dg.define_asset_job(
+        name=f"{model_type}_retraining",
+        selection=dg.AssetSelection.assets(*[f"{model_type}_{s}" for s in LOOP_STAGES]),
+        tags={MODEL_TYPE_TAG: model_type},
+        description=f"Curate, fine-tune, evaluate and promote (or reject) a {model_type}.",
+    )
+
+
+def build_definitions(settings: Settings | None = None, *, min_commits: int = 30) -> dg.Definitions:
+    jobs = {t: retraining_job(t) for t in MODEL_TYPES}
+    sensors = [build_accuracy_sensor(t, jobs[t], min_commits=min_commits) for t in MODEL_TYPES]
+    sensors += [build_failure_sensor(list(jobs.values())), build_cancel_sensor(list(jobs.values()))]
+    base = dg.Definitions(
+        assets=[
+            source_documents,
+            document_pages,
+            labeled_corpus,
+            corpus_splits,
+            *baseline_assets,
+            *accuracy_assets,
+            *retraining_set_assets,
+            *candidate_assets,
+            *evaluation_assets,
+        ],
+        asset_checks=feedback_checks,
+        jobs=list(jobs.values()),
+        sensors=sensors,
+        resources=default_resources(settings),
+        executor=dg.in_process_executor,
+    )
+    return dg.Definitions.merge(base, *champion_defs)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

@@ -1,0 +1,232 @@
+"""The document side of the graph: labeled files → pages of words → corpus → fixed splits."""
+
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from selfimprove_assets.defs.resources import SelfimproveHome
+from selfimprove_assets.lib.documents.corpus import (
+    align_entities,
+    read_labels,
+    split_corpus,
+    to_training_example,
+)
+from selfimprove_assets.lib.documents.page_store import PageStore
+from selfimprove_assets.lib.models.dataset import read_dataset, write_dataset
+from selfimprove_assets.lib.types import Entity
+
+GROUP = "documents"
+
+
+class CorpusConfig(dg.Config):
+    corpus_dir: str = Field(
+        default="",
+        description="Folder with the files and labels.jsonl. Empty means SELFIMPROVE_HOME/corpus.",
+    )
+
+
+class SplitConfig(dg.Config):
+    test_fraction: float = Field(
+        default=0.25, description="Share of documents held out as the golden test set."
+    )
+    seed: int = Field(default=0, description="Seed of the stratified split.")
+
+
+def _md_table(rows: list[dict[str, Any]], limit: int = 20) -> dg.MetadataValue:
+    if not rows:
+        return dg.MetadataValue.md("_empty_")
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in rows[:limit]:
+        lines.append("| " + " | ".join(str(row[k]).replace("|", "\\|") for k in keys) + " |")
+    if len(rows) > limit:
+        lines.append(f"\n_{len(rows) - limit} more rows_")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _counts_md(counter: Counter[str], what: str) -> dg.MetadataValue:
+    return _md_table([{what: k, "count": v} for k, v in sorted(counter.items())], limit=100)
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "file"})
+def source_documents(
+    context: dg.AssetExecutionContext, config: CorpusConfig, home: SelfimproveHome
+) -> dict[str, Any]:
+    """The labeled documents of the corpus folder, as its labels.jsonl describes them."""
+    folder = Path(config.corpus_dir or home.settings.corpus_dir)
+    documents = read_labels(folder)
+    types = Counter(d.doc_type for d in documents)
+    labels = Counter(e.label for d in documents for e in d.entities)
+    context.add_output_metadata(
+        {
+            "folder": str(folder),
+            "documents": len(documents),
+            "doc_types": _counts_md(types, "doc_type"),
+            "entity_labels": _counts_md(labels, "label"),
+            "preview": _md_table(
+                [
+                    {"document_id": d.document_id, "file": d.file.name, "doc_type": d.doc_type}
+                    for d in documents
+                ]
+            ),
+        }
+    )
+    return {
+        "folder": str(folder),
+        "documents": [
+            {
+                "document_id": d.document_id,
+                "file": str(d.file),
+                "doc_type": d.doc_type,
+                "entities": [e.to_dict() for e in d.entities],
+            }
+            for d in documents
+        ],
+    }
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "parquet"})
+def document_pages(
+    context: dg.AssetExecutionContext, source_documents: dict[str, Any], home: SelfimproveHome
+) -> dict[str, Any]:
+    """Words with boxes for every page (text layer, or Tesseract OCR), cached by content hash."""
+    store = PageStore(home.settings.pages_dir)
+    hashes: dict[str, str] = {}
+    rejected: list[dict[str, str]] = []
+    pages = ocr_pages = cache_hits = 0
+    started = time.perf_counter()
+    docs = source_documents["documents"]
+    for i, doc in enumerate(docs, start=1):
+        try:
+            digest, page_words, hit = store.extract_cached(Path(doc["file"]))
+        except Exception as exc:  # one bad file never stops the batch
+            rejected.append({"document_id": doc["document_id"], "reason": str(exc)})
+            context.log.warning("rejected %s: %s", doc["file"], exc)
+            continue
+        hashes[doc["document_id"]] = digest
+        pages += page_words.page_count
+        ocr_pages += len(page_words.ocr_pages)
+        cache_hits += int(hit)
+        if i % 25 == 0 or i == len(docs):
+            context.log.info("extracted %d/%d documents", i, len(docs))
+    elapsed = time.perf_counter() - started
+    context.add_output_metadata(
+        {
+            "documents": len(hashes),
+            "pages": pages,
+            "ocr_pages": ocr_pages,
+            "ocr_share": dg.MetadataValue.float(ocr_pages / pages if pages else 0.0),
+            "cache_hits": cache_hits,
+            "rejected": len(rejected),
+            "rejected_files": _md_table(rejected),
+            "seconds": dg.MetadataValue.float(elapsed),
+        }
+    )
+    return {"hashes": hashes, "rejected": rejected}
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "parquet"})
+def labeled_corpus(
+    context: dg.AssetExecutionContext,
+    source_documents: dict[str, Any],
+    document_pages: dict[str, Any],
+    home: SelfimproveHome,
+) -> str:
+    """Every document as training input: words, boxes and one BIO tag per word."""
+    store = PageStore(home.settings.pages_dir)
+    examples = []
+    unaligned: list[dict[str, Any]] = []
+    aligned_entities = 0
+    for doc in source_documents["documents"]:
+        digest = document_pages["hashes"].get(doc["document_id"])
+        if digest is None:
+            continue
+        page_words = store.get(digest)
+        if page_words is None:
+            raise dg.Failure(f"pages of {doc['document_id']} vanished from the page store")
+        entities = [Entity.from_dict(e) for e in doc["entities"]]
+        alignment = align_entities(page_words.words, entities)
+        aligned_entities += len(entities) - len(alignment.unaligned)
+        unaligned.extend(
+            {"document_id": doc["document_id"], "label": e.label, "text": e.text}
+            for e in alignment.unaligned
+        )
+        examples.append(
+            to_training_example(doc["document_id"], doc["doc_type"], page_words, alignment.tags)
+        )
+    if not examples:
+        raise dg.Failure("the corpus has no usable document (all were rejected)")
+    path = home.path("corpus_build", "labeled_corpus.parquet")
+    digest = write_dataset(path, examples)
+    total = aligned_entities + len(unaligned)
+    context.add_output_metadata(
+        {
+            "path": str(path),
+            "content_hash": digest,
+            "documents": len(examples),
+            "entities_aligned": aligned_entities,
+            "entities_unaligned": len(unaligned),
+            "alignment_rate": dg.MetadataValue.float(aligned_entities / total if total else 1.0),
+            "unaligned_entities": _md_table(unaligned),
+        }
+    )
+    return str(path)
+
+
+@dg.multi_asset(
+    group_name=GROUP,
+    outs={
+        "golden_test_set": dg.AssetOut(
+            kinds={"python", "parquet"},
+            description="Held-out documents every model version is compared on. Fixed: the "
+            "split is stratified, seeded, and honours splits.json when the corpus has one."
+        ),
+        "initial_training_set": dg.AssetOut(
+            kinds={"python", "parquet"}, description="The documents that train V1."
+        ),
+    },
+)
+def corpus_splits(
+    context: dg.AssetExecutionContext,
+    config: SplitConfig,
+    labeled_corpus: str,
+    source_documents: dict[str, Any],
+    home: SelfimproveHome,
+):  # noqa: ANN201 - a multi-asset yields one Output per split
+    examples = read_dataset(labeled_corpus)
+    splits_file = Path(source_documents["folder"]) / "splits.json"
+    splits = json.loads(splits_file.read_text(encoding="utf-8")) if splits_file.exists() else None
+    train_ids, test_ids = split_corpus(
+        [e.document_id for e in examples],
+        [e.doc_type for e in examples],
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+        splits=splits,
+    )
+    by_id = {e.document_id: e for e in examples}
+    for name, ids in (("golden_test_set", test_ids), ("initial_training_set", train_ids)):
+        subset = [by_id[i] for i in ids if i in by_id]
+        path = home.path("corpus_build", f"{name}.parquet")
+        digest = write_dataset(path, subset)
+        types = Counter(e.doc_type for e in subset)
+        tags = Counter(t[2:] for e in subset for t in e.word_tags if t.startswith("B-"))
+        yield dg.Output(
+            str(path),
+            output_name=name,
+            data_version=dg.DataVersion(digest[:16]),
+            metadata={
+                "path": str(path),
+                "content_hash": digest,
+                "documents": len(subset),
+                "from_splits_json": splits is not None,
+                "doc_types": _counts_md(types, "doc_type"),
+                "entities": _counts_md(tags, "label"),
+            },
+        )
+    context.log.info("split %d documents: %d train, %d test", len(examples), len(train_ids), len(test_ids))

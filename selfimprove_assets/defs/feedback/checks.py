@@ -1,0 +1,65 @@
+"""Invariants of the feedback data, checked next to the assets they guard."""
+
+
+import dagster as dg
+
+from selfimprove_assets.defs.resources import FeedbackStoreResource
+
+
+def build_feedback_checks(model_type: str) -> list[dg.AssetChecksDefinition]:
+    asset = f"{model_type}_accuracy"
+
+    @dg.asset_check(
+        asset=asset,
+        name="counters_equal_recount",
+        description="Running counters equal a full recount of committed feedback rows.",
+    )
+    def _counters(store: FeedbackStoreResource) -> dg.AssetCheckResult:
+        feedback = store.get()
+        default = feedback.get_default(model_type)
+        if default is None:
+            return dg.AssetCheckResult(passed=True, description="no default yet")
+        live = feedback.live_counters(model_type, default.version)
+        recount = feedback.recount(model_type, default.version)
+        diff = {
+            f: {"counter": live.get(f), "recount": recount.get(f)}
+            for f in set(live) | set(recount)
+            if live.get(f) != recount.get(f)
+        }
+        return dg.AssetCheckResult(
+            passed=not diff,
+            metadata={"fields": len(live), "mismatches": dg.MetadataValue.json(diff)},
+        )
+
+    @dg.asset_check(
+        asset=asset,
+        name="no_row_archived_and_live",
+        description="No feedback row is both in feedback_data and feedback_archive.",
+    )
+    def _overlap(store: FeedbackStoreResource) -> dg.AssetCheckResult:
+        overlap = store.get().archived_and_live_overlap()
+        return dg.AssetCheckResult(passed=overlap == 0, metadata={"overlapping_rows": overlap})
+
+    @dg.asset_check(
+        asset=f"{model_type}_retraining_set",
+        name="not_empty",
+        description="A retraining set has feedback rows to learn from.",
+        blocking=True,
+    )
+    def _not_empty(store: FeedbackStoreResource) -> dg.AssetCheckResult:
+        cycle = store.get().current_cycle(model_type)
+        if cycle is None:
+            return dg.AssetCheckResult(passed=False, description="no retraining cycle recorded")
+        rows = [
+            r
+            for r in store.get().committed_feedback(model_type, cycle.parent_version, include_retrained=True)
+            if r["retrain_cycle"] == cycle.cycle_id
+        ]
+        return dg.AssetCheckResult(
+            passed=bool(rows), metadata={"cycle": cycle.cycle_id, "rows": len(rows)}
+        )
+
+    return [_counters, _overlap, _not_empty]
+
+
+feedback_checks = [c for t in ("classifier", "extractor") for c in build_feedback_checks(t)]

@@ -1,0 +1,151 @@
+"""The vigilant monitor: one sensor per model type over new commits, and the failure path.
+
+A tick reads only counters and the commit cursor (cheap, well inside the 60 s evaluation
+limit). It reports the live accuracy as a materialization of ``<type>_accuracy`` (so the asset
+page plots it per commit batch) and, when a figure is statistically below its threshold, moves
+the retrain state to TRIGGERED with a compare-and-set and requests one retraining run whose
+run key makes a duplicate impossible.
+"""
+
+
+import json
+from typing import Any
+
+import dagster as dg
+
+from selfimprove_assets.defs.feedback.assets import accuracy_metadata, figures_of
+from selfimprove_assets.defs.resources import FeedbackStoreResource
+from selfimprove_assets.lib.monitor.trigger import evaluate_trigger
+from selfimprove_assets.lib.types import RetrainState
+
+MODEL_TYPE_TAG = "selfimprove/model_type"
+TRIGGER_TAG = "selfimprove/trigger"
+MIN_COMMITS_DEFAULT = 30
+# What dg.define_asset_job returns; Dagster exports no public name for that class.
+AssetJob = Any
+
+
+def build_accuracy_sensor(
+    model_type: str,
+    job: AssetJob,
+    *,
+    min_commits: int = MIN_COMMITS_DEFAULT,
+    interval_seconds: int = 30,
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=f"{model_type}_accuracy_sensor",
+        job=job,
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Triggers {model_type} retraining when live accuracy is statistically "
+        f"below its threshold (after at least {min_commits} committed documents).",
+    )
+    def _sensor(
+        context: dg.SensorEvaluationContext, store: FeedbackStoreResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        feedback = store.get()
+        cursor = int(context.cursor or 0)
+        latest = feedback.max_commit_id()
+        if latest <= cursor:
+            return dg.SkipReason(f"no new commits since commit {cursor}")
+        default = feedback.get_default(model_type)
+        if default is None:
+            context.update_cursor(str(latest))
+            return dg.SkipReason(f"no default {model_type} yet")
+        figures = figures_of(feedback, model_type, default.version)
+        observed = dg.AssetMaterialization(
+            asset_key=f"{model_type}_accuracy",
+            description=f"live figures after commit {latest}",
+            metadata=accuracy_metadata(model_type, default.version, figures, default.thresholds)
+            | {"commit_id": latest},
+        )
+        decision = evaluate_trigger(
+            model_type,
+            default.retrain_state,
+            figures,
+            default.thresholds,
+            commits_since_deploy=feedback.counter_commit_total(model_type, default.version),
+            min_commits=min_commits,
+        )
+        context.update_cursor(str(latest))
+        if not decision.trigger:
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason(decision.reason), asset_events=[observed]
+            )
+        claimed = feedback.set_retrain_state(
+            model_type,
+            RetrainState.TRIGGERED,
+            reason=decision.reason,
+            expected=[RetrainState.IDLE, RetrainState.COMPLETED, RetrainState.FAILED],
+        )
+        if not claimed:
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason("another trigger claimed the retrain first"),
+                asset_events=[observed],
+            )
+        trigger = {
+            b.field: {"value": round(b.value, 4), "upper": round(b.upper, 4), "threshold": b.threshold, "n": b.n}
+            for b in decision.below
+        }
+        context.log.info("triggering %s retraining: %s", model_type, decision.reason)
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"{model_type}-v{default.version}-commit{latest}",
+                    tags={
+                        MODEL_TYPE_TAG: model_type,
+                        TRIGGER_TAG: json.dumps(trigger)[:4000],
+                        "selfimprove/parent_version": default.version,
+                    },
+                )
+            ],
+            asset_events=[observed],
+        )
+
+    return _sensor
+
+
+def build_failure_sensor(jobs: list[AssetJob]) -> dg.SensorDefinition:
+    """A failed or canceled retraining run leaves the state FAILED and frees its rows."""
+
+    @dg.run_failure_sensor(
+        name="retraining_failure_sensor",
+        monitored_jobs=jobs,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Moves the retrain state to FAILED when a retraining run fails or is "
+        "canceled, and makes the feedback rows it had claimed available again.",
+    )
+    def _on_failure(context: dg.RunFailureSensorContext, store: FeedbackStoreResource) -> None:
+        mark_run_failed(store, context.dagster_run.tags, context.failure_event.message or "")
+
+    return _on_failure
+
+
+def build_cancel_sensor(jobs: list[AssetJob]) -> dg.SensorDefinition:
+    @dg.run_status_sensor(
+        name="retraining_cancel_sensor",
+        run_status=dg.DagsterRunStatus.CANCELED,
+        monitored_jobs=jobs,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def _on_cancel(context: dg.RunStatusSensorContext, store: FeedbackStoreResource) -> None:
+        mark_run_failed(store, context.dagster_run.tags, "run canceled")
+
+    return _on_cancel
+
+
+def mark_run_failed(store: FeedbackStoreResource, tags: dict[str, str], message: str) -> None:
+    model_type = tags.get(MODEL_TYPE_TAG)
+    if not model_type:
+        return
+    feedback = store.get()
+    feedback.set_retrain_state(
+        model_type,
+        RetrainState.FAILED,
+        reason=f"retraining run failed: {message[:500]}",
+        expected=[RetrainState.TRIGGERED, RetrainState.INPROGRESS],
+    )
+    cycle = feedback.current_cycle(model_type)
+    if cycle is not None and cycle.state == RetrainState.INPROGRESS.value:
+        feedback.release_cycle(cycle.cycle_id)
+        feedback.update_cycle(cycle.cycle_id, cycle.attempt, state=RetrainState.FAILED)

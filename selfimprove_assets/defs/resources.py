@@ -1,0 +1,156 @@
+"""Dagster resources shared by every stage of the loop.
+
+Each one is a ``dg.ConfigurableResource`` whose defaults come from ``lib.settings`` (the
+embedded SQLite/MLflow defaults under ``SELFIMPROVE_HOME``); production overrides them with
+environment variables. We wrap ``MlflowClient`` ourselves instead of using dagster-mlflow's
+``mlflow_tracking`` resource: that resource is written for ops (a global active run started in
+``config_schema``), and under ``materialize()`` it leaves runs RUNNING and leaks state between
+runs. Our training runs happen in a Pipes subprocess that owns its MLflow run explicitly, so the
+Dagster side only needs a registry client.
+"""
+
+
+import json
+import os
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from mlflow import MlflowClient
+from pydantic import Field
+
+from selfimprove_assets.lib.settings import Settings, load_settings
+from selfimprove_assets.lib.store.repository import FeedbackStore
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@lru_cache(maxsize=8)
+def _store(url: str) -> FeedbackStore:
+    return FeedbackStore(url)
+
+
+class SelfimproveHome(dg.ConfigurableResource):
+    """Where corpus files, page caches, datasets and reports live."""
+
+    home: str = Field(description="The data directory (SELFIMPROVE_HOME).")
+    backbone: str = Field(description="Hugging Face model path of the encoder backbone.")
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings({**os.environ, "SELFIMPROVE_HOME": self.home})
+
+    def path(self, *parts: str) -> Path:
+        path = Path(self.home).joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class FeedbackStoreResource(dg.ConfigurableResource):
+    """The feedback store (documents, feedback, counters, model table)."""
+
+    database_url: str = Field(description="SQLAlchemy URL: SQLite file or PostgreSQL server.")
+
+    def get(self) -> FeedbackStore:
+        return _store(self.database_url)
+
+
+class MlflowRegistryResource(dg.ConfigurableResource):
+    """An explicit MLflow client: tracking URI and artifact root never depend on the cwd."""
+
+    tracking_uri: str = Field(description="MLflow tracking (and registry) URI.")
+    artifact_root: str = Field(description="Artifact location for new experiments.")
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+
+class TrainingJobResource(dg.ConfigurableResource):
+    """Launches ``training_jobs/train.py`` through Dagster Pipes in a local subprocess.
+
+    The same script runs on Kubernetes through ``PipesK8sClient`` (see deploy/ and the README);
+    only this resource changes.
+    """
+
+    python: str = Field(default=sys.executable, description="Interpreter for the training job.")
+    epochs: int = Field(default=4, description="Maximum epochs (early stopping may end sooner).")
+    batch_size: int = Field(default=8, description="Training batch size.")
+    learning_rate: float = Field(default=3e-4, description="Learning rate.")
+    max_length: int = Field(default=256, description="Tokens per window.")
+    extra_args: list[str] = Field(default_factory=list, description="More CLI args for train.py.")
+
+    def launch(
+        self,
+        context: dg.AssetExecutionContext,
+        *,
+        model_type: str,
+        dataset: Path,
+        base: str,
+        tracking_uri: str,
+        artifact_root: str,
+        backbone: str,
+        cycle: str | None = None,
+        extra: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Run one training job and return its JSON result (registered name, version, metrics)."""
+        with tempfile.TemporaryDirectory(prefix="selfimprove-train-") as tmp:
+            out = Path(tmp) / "result.json"
+            command = [
+                self.python,
+                "-m",
+                "training_jobs.train",
+                "--model-type",
+                model_type,
+                "--dataset",
+                str(dataset),
+                "--base",
+                base,
+                "--backbone",
+                backbone,
+                "--tracking-uri",
+                tracking_uri,
+                "--artifact-root",
+                artifact_root,
+                "--output-json",
+                str(out),
+                "--epochs",
+                str(self.epochs),
+                "--batch-size",
+                str(self.batch_size),
+                "--lr",
+                str(self.learning_rate),
+                "--max-length",
+                str(self.max_length),
+                "--dagster-run-id",
+                context.run.run_id,
+                *(["--cycle", cycle] if cycle else []),
+                *self.extra_args,
+                *(extra or []),
+            ]
+            env = {
+                "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1",
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p
+                ),
+            }
+            client = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT))
+            client.run(context=context, command=command, env=env).get_results()
+            if not out.exists():
+                raise dg.Failure(f"training job for {model_type} finished without a result file")
+            return json.loads(out.read_text(encoding="utf-8"))
+
+
+def default_resources(settings: Settings | None = None) -> dict[str, Any]:
+    settings = settings or load_settings()
+    return {
+        "home": SelfimproveHome(home=str(settings.home), backbone=settings.backbone),
+        "store": FeedbackStoreResource(database_url=settings.database_url),
+        "mlflow": MlflowRegistryResource(
+            tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root
+        ),
+        "trainer": TrainingJobResource(),
+    }

@@ -1,0 +1,83 @@
+"""Candidate versions: fine-tuned from the current default on the curated retraining set."""
+
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from selfimprove_assets.defs.feedback.sensors import MODEL_TYPE_TAG
+from selfimprove_assets.defs.resources import (
+    FeedbackStoreResource,
+    MlflowRegistryResource,
+    SelfimproveHome,
+    TrainingJobResource,
+)
+from selfimprove_assets.lib.deployment import CHALLENGER, model_uri, registry_name
+
+
+def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"{model_type}_candidate",
+        group_name=f"{model_type}_loop",
+        kinds={"pytorch", "mlflow"},
+        ins={"retraining_set": dg.AssetIn(key=f"{model_type}_retraining_set")},
+        tags={MODEL_TYPE_TAG: model_type},
+        description=f"A new {model_type} version fine-tuned (LoRA warm start) from the current "
+        "default on the curated set; registered with alias `challenger`, not deployed.",
+    )
+    def _candidate(
+        context: dg.AssetExecutionContext,
+        retraining_set: dict[str, Any],
+        home: SelfimproveHome,
+        store: FeedbackStoreResource,
+        mlflow: MlflowRegistryResource,
+        trainer: TrainingJobResource,
+    ) -> dict[str, Any]:
+        parent = retraining_set["parent_version"]
+        cycle = f"{retraining_set['cycle_id']}-a{retraining_set['attempt']}"
+        result = trainer.launch(
+            context,
+            model_type=model_type,
+            dataset=Path(retraining_set["train_path"]),
+            base=model_uri(model_type, parent),
+            tracking_uri=mlflow.tracking_uri,
+            artifact_root=mlflow.artifact_root,
+            backbone=home.backbone,
+            cycle=cycle,
+        )
+        version = str(result["version"])
+        client = mlflow.client()
+        client.set_registered_model_alias(registry_name(model_type), CHALLENGER, version)
+        feedback = store.get()
+        feedback.register_version(
+            model_type=model_type,
+            version=version,
+            registry_name=registry_name(model_type),
+            mlflow_run_id=result.get("run_id"),
+            parent_version=parent,
+        )
+        feedback.update_cycle(
+            retraining_set["cycle_id"], retraining_set["attempt"], candidate_version=version
+        )
+        context.add_output_metadata(
+            {
+                "version": version,
+                "parent_version": parent,
+                "cycle": cycle,
+                "dataset_hash": retraining_set["train_hash"],
+                "mlflow_run_id": str(result.get("run_id", "")),
+                "train_metrics": dg.MetadataValue.json(result.get("metrics", {})),
+            }
+        )
+        return {
+            "version": version,
+            "parent_version": parent,
+            "run_id": result.get("run_id"),
+            **{k: retraining_set[k] for k in ("cycle_id", "attempt", "holdout_path", "trigger_fields")},
+        }
+
+    return _candidate
+
+
+candidate_assets = [build_candidate_asset(t) for t in ("classifier", "extractor")]

@@ -1,0 +1,272 @@
+"""``selfimprove demo``: the whole loop on embedded defaults, watched from the terminal.
+
+Generates a corpus, ingests it, trains V1 of both models, then streams documents through the
+real API (in-process) while a simulated reviewer corrects and commits. After each batch the
+real sensors are evaluated against the Dagster instance in ``SELFIMPROVE_HOME``; a run they
+request is executed in-process with the same tags, so the UI later shows the sensor-started
+runs, the evaluation reports and the accuracy plots.
+"""
+
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from fastapi.testclient import TestClient
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from selfimprove_assets.lib.documents.corpus import read_labels
+from selfimprove_assets.lib.documents.synth import SCENARIOS, generate_corpus
+from selfimprove_assets.lib.feedback.live import models_overview
+from selfimprove_assets.lib.settings import Settings
+from selfimprove_assets.lib.simulation import ReviewerSimulator
+from selfimprove_assets.lib.store.repository import FeedbackStore
+from selfimprove_assets.lib.types import MODEL_TYPES
+from selfimprove_assets.runner import prepare_instance
+
+logger = logging.getLogger(__name__)
+DEMO_TOKEN = "demo-reviewer-token"
+
+
+@dataclass
+class DemoOptions:
+    quick: bool = False
+    scenario: str = "new_vocabulary"
+    seed: int = 0
+    error_rate: float = 0.02
+    n_train: int = 240
+    n_stream: int = 160
+    batch_size: int = 20
+    min_commits: int = 30
+
+
+@dataclass
+class Timeline:
+    points: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _options(opts: DemoOptions) -> DemoOptions:
+    if opts.quick:
+        opts.n_train, opts.n_stream, opts.batch_size, opts.min_commits = 60, 60, 10, 10
+    if opts.scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {opts.scenario!r}; choose from {sorted(SCENARIOS)}")
+    return opts
+
+
+def _status_table(store: FeedbackStore, phase: str, processed: int, total: int) -> Table:
+    table = Table(title=f"selfimprove demo — {phase} — {processed}/{total} documents streamed")
+    for col in ("model", "default", "retrain state", "live accuracy (worst field)", "n"):
+        table.add_column(col)
+    for model_type, info in models_overview(store).items():
+        live = {k: v for k, v in info["live"].items() if v["accuracy"] is not None}
+        worst = min(live.items(), key=lambda kv: kv[1]["accuracy"]) if live else None
+        table.add_row(
+            model_type,
+            str(info["default_version"]),
+            str(info["retrain_state"]),
+            f"{worst[0]} {worst[1]['accuracy']:.3f}" if worst else "-",
+            str(worst[1]["n"]) if worst else "0",
+        )
+    return table
+
+
+def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]:
+    from selfimprove_assets.api.app import create_app
+    from selfimprove_assets.definitions import build_definitions
+    from selfimprove_assets.runner import materialize
+
+    opts = _options(opts)
+    os.environ["SELFIMPROVE_HOME"] = str(settings.home)
+    instance = prepare_instance(settings)
+    started = time.perf_counter()
+    corpus = settings.home / "corpus"
+    stream_clean = settings.home / "stream" / "clean"
+    stream_drift = settings.home / "stream" / f"drift-{opts.scenario}"
+    with console.status("generating the synthetic corpus and the document streams..."):
+        generate_corpus(corpus, n=opts.n_train, seed=opts.seed, scenario="baseline")
+        generate_corpus(stream_clean, n=opts.n_stream // 3, seed=opts.seed + 1, scenario="baseline")
+        generate_corpus(stream_drift, n=opts.n_stream, seed=opts.seed + 2, scenario=opts.scenario)
+    console.print(f"[bold]drift scenario[/] {opts.scenario}: {SCENARIOS[opts.scenario].description}")
+    with console.status("ingesting: pages, OCR, alignment, golden/training split..."):
+        materialize(
+            settings,
+            ["source_documents", "document_pages", "labeled_corpus", "golden_test_set",
+             "initial_training_set"],
+            run_config={"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}},
+            instance=instance,
+        )
+    with console.status("training V1 of both models (LoRA on the MiniLM backbone)..."):
+        materialize(settings, ["classifier_baseline", "extractor_baseline"], instance=instance)
+    store = FeedbackStore(settings.database_url)
+    defs = build_definitions(settings, min_commits=opts.min_commits)
+    repo = defs.get_repository_def()
+    os.environ["SELFIMPROVE_API_TOKENS"] = f"{DEMO_TOKEN}:admin"
+    app = create_app(settings, store=store)
+    timeline = Timeline()
+    golden_before = {t: (store.get_default(t).baseline_metrics or {}).get("headline") for t in MODEL_TYPES}  # type: ignore[union-attr]
+    cursors: dict[str, str | None] = {}
+    docs = [("clean", d) for d in read_labels(stream_clean)] + [
+        ("drift", d) for d in read_labels(stream_drift)
+    ]
+    with TestClient(app) as client:
+        sim = ReviewerSimulator(
+            "http://demo", DEMO_TOKEN, error_rate=opts.error_rate, rng=random.Random(opts.seed),
+            client=client,
+        )
+        with Live(_status_table(store, "streaming", 0, len(docs)), console=console,
+                  refresh_per_second=2) as live:
+            for start in range(0, len(docs), opts.batch_size):
+                batch = docs[start : start + opts.batch_size]
+                phase = batch[-1][0]
+                sim.review_batch([d for _, d in batch])
+                processed = start + len(batch)
+                overview = models_overview(store)
+                timeline.points.append(
+                    {"processed": processed, "phase": phase, "overview": overview}
+                )
+                live.update(_status_table(store, phase, processed, len(docs)))
+                for model_type in MODEL_TYPES:
+                    event = _tick(repo, instance, defs, model_type, cursors, settings)
+                    if event:
+                        event["processed"] = processed
+                        timeline.events.append(event)
+                        live.update(_status_table(store, phase, processed, len(docs)))
+    elapsed = time.perf_counter() - started
+    summary = _summary(store, timeline, golden_before, elapsed)
+    summary["report"] = str(_write_report(settings, timeline, summary))
+    return summary
+
+
+def _tick(
+    repo: Any, instance: dg.DagsterInstance, defs: dg.Definitions, model_type: str,
+    cursors: dict[str, str | None], settings: Settings,
+) -> dict[str, Any] | None:
+    """Evaluate the real sensor; execute the run it requests, as the daemon would."""
+    sensor = repo.get_sensor_def(f"{model_type}_accuracy_sensor")
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursors.get(model_type), definitions=defs,
+        resources=defs.resources,  # type: ignore[arg-type]
+    )
+    data = sensor.evaluate_tick(context)
+    cursors[model_type] = data.cursor
+    for event in data.asset_events:
+        instance.report_runless_asset_event(event)
+    if not data.run_requests:
+        return None
+    request = data.run_requests[0]
+    job = repo.get_job(f"{model_type}_retraining")
+    started = time.perf_counter()
+    tags = dict(request.tags) | {"dagster/sensor_name": sensor.name}
+    if request.run_key:
+        tags["dagster/run_key"] = request.run_key
+    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    if not result.success:
+        from selfimprove_assets.defs.feedback.sensors import mark_run_failed
+
+        mark_run_failed(defs.resources["store"], tags, "retraining run failed")  # type: ignore[index]
+    evaluation = None
+    if result.success:
+        evaluation = result.output_for_node(f"{model_type}_evaluation")
+    return {
+        "model_type": model_type,
+        "trigger": json.loads(tags.get("selfimprove/trigger", "{}")),
+        "run_id": result.run_id,
+        "success": result.success,
+        "promoted": bool(evaluation and evaluation["decision"]["promote"]),
+        "candidate_version": evaluation and evaluation["candidate_version"],
+        "scores": evaluation and evaluation["scores"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _summary(
+    store: FeedbackStore, timeline: Timeline, golden_before: dict[str, Any], elapsed: float
+) -> dict[str, Any]:
+    rows = {}
+    for model_type in MODEL_TYPES:
+        worst_series = []
+        for point in timeline.points:
+            live = point["overview"][model_type]["live"]
+            accs = [v["accuracy"] for v in live.values() if v["accuracy"] is not None]
+            worst_series.append((point["processed"], point["phase"], min(accs) if accs else None))
+        before = [a for _, ph, a in worst_series if ph == "clean" and a is not None]
+        events = [e for e in timeline.events if e["model_type"] == model_type]
+        promoted = [e for e in events if e["promoted"]]
+        default = store.get_default(model_type)
+        rows[model_type] = {
+            "accuracy_before_drift": before[-1] if before else None,
+            "accuracy_lowest": min((a for _, _, a in worst_series if a is not None), default=None),
+            "accuracy_after_promotion": (
+                worst_series[-1][2] if promoted and worst_series else None
+            ),
+            "retrains_triggered": len(events),
+            "promotions": len(promoted),
+            "documents_until_trigger": events[0]["processed"] if events else None,
+            "cycle_seconds": events[0]["seconds"] if events else None,
+            "golden_before": golden_before.get(model_type),
+            "golden_after": promoted[-1]["scores"]["golden"]["candidate"] if promoted else None,
+            "default_version": default.version if default else None,
+        }
+    return {"seconds": round(elapsed, 1), "models": rows, "events": timeline.events,
+            "series": [{"processed": p["processed"], "phase": p["phase"],
+                        "overview": {t: p["overview"][t]["live"] for t in MODEL_TYPES}}
+                       for p in timeline.points]}
+
+
+def _write_report(settings: Settings, timeline: Timeline, summary: dict[str, Any]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    reports = settings.reports_dir
+    reports.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for model_type in MODEL_TYPES:
+        xs, ys = [], []
+        for point in timeline.points:
+            live = point["overview"][model_type]["live"]
+            accs = [v["accuracy"] for v in live.values() if v["accuracy"] is not None]
+            if accs:
+                xs.append(point["processed"])
+                ys.append(sum(accs) / len(accs))
+        ax.plot(xs, ys, marker="o", label=f"{model_type} (mean field accuracy)")
+    for event in timeline.events:
+        ax.axvline(event["processed"], color="green" if event["promoted"] else "red", ls="--")
+        ax.annotate(
+            f"{event['model_type']} v{event['candidate_version']} "
+            f"{'promoted' if event['promoted'] else 'rejected'}",
+            (event["processed"], 0.05), rotation=90, fontsize=7,
+        )
+    ax.set_xlabel("documents streamed")
+    ax.set_ylabel("live accuracy of the default")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower left")
+    ax.set_title("selfimprove: live accuracy over the document stream")
+    png = reports / "accuracy.png"
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    (reports / "demo.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    rows = "".join(
+        f"<tr><td>{t}</td>" + "".join(f"<td>{v}</td>" for v in r.values()) + "</tr>"
+        for t, r in summary["models"].items()
+    )
+    head = "".join(f"<th>{k}</th>" for k in next(iter(summary["models"].values())))
+    html = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>selfimprove demo</title></head>"
+        f"<body><h1>selfimprove demo</h1><p>{summary['seconds']} s</p>"
+        f"<table border=1><tr><th>model</th>{head}</tr>{rows}</table>"
+        "<img src='accuracy.png' alt='accuracy over the stream'></body></html>"
+    )
+    path = reports / "demo.html"
+    path.write_text(html, encoding="utf-8")
+    return path

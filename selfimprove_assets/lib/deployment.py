@@ -1,0 +1,91 @@
+"""Score a registered version and make it the default, in the registry and the model table.
+
+The registry (MLflow alias ``champion``) is the source of truth for the default version; the
+model table mirrors it and adds thresholds and the retrain state. ``deploy_version`` writes the
+table first, then moves the alias: if the second step fails, ``registry_agrees`` reports the
+disagreement and running ``deploy_version`` again repairs it (every step is idempotent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from selfimprove_assets.lib.evaluation.scoring import ModelScore, score
+from selfimprove_assets.lib.models.registry import REGISTERED_NAMES, load_predictor
+from selfimprove_assets.lib.promotion.policy import rebase_thresholds
+from selfimprove_assets.lib.store.repository import FeedbackStore, ModelInfo
+from selfimprove_assets.lib.types import RetrainState, TrainingExample
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def registry_name(model_type: str) -> str:
+    return REGISTERED_NAMES[model_type]
+
+
+def model_uri(model_type: str, version: str) -> str:
+    return f"models:/{registry_name(model_type)}/{version}"
+
+
+def score_version(
+    tracking_uri: str, model_type: str, version: str, examples: Sequence[TrainingExample]
+) -> ModelScore:
+    predictor = load_predictor(model_uri(model_type, version), tracking_uri)
+    return score(predictor, examples)
+
+
+def deploy_version(
+    store: FeedbackStore,
+    client: MlflowClient,
+    *,
+    model_type: str,
+    version: str,
+    field_accuracy: dict[str, float],
+    metrics: dict[str, object],
+    margin: float,
+    mlflow_run_id: str | None,
+    parent_version: str | None,
+    state: RetrainState,
+    reason: str | None = None,
+) -> ModelInfo:
+    """Register ``version`` in the model table, make it the default and move ``champion``."""
+    thresholds = rebase_thresholds(field_accuracy, margin=margin)
+    store.register_version(
+        model_type=model_type,
+        version=version,
+        registry_name=registry_name(model_type),
+        mlflow_run_id=mlflow_run_id,
+        parent_version=parent_version,
+        baseline_metrics=dict(metrics),
+    )
+    info = store.set_default(
+        model_type,
+        version,
+        thresholds=thresholds,
+        baseline_metrics=dict(metrics),
+        state=state,
+        reason=reason,
+    )
+    client.set_registered_model_alias(registry_name(model_type), CHAMPION, version)
+    return info
+
+
+def champion_version(client: MlflowClient, model_type: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(registry_name(model_type), CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def registry_agrees(store: FeedbackStore, client: MlflowClient, model_type: str) -> tuple[bool, str]:
+    """Whether the model table's default and the registry's ``champion`` name one version."""
+    default = store.get_default(model_type)
+    alias = champion_version(client, model_type)
+    table = default.version if default else None
+    if table == alias:
+        return True, f"model table and registry agree on {model_type} version {table}"
+    return False, f"model table default is {table}, registry champion is {alias}"

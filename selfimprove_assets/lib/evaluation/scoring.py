@@ -1,0 +1,139 @@
+"""Score a model version on labeled examples (the golden set, a production slice, a folder).
+
+Besides the usual accuracy and entity P/R/F1, a score carries the *field figures* a reviewer
+would have produced: the same per-field outcome counts (unchanged / modified / added / removed)
+that commits write to the live counters. Thresholds are based on those, so a freshly deployed
+model's live accuracy and its threshold measure the same thing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from selfimprove_assets.lib.evaluation.metrics import (
+    ClassificationReport,
+    EntityReport,
+    classification_report,
+    entity_report,
+    normalize_text,
+)
+from selfimprove_assets.lib.feedback.diff import diff_entities
+from selfimprove_assets.lib.models.extractor import example_entities, example_words
+from selfimprove_assets.lib.models.predictor import ModelPredictor
+from selfimprove_assets.lib.types import Entity, ModelType, PageWords, TrainingExample
+
+OUTCOMES = ("unchanged", "modified", "added", "removed")
+
+
+def example_page_words(example: TrainingExample) -> PageWords:
+    words = example_words(example)
+    pages = max((w.page for w in words), default=0) + 1
+    return PageWords(words=words, page_count=pages)
+
+
+@dataclass
+class DocumentScore:
+    """Per-document results, kept so that comparisons can pair and bootstrap documents."""
+
+    document_id: str
+    gold_type: str
+    predicted_type: str | None = None
+    per_label: dict[str, dict[str, int]] = field(default_factory=dict)  # label -> tp/fp/fn
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "document_id": self.document_id,
+            "gold_type": self.gold_type,
+            "predicted_type": self.predicted_type,
+            "per_label": self.per_label,
+        }
+
+
+@dataclass
+class ModelScore:
+    model_type: str
+    n_documents: int
+    headline: float  # accuracy (classifier) or entity micro-F1 (extractor)
+    report: ClassificationReport | EntityReport
+    field_figures: dict[str, dict[str, int]]
+    documents: list[DocumentScore]
+
+    def field_accuracy(self) -> dict[str, float]:
+        """Per-field accuracy as the monitor computes it: 1 - corrected / committed fields."""
+        out: dict[str, float] = {}
+        for name, counts in self.field_figures.items():
+            total = sum(counts.get(k, 0) for k in OUTCOMES)
+            if total:
+                out[name] = counts.get("unchanged", 0) / total
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_type": self.model_type,
+            "n_documents": self.n_documents,
+            "headline": self.headline,
+            "report": self.report.to_dict(),
+            "field_figures": self.field_figures,
+            "field_accuracy": self.field_accuracy(),
+        }
+
+
+def _per_label_counts(truth: Sequence[Entity], pred: Sequence[Entity]) -> dict[str, dict[str, int]]:
+    def key(e: Entity) -> tuple[str, int]:
+        return (normalize_text(e.text), int(e.page))
+
+    out: dict[str, dict[str, int]] = {}
+    for label in sorted({e.label for e in truth} | {e.label for e in pred}):
+        t = [key(e) for e in truth if e.label == label]
+        p = [key(e) for e in pred if e.label == label]
+        remaining = list(t)
+        tp = 0
+        for item in p:
+            if item in remaining:
+                remaining.remove(item)
+                tp += 1
+        out[label] = {"tp": tp, "fp": len(p) - tp, "fn": len(t) - tp}
+    return out
+
+
+def score(predictor: ModelPredictor, examples: Sequence[TrainingExample]) -> ModelScore:
+    """Predict every example and score it against its labels."""
+    if not examples:
+        raise ValueError("cannot score a model on an empty set of documents")
+    docs = [example_page_words(e) for e in examples]
+    gold_types = [e.doc_type for e in examples]
+    if predictor.model_type == ModelType.CLASSIFIER.value:
+        predicted = [r.doc_type for r in predictor.classify(docs)]
+        report = classification_report(gold_types, predicted)
+        wrong = sum(1 for g, p in zip(gold_types, predicted, strict=True) if g != p)
+        figures = {"doc_type": {"unchanged": len(examples) - wrong, "modified": wrong}}
+        documents = [
+            DocumentScore(e.document_id, g, p)
+            for e, g, p in zip(examples, gold_types, predicted, strict=True)
+        ]
+        return ModelScore("classifier", len(examples), report.accuracy, report, figures, documents)
+    truths = [example_entities(e) for e in examples]
+    preds = predictor.extract(docs)
+    ereport = entity_report(truths, preds)
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+    documents = []
+    for example, truth, pred in zip(examples, truths, preds, strict=True):
+        for label, counts in diff_entities(list(pred), list(truth)).counts.items():
+            for k in OUTCOMES:
+                totals[label][k] += int(counts.get(k, 0))
+        documents.append(
+            DocumentScore(
+                example.document_id, example.doc_type, per_label=_per_label_counts(truth, pred)
+            )
+        )
+    return ModelScore(
+        "extractor",
+        len(examples),
+        ereport.micro.f1,
+        ereport,
+        {k: dict(v) for k, v in totals.items()},
+        documents,
+    )
