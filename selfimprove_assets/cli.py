@@ -78,7 +78,9 @@ def generate_corpus_cmd(
     table.add_column("what")
     table.add_column("value")
     for key, value in data.items():
-        table.add_row(str(key), json.dumps(value, default=str) if isinstance(value, dict) else str(value))
+        table.add_row(
+            str(key), json.dumps(value, default=str) if isinstance(value, dict) else str(value)
+        )
     _emit(data, as_json, table)
 
 
@@ -98,8 +100,13 @@ def ingest(
     with console.status("ingesting (pages, OCR, alignment, splits)..."):
         result = materialize(
             settings,
-            ["source_documents", "document_pages", "labeled_corpus", "golden_test_set",
-             "initial_training_set"],
+            [
+                "source_documents",
+                "document_pages",
+                "labeled_corpus",
+                "golden_test_set",
+                "initial_training_set",
+            ],
             run_config={
                 "ops": {
                     "source_documents": {"config": {"corpus_dir": str(corpus_dir.resolve())}},
@@ -176,8 +183,12 @@ def evaluate(
     for col in ("model", "version", "field", "precision", "recall", "f1 / acc", "n"):
         table.add_column(col)
     for row in report["rows"]:
-        table.add_row(*[str(row[k]) for k in ("model", "version", "field", "precision", "recall",
-                                              "score", "n")])
+        table.add_row(
+            *[
+                str(row[k])
+                for k in ("model", "version", "field", "precision", "recall", "score", "n")
+            ]
+        )
     _emit(report, as_json, table)
 
 
@@ -257,7 +268,10 @@ def simulate(
     sim = ReviewerSimulator(api, token, error_rate=error_rate, rng=random.Random(seed))
     started = time.perf_counter()
     with Progress(
-        TextColumn("[bold]reviewing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("[bold]reviewing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         console=console,
     ) as progress:
         task = progress.add_task("stream", total=len(documents))

@@ -94,12 +94,19 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
         generate_corpus(corpus, n=opts.n_train, seed=opts.seed, scenario="baseline")
         generate_corpus(stream_clean, n=opts.n_stream // 3, seed=opts.seed + 1, scenario="baseline")
         generate_corpus(stream_drift, n=opts.n_stream, seed=opts.seed + 2, scenario=opts.scenario)
-    console.print(f"[bold]drift scenario[/] {opts.scenario}: {SCENARIOS[opts.scenario].description}")
+    console.print(
+        f"[bold]drift scenario[/] {opts.scenario}: {SCENARIOS[opts.scenario].description}"
+    )
     with console.status("ingesting: pages, OCR, alignment, golden/training split..."):
         materialize(
             settings,
-            ["source_documents", "document_pages", "labeled_corpus", "golden_test_set",
-             "initial_training_set"],
+            [
+                "source_documents",
+                "document_pages",
+                "labeled_corpus",
+                "golden_test_set",
+                "initial_training_set",
+            ],
             run_config={"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}},
             instance=instance,
         )
@@ -111,18 +118,24 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
     os.environ["SELFIMPROVE_API_TOKENS"] = f"{DEMO_TOKEN}:admin"
     app = create_app(settings, store=store)
     timeline = Timeline()
-    golden_before = {t: (store.get_default(t).baseline_metrics or {}).get("headline") for t in MODEL_TYPES}  # type: ignore[union-attr]
+    golden_before = {
+        t: (store.get_default(t).baseline_metrics or {}).get("headline") for t in MODEL_TYPES
+    }  # type: ignore[union-attr]
     cursors: dict[str, str | None] = {}
     docs = [("clean", d) for d in read_labels(stream_clean)] + [
         ("drift", d) for d in read_labels(stream_drift)
     ]
     with TestClient(app) as client:
         sim = ReviewerSimulator(
-            "http://demo", DEMO_TOKEN, error_rate=opts.error_rate, rng=random.Random(opts.seed),
+            "http://demo",
+            DEMO_TOKEN,
+            error_rate=opts.error_rate,
+            rng=random.Random(opts.seed),
             client=client,
         )
-        with Live(_status_table(store, "streaming", 0, len(docs)), console=console,
-                  refresh_per_second=2) as live:
+        with Live(
+            _status_table(store, "streaming", 0, len(docs)), console=console, refresh_per_second=2
+        ) as live:
             for start in range(0, len(docs), opts.batch_size):
                 batch = docs[start : start + opts.batch_size]
                 phase = batch[-1][0]
@@ -146,13 +159,19 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
 
 
 def _tick(
-    repo: Any, instance: dg.DagsterInstance, defs: dg.Definitions, model_type: str,
-    cursors: dict[str, str | None], settings: Settings,
+    repo: Any,
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    model_type: str,
+    cursors: dict[str, str | None],
+    settings: Settings,
 ) -> dict[str, Any] | None:
     """Evaluate the real sensor; execute the run it requests, as the daemon would."""
     sensor = repo.get_sensor_def(f"{model_type}_accuracy_sensor")
     context = dg.build_sensor_context(
-        instance=instance, cursor=cursors.get(model_type), definitions=defs,
+        instance=instance,
+        cursor=cursors.get(model_type),
+        definitions=defs,
         resources=defs.resources,  # type: ignore[arg-type]
     )
     data = sensor.evaluate_tick(context)
@@ -215,10 +234,19 @@ def _summary(
             "golden_after": promoted[-1]["scores"]["golden"]["candidate"] if promoted else None,
             "default_version": default.version if default else None,
         }
-    return {"seconds": round(elapsed, 1), "models": rows, "events": timeline.events,
-            "series": [{"processed": p["processed"], "phase": p["phase"],
-                        "overview": {t: p["overview"][t]["live"] for t in MODEL_TYPES}}
-                       for p in timeline.points]}
+    return {
+        "seconds": round(elapsed, 1),
+        "models": rows,
+        "events": timeline.events,
+        "series": [
+            {
+                "processed": p["processed"],
+                "phase": p["phase"],
+                "overview": {t: p["overview"][t]["live"] for t in MODEL_TYPES},
+            }
+            for p in timeline.points
+        ],
+    }
 
 
 def _write_report(settings: Settings, timeline: Timeline, summary: dict[str, Any]) -> Path:
@@ -244,7 +272,9 @@ def _write_report(settings: Settings, timeline: Timeline, summary: dict[str, Any
         ax.annotate(
             f"{event['model_type']} v{event['candidate_version']} "
             f"{'promoted' if event['promoted'] else 'rejected'}",
-            (event["processed"], 0.05), rotation=90, fontsize=7,
+            (event["processed"], 0.05),
+            rotation=90,
+            fontsize=7,
         )
     ax.set_xlabel("documents streamed")
     ax.set_ylabel("live accuracy of the default")

@@ -9,7 +9,6 @@ runs. Our training runs happen in a Pipes subprocess that owns its MLflow run ex
 Dagster side only needs a registry client.
 """
 
-
 import json
 import os
 import sys
@@ -142,6 +141,65 @@ class TrainingJobResource(dg.ConfigurableResource):
             if not out.exists():
                 raise dg.Failure(f"training job for {model_type} finished without a result file")
             return json.loads(out.read_text(encoding="utf-8"))
+
+
+class K8sTrainingJobResource(TrainingJobResource):
+    """The same training script as a Kubernetes pod, launched with ``PipesK8sClient``.
+
+    The pod reports the registered version through Pipes (its materialization metadata), since
+    no result file is shared with the Dagster process. ``deploy/train-job.yaml`` is the base pod
+    spec (GPU node selector, resources).
+    """
+
+    image: str = Field(description="Image with this repository installed.")
+    namespace: str = Field(default="selfimprove", description="Namespace of the training pods.")
+    base_pod_spec_file: str = Field(
+        default=str(PROJECT_ROOT / "deploy" / "train-job.yaml"),
+        description="YAML pod spec merged into the launched pod.",
+    )
+
+    def launch(  # type: ignore[override]
+        self,
+        context: dg.AssetExecutionContext,
+        *,
+        model_type: str,
+        dataset: Path,
+        base: str,
+        tracking_uri: str,
+        artifact_root: str,
+        backbone: str,
+        cycle: str | None = None,
+        extra: list[str] | None = None,
+    ) -> dict[str, Any]:
+        import yaml
+        from dagster_k8s import PipesK8sClient
+
+        spec = yaml.safe_load(Path(self.base_pod_spec_file).read_text(encoding="utf-8"))
+        command = [
+            "python", "-m", "training_jobs.train", "--model-type", model_type,
+            "--dataset", str(dataset), "--base", base, "--backbone", backbone,
+            "--tracking-uri", tracking_uri, "--artifact-root", artifact_root,
+            "--epochs", str(self.epochs), "--batch-size", str(self.batch_size),
+            "--lr", str(self.learning_rate), "--max-length", str(self.max_length),
+            "--dagster-run-id", context.run.run_id,
+            *(["--cycle", cycle] if cycle else []), *self.extra_args, *(extra or []),
+        ]  # fmt: skip
+        results = (
+            PipesK8sClient()
+            .run(
+                context=context,
+                image=self.image,
+                command=command,
+                namespace=self.namespace,
+                base_pod_spec=spec.get("spec", spec),
+            )
+            .get_results()
+        )
+        for result in results:
+            metadata = {k: getattr(v, "value", v) for k, v in (result.metadata or {}).items()}
+            if "version" in metadata:
+                return {"version": str(metadata["version"]), "run_id": metadata.get("run_id")}
+        raise dg.Failure(f"the {model_type} training pod reported no registered version")
 
 
 def default_resources(settings: Settings | None = None) -> dict[str, Any]:

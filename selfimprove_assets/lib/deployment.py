@@ -81,7 +81,9 @@ def champion_version(client: MlflowClient, model_type: str) -> str | None:
         return None
 
 
-def registry_agrees(store: FeedbackStore, client: MlflowClient, model_type: str) -> tuple[bool, str]:
+def registry_agrees(
+    store: FeedbackStore, client: MlflowClient, model_type: str
+) -> tuple[bool, str]:
     """Whether the model table's default and the registry's ``champion`` name one version."""
     default = store.get_default(model_type)
     alias = champion_version(client, model_type)

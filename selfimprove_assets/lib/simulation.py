@@ -51,7 +51,12 @@ class ReviewerSimulator:
     def _verified(self, doc: LabeledDocument) -> dict[str, Any]:
         doc_type = doc.doc_type
         entities = [
-            {"label": e.label, "text": e.text, "page": e.page, **({"bbox": list(e.bbox)} if e.bbox else {})}
+            {
+                "label": e.label,
+                "text": e.text,
+                "page": e.page,
+                **({"bbox": list(e.bbox)} if e.bbox else {}),
+            }
             for e in doc.entities
         ]
         if self.error_rate and self.rng.random() < self.error_rate:
@@ -96,7 +101,11 @@ class ReviewerSimulator:
                 continue
             self.stats["reviewed"] += 1
             self.predictions.append(
-                {"document_id": body["id"], "external_id": doc.document_id, **body["model_versions"]}
+                {
+                    "document_id": body["id"],
+                    "external_id": doc.document_id,
+                    **body["model_versions"],
+                }
             )
             ids.append(body["id"])
         if not ids:

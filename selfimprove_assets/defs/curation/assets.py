@@ -1,7 +1,6 @@
 """Targeted retraining sets: what the candidate learns from, and the production slice it is
 judged on. Operators change the curation config in the launchpad and re-materialize."""
 
-
 from collections import Counter
 from typing import Any
 
@@ -34,7 +33,9 @@ class RetrainingSetConfig(dg.Config):
     holdout_fraction: float = Field(
         default=0.25, description="Most recent production rows held out for evaluation."
     )
-    bucket_rate_low: float = Field(default=1.0, description="Extractor: rate for low-precision docs.")
+    bucket_rate_low: float = Field(
+        default=1.0, description="Extractor: rate for low-precision docs."
+    )
     bucket_rate_medium: float = Field(default=0.7, description="Extractor: medium-precision rate.")
     bucket_rate_high: float = Field(default=0.4, description="Extractor: high-precision rate.")
     focus_underperforming: bool = Field(
@@ -118,7 +119,9 @@ def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:
         except CurationError as exc:
             raise dg.Failure(f"cannot curate a {model_type} retraining set: {exc}") from exc
         cycle = feedback.open_cycle(
-            model_type, default.version, {"tags": {k: v for k, v in trigger.items() if k.startswith("selfimprove/")}}
+            model_type,
+            default.version,
+            {"tags": {k: v for k, v in trigger.items() if k.startswith("selfimprove/")}},
         )
         feedback.update_cycle(cycle.cycle_id, cycle.attempt, dagster_run_id=context.run.run_id)
         feedback.mark_retrained(result.train_ids + result.holdout_ids, cycle.cycle_id)
@@ -127,14 +130,18 @@ def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:
         by_id = {r["feedback_id"]: r for r in rows}
         reasons = result.reasons
         train_examples, skipped = feedback_examples(
-            feedback, pages, [by_id[i] | {"reason": reasons[i]} for i in result.train_ids],
+            feedback,
+            pages,
+            [by_id[i] | {"reason": reasons[i]} for i in result.train_ids],
             source="feedback",
         )
         holdout_examples, skipped_h = feedback_examples(
             feedback, pages, [by_id[i] for i in result.holdout_ids], source="holdout"
         )
         original = read_dataset(initial_training_set)
-        replay_ids = set(sample_replay([e.document_id for e in original], result.replay_count, config.seed))
+        replay_ids = set(
+            sample_replay([e.document_id for e in original], result.replay_count, config.seed)
+        )
         replay = [e for e in original if e.document_id in replay_ids]
         for example in replay:
             example.source = "replay"
@@ -174,7 +181,9 @@ def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:
             "train_hash": train_hash,
             "holdout_hash": holdout_hash,
             "trigger_fields": sorted(
-                _underperforming(default.thresholds, feedback.live_counters(model_type, default.version))
+                _underperforming(
+                    default.thresholds, feedback.live_counters(model_type, default.version)
+                )
             ),
             "excluded": {str(k): v for k, v in result.excluded.items()},
         }

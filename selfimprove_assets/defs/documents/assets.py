@@ -1,6 +1,5 @@
 """The document side of the graph: labeled files → pages of words → corpus → fixed splits."""
 
-
 import json
 import time
 from collections import Counter
@@ -185,7 +184,7 @@ def labeled_corpus(
         "golden_test_set": dg.AssetOut(
             kinds={"python", "parquet"},
             description="Held-out documents every model version is compared on. Fixed: the "
-            "split is stratified, seeded, and honours splits.json when the corpus has one."
+            "split is stratified, seeded, and honours splits.json when the corpus has one.",
         ),
         "initial_training_set": dg.AssetOut(
             kinds={"python", "parquet"}, description="The documents that train V1."
@@ -229,4 +228,6 @@ def corpus_splits(
                 "entities": _counts_md(tags, "label"),
             },
         )
-    context.log.info("split %d documents: %d train, %d test", len(examples), len(train_ids), len(test_ids))
+    context.log.info(
+        "split %d documents: %d train, %d test", len(examples), len(train_ids), len(test_ids)
+    )

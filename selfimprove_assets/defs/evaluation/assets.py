@@ -1,6 +1,5 @@
 """The gauntlet: default and candidate side by side on the golden set and the production slice."""
 
-
 import json
 from typing import Any
 
@@ -124,7 +123,9 @@ def build_evaluation_asset(model_type: str) -> dg.AssetsDefinition:
                 "golden_candidate": dg.MetadataValue.float(scores["golden"]["candidate"]),
                 **(
                     {
-                        "production_default": dg.MetadataValue.float(scores["production"]["default"]),
+                        "production_default": dg.MetadataValue.float(
+                            scores["production"]["default"]
+                        ),
                         "production_candidate": dg.MetadataValue.float(
                             scores["production"]["candidate"]
                         ),
@@ -135,7 +136,13 @@ def build_evaluation_asset(model_type: str) -> dg.AssetsDefinition:
                 "report_path": str(path),
             }
         )
-        context.log.info("%s v%s vs v%s: %s", model_type, candidate["version"], candidate["parent_version"], verdict)
+        context.log.info(
+            "%s v%s vs v%s: %s",
+            model_type,
+            candidate["version"],
+            candidate["parent_version"],
+            verdict,
+        )
         return report
 
     return _evaluation

@@ -1,6 +1,5 @@
 """Live accuracy of the default models, from committed feedback not yet used for retraining."""
 
-
 from typing import Any
 
 import dagster as dg

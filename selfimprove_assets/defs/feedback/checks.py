@@ -1,6 +1,5 @@
 """Invariants of the feedback data, checked next to the assets they guard."""
 
-
 import dagster as dg
 
 from selfimprove_assets.defs.resources import FeedbackStoreResource
@@ -52,7 +51,9 @@ def build_feedback_checks(model_type: str) -> list[dg.AssetChecksDefinition]:
             return dg.AssetCheckResult(passed=False, description="no retraining cycle recorded")
         rows = [
             r
-            for r in store.get().committed_feedback(model_type, cycle.parent_version, include_retrained=True)
+            for r in store.get().committed_feedback(
+                model_type, cycle.parent_version, include_retrained=True
+            )
             if r["retrain_cycle"] == cycle.cycle_id
         ]
         return dg.AssetCheckResult(

@@ -7,7 +7,6 @@ the retrain state to TRIGGERED with a compare-and-set and requests one retrainin
 run key makes a duplicate impossible.
 """
 
-
 import json
 from typing import Any
 
@@ -84,7 +83,12 @@ def build_accuracy_sensor(
                 asset_events=[observed],
             )
         trigger = {
-            b.field: {"value": round(b.value, 4), "upper": round(b.upper, 4), "threshold": b.threshold, "n": b.n}
+            b.field: {
+                "value": round(b.value, 4),
+                "upper": round(b.upper, 4),
+                "threshold": b.threshold,
+                "n": b.n,
+            }
             for b in decision.below
         }
         context.log.info("triggering %s retraining: %s", model_type, decision.reason)

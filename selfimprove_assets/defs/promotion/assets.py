@@ -1,6 +1,5 @@
 """The rollout (or the alternate path) for a candidate, and the invariant that guards it."""
 
-
 from typing import Any
 
 import dagster as dg
@@ -73,11 +72,15 @@ def build_champion_asset(model_type: str) -> dg.AssetsDefinition:
                 }
             )
         released = feedback.release_cycle(cycle_id)
-        feedback.update_cycle(cycle_id, attempt, state=RetrainState.FAILED, decision=evaluation["decision"])
+        feedback.update_cycle(
+            cycle_id, attempt, state=RetrainState.FAILED, decision=evaluation["decision"]
+        )
         feedback.set_retrain_state(
             model_type,
             RetrainState.FAILED,
-            reason="candidate v{} rejected: {}".format(version, "; ".join(evaluation["decision"]["failed"])),
+            reason="candidate v{} rejected: {}".format(
+                version, "; ".join(evaluation["decision"]["failed"])
+            ),
         )
         context.log.warning("rejected %s v%s; %d rows released", model_type, version, released)
         return dg.MaterializeResult(
@@ -100,7 +103,9 @@ def build_champion_asset(model_type: str) -> dg.AssetsDefinition:
         description="The model table's default and the registry's `champion` alias name the same "
         "version; re-running the champion asset repairs a disagreement.",
     )
-    def _agrees(store: FeedbackStoreResource, mlflow: MlflowRegistryResource) -> dg.AssetCheckResult:
+    def _agrees(
+        store: FeedbackStoreResource, mlflow: MlflowRegistryResource
+    ) -> dg.AssetCheckResult:
         ok, message = registry_agrees(store.get(), mlflow.client(), model_type)
         return dg.AssetCheckResult(passed=ok, description=message)
 

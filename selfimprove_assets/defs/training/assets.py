@@ -3,7 +3,6 @@
 One factory builds the asset for either model type, so the two loops share one implementation.
 """
 
-
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +74,15 @@ def build_baseline_asset(model_type: str) -> dg.AssetsDefinition:
             parent_version=None,
             state=RetrainState.IDLE,
         )
-        context.log.info("%s V%s is the default; thresholds %s", model_type, version, info.thresholds)
+        context.log.info(
+            "%s V%s is the default; thresholds %s", model_type, version, info.thresholds
+        )
         return dg.MaterializeResult(
             metadata=_score_metadata(model_type, version, model_score.to_dict(), info.thresholds)
-            | {"mlflow_run_id": str(result.get("run_id", "")), "train_metrics": result.get("metrics", {})}
+            | {
+                "mlflow_run_id": str(result.get("run_id", "")),
+                "train_metrics": result.get("metrics", {}),
+            }
         )
 
     return _baseline

@@ -1,6 +1,5 @@
 """Candidate versions: fine-tuned from the current default on the curated retraining set."""
 
-
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +73,10 @@ def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
             "version": version,
             "parent_version": parent,
             "run_id": result.get("run_id"),
-            **{k: retraining_set[k] for k in ("cycle_id", "attempt", "holdout_path", "trigger_fields")},
+            **{
+                k: retraining_set[k]
+                for k in ("cycle_id", "attempt", "holdout_path", "trigger_fields")
+            },
         }
 
     return _candidate

@@ -45,14 +45,46 @@ def evaluate_folder(settings: Settings, folder: Path) -> dict[str, Any]:
         reports[model_type] = result.to_dict() | {"version": default.version}
         report = result.report
         if isinstance(report, ClassificationReport):
-            rows.append(_row(model_type, default.version, "accuracy", None, None, report.accuracy, report.n))
+            rows.append(
+                _row(model_type, default.version, "accuracy", None, None, report.accuracy, report.n)
+            )
             for name, prf in sorted(report.per_type.items()):
-                rows.append(_row(model_type, default.version, name, prf.precision, prf.recall, prf.f1, prf.support))
+                rows.append(
+                    _row(
+                        model_type,
+                        default.version,
+                        name,
+                        prf.precision,
+                        prf.recall,
+                        prf.f1,
+                        prf.support,
+                    )
+                )
         elif isinstance(report, EntityReport):
             micro = report.micro
-            rows.append(_row(model_type, default.version, "micro", micro.precision, micro.recall, micro.f1, micro.support))
+            rows.append(
+                _row(
+                    model_type,
+                    default.version,
+                    "micro",
+                    micro.precision,
+                    micro.recall,
+                    micro.f1,
+                    micro.support,
+                )
+            )
             for name, prf in sorted(report.per_label.items()):
-                rows.append(_row(model_type, default.version, name, prf.precision, prf.recall, prf.f1, prf.support))
+                rows.append(
+                    _row(
+                        model_type,
+                        default.version,
+                        name,
+                        prf.precision,
+                        prf.recall,
+                        prf.f1,
+                        prf.support,
+                    )
+                )
     return {"documents": len(examples), "rejected": rejected, "rows": rows, "reports": reports}
 
 

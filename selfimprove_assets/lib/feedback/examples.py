@@ -31,9 +31,7 @@ def feedback_examples(
         if words is None:
             skipped.append(row["document_id"])
             continue
-        verified_by_type = {
-            t: (f.get("verified") or {}) for t, f in doc["feedback"].items()
-        }
+        verified_by_type = {t: (f.get("verified") or {}) for t, f in doc["feedback"].items()}
         doc_type = verified_by_type.get("classifier", {}).get("doc_type") or (
             (row.get("verified") or {}).get("doc_type") or "unknown"
         )

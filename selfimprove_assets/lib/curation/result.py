@@ -1,0 +1,150 @@
+"""Curation settings, the curated set, and the replay draw.
+
+The configs are plain dataclasses so that the Dagster layer can mirror them as ``dg.Config``
+and the failure path of the loop (adjust ratios, re-run) only changes data, not code.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from selfimprove_assets.lib.curation.quality import QualityConfig
+
+BUCKETS: tuple[str, ...] = ("low", "medium", "high")
+
+
+def _check_fraction(name: str, value: float, *, upper_open: bool = False) -> None:
+    ok = 0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0
+    if not ok:
+        raise ValueError(f"{name} must be in [0, {'1)' if upper_open else '1]'}, got {value}")
+
+
+@dataclass
+class ClassifierCurationConfig:
+    """``non_corrected_sample_ratio``: correct rows drawn per corrected row (anti-forgetting)."""
+
+    non_corrected_sample_ratio: float = 1.0
+    replay_share: float = 0.2
+    holdout_fraction: float = 0.2
+    seed: int = 0
+    exclude_suspicious: bool = True
+    quality: QualityConfig = field(default_factory=QualityConfig)
+
+    def __post_init__(self) -> None:
+        if self.non_corrected_sample_ratio < 0:
+            raise ValueError("non_corrected_sample_ratio must be >= 0")
+        _check_fraction("replay_share", self.replay_share, upper_open=True)
+        _check_fraction("holdout_fraction", self.holdout_fraction, upper_open=True)
+
+
+@dataclass
+class ExtractorCurationConfig:
+    """Bucket edges split documents by entity precision: low < e0 <= medium < e1 <= high."""
+
+    bucket_rates: dict[str, float] = field(
+        default_factory=lambda: {"low": 1.0, "medium": 0.6, "high": 0.3}
+    )
+    bucket_edges: tuple[float, float] = (0.6, 0.85)
+    focus_underperforming: bool = True
+    non_corrected_sample_ratio: float = 0.5
+    replay_share: float = 0.2
+    holdout_fraction: float = 0.2
+    seed: int = 0
+    exclude_suspicious: bool = True
+    quality: QualityConfig = field(default_factory=QualityConfig)
+
+    def __post_init__(self) -> None:
+        if set(self.bucket_rates) != set(BUCKETS):
+            raise ValueError(f"bucket_rates needs exactly {list(BUCKETS)}, got {self.bucket_rates}")
+        for name, rate in self.bucket_rates.items():
+            _check_fraction(f"bucket_rates[{name!r}]", rate)
+        lo, hi = self.bucket_edges
+        if not 0.0 < lo < hi <= 1.0:
+            raise ValueError(
+                f"bucket_edges must satisfy 0 < low < high <= 1, got {self.bucket_edges}"
+            )
+        if self.non_corrected_sample_ratio < 0:
+            raise ValueError("non_corrected_sample_ratio must be >= 0")
+        _check_fraction("replay_share", self.replay_share, upper_open=True)
+        _check_fraction("holdout_fraction", self.holdout_fraction, upper_open=True)
+
+    def bucket_of(self, precision: float) -> str:
+        lo, hi = self.bucket_edges
+        return "low" if precision < lo else "medium" if precision < hi else "high"
+
+
+@dataclass(frozen=True)
+class CuratedRow:
+    feedback_id: int
+    document_id: str
+    reason: str
+
+
+@dataclass
+class CurationResult:
+    """The curated retraining set and why each row is in it.
+
+    ``replay_count`` rows are to be drawn from the original training set (with
+    :func:`sample_replay`) so that old knowledge keeps ``replay_share`` of the final set.
+    """
+
+    model_type: str
+    train: list[CuratedRow]
+    holdout_ids: list[int]
+    replay_count: int
+    counts: dict[str, dict[str, int]]
+    explanations: dict[str, str]
+    excluded: dict[int, str] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def train_ids(self) -> list[int]:
+        return [r.feedback_id for r in self.train]
+
+    @property
+    def reasons(self) -> dict[int, str]:
+        return {r.feedback_id: r.reason for r in self.train}
+
+    def reason_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(r.reason for r in self.train).items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_type": self.model_type,
+            "train": [asdict(r) for r in self.train],
+            "holdout_ids": list(self.holdout_ids),
+            "replay_count": self.replay_count,
+            "counts": self.counts,
+            "explanations": self.explanations,
+            "excluded": {str(k): v for k, v in self.excluded.items()},
+            "config": self.config,
+        }
+
+
+def replay_count(feedback_rows: int, replay_share: float) -> int:
+    """Rows of original training data so that they are ``replay_share`` of the final set.
+
+    final = feedback + replay and replay = share * final, so replay = share / (1 - share) *
+    feedback, rounded half up.
+    """
+    _check_fraction("replay_share", replay_share, upper_open=True)
+    if feedback_rows < 0:
+        raise ValueError("feedback_rows must be >= 0")
+    return int(replay_share / (1 - replay_share) * feedback_rows + 0.5)
+
+
+def sample_replay(ids: Sequence[str], n: int, seed: int = 0) -> list[str]:
+    """Pick ``n`` distinct ids of the original training set (all of them when fewer exist).
+
+    The ids are sorted first so the draw depends only on the set of ids and the seed.
+    """
+    if n < 0:
+        raise ValueError(f"replay count must be >= 0, got {n}")
+    pool = sorted(set(ids))
+    if n >= len(pool):
+        return pool
+    return sorted(random.Random(seed).sample(pool, n))

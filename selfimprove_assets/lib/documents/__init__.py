@@ -1,0 +1,44 @@
+"""Documents: page extraction (text layer and OCR), the page cache, the labeled-corpus
+contract and the synthetic healthcare corpus (``documents.synth``)."""
+
+from selfimprove_assets.lib.documents.corpus import (
+    AlignmentResult,
+    CorpusError,
+    LabeledDocument,
+    align_entities,
+    read_labels,
+    read_splits,
+    split_corpus,
+    to_training_example,
+    write_labels,
+)
+from selfimprove_assets.lib.documents.page_store import CachedResult, PageStore, sha256_file
+from selfimprove_assets.lib.documents.pages import (
+    DocumentError,
+    ExtractResult,
+    detect_type,
+    extract_many,
+    extract_pages,
+    extract_pages_from_bytes,
+)
+
+__all__ = [
+    "AlignmentResult",
+    "CachedResult",
+    "CorpusError",
+    "DocumentError",
+    "ExtractResult",
+    "LabeledDocument",
+    "PageStore",
+    "align_entities",
+    "detect_type",
+    "extract_many",
+    "extract_pages",
+    "extract_pages_from_bytes",
+    "read_labels",
+    "read_splits",
+    "sha256_file",
+    "split_corpus",
+    "to_training_example",
+    "write_labels",
+]

@@ -1,0 +1,340 @@
+"""The labeled-corpus contract: ``labels.jsonl`` (+ optional ``splits.json``) beside the files.
+
+Types and labels come from the data; nothing here knows which ones exist. Entities become
+word-level BIO tags by aligning them to extracted words: by box overlap when the label has a
+box, otherwise by matching the normalized text on the entity's page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import Any
+
+from selfimprove_assets.lib.types import BBox, Entity, PageWords, TrainingExample, Word
+
+logger = logging.getLogger(__name__)
+
+LABELS_FILE = "labels.jsonl"
+SPLITS_FILE = "splits.json"
+
+
+class CorpusError(ValueError):
+    """A labeled folder that breaks the contract; the message names the file and line."""
+
+
+@dataclass
+class LabeledDocument:
+    document_id: str
+    file: Path
+    doc_type: str
+    entities: list[Entity] = field(default_factory=list)
+
+
+@dataclass
+class AlignmentResult:
+    """One BIO tag per word, and the entities that matched no words."""
+
+    tags: list[str]
+    unaligned: list[Entity]
+    spans: list[tuple[Entity, list[int]]]
+
+
+def _parse_entity(raw: Any, where: str) -> Entity:
+    if not isinstance(raw, dict):
+        raise CorpusError(f"{where}: each entity must be an object, got {type(raw).__name__}")
+    label, text = raw.get("label"), raw.get("text")
+    if not isinstance(label, str) or not label.strip():
+        raise CorpusError(f"{where}: entity 'label' must be a non-empty string")
+    if not isinstance(text, str):
+        raise CorpusError(f"{where}: entity 'text' must be a string (label {label!r})")
+    page = raw.get("page", 0)
+    if not isinstance(page, int) or isinstance(page, bool) or page < 0:
+        raise CorpusError(f"{where}: entity 'page' must be an integer >= 0 (label {label!r})")
+    bbox = raw.get("bbox")
+    box: BBox | None = None
+    if bbox is not None:
+        ok = (
+            isinstance(bbox, list)
+            and len(bbox) == 4
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1000
+                for v in bbox
+            )
+        )
+        if not ok or bbox[0] > bbox[2] or bbox[1] > bbox[3]:
+            raise CorpusError(
+                f"{where}: entity 'bbox' must be [x0, y0, x1, y1] within 0-1000 with x0<=x1 and "
+                f"y0<=y1 (label {label!r}), got {bbox!r}"
+            )
+        box = (round(bbox[0]), round(bbox[1]), round(bbox[2]), round(bbox[3]))
+    return Entity(label=label, text=text, page=page, bbox=box)
+
+
+def _resolve_inside(root: Path, relative: Any, where: str) -> Path:
+    if not isinstance(relative, str) or not relative.strip():
+        raise CorpusError(f"{where}: 'file' must be a non-empty relative path")
+    if Path(relative).is_absolute():
+        raise CorpusError(f"{where}: 'file' must be relative to the folder, got {relative!r}")
+    resolved = (root / relative).resolve()
+    if not resolved.is_relative_to(root):
+        raise CorpusError(f"{where}: 'file' {relative!r} points outside the corpus folder")
+    if not resolved.is_file():
+        raise CorpusError(f"{where}: file {relative!r} does not exist")
+    return resolved
+
+
+def read_labels(folder: Path) -> list[LabeledDocument]:
+    """Read and validate ``labels.jsonl``; every problem is reported with its line number."""
+    root = Path(folder).resolve()
+    path = root / LABELS_FILE
+    if not path.is_file():
+        raise CorpusError(f"{root}: no {LABELS_FILE} found (see the corpus contract in DESIGN.md)")
+    docs: list[LabeledDocument] = []
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                errors.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            try:
+                docs.append(_parse_record(record, root, where))
+            except CorpusError as exc:
+                errors.append(str(exc))
+                continue
+            doc_id = docs[-1].document_id
+            if doc_id in seen:
+                errors.append(
+                    f"{where}: duplicate document_id {doc_id!r} (first on line {seen[doc_id]})"
+                )
+            seen.setdefault(doc_id, number)
+    if errors:
+        shown = "\n".join(errors[:20])
+        more = f"\n... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise CorpusError(f"{len(errors)} problem(s) in {path}:\n{shown}{more}")
+    if not docs:
+        raise CorpusError(f"{path}: no documents")
+    return docs
+
+
+def _parse_record(record: Any, root: Path, where: str) -> LabeledDocument:
+    if not isinstance(record, dict):
+        raise CorpusError(f"{where}: each line must be a JSON object")
+    missing = [k for k in ("document_id", "file", "doc_type") if k not in record]
+    if missing:
+        raise CorpusError(f"{where}: missing required field(s) {', '.join(missing)}")
+    doc_id, doc_type = record["document_id"], record["doc_type"]
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise CorpusError(f"{where}: 'document_id' must be a non-empty string")
+    if not isinstance(doc_type, str) or not doc_type.strip():
+        raise CorpusError(f"{where}: 'doc_type' must be a non-empty string")
+    entities = record.get("entities", [])
+    if not isinstance(entities, list):
+        raise CorpusError(f"{where}: 'entities' must be a list")
+    return LabeledDocument(
+        document_id=doc_id,
+        file=_resolve_inside(root, record["file"], where),
+        doc_type=doc_type,
+        entities=[_parse_entity(e, f"{where}: entity {i}") for i, e in enumerate(entities)],
+    )
+
+
+def label_record(doc: LabeledDocument, folder: Path) -> dict[str, Any]:
+    """The contract's JSON object for one document, with ``file`` relative to ``folder``."""
+    file = Path(doc.file)
+    relative = file.resolve().relative_to(Path(folder).resolve()) if file.is_absolute() else file
+    return {
+        "document_id": doc.document_id,
+        "file": relative.as_posix(),
+        "doc_type": doc.doc_type,
+        "entities": [
+            {"label": e.label, "text": e.text, "page": e.page}
+            | ({"bbox": list(e.bbox)} if e.bbox is not None else {})
+            for e in doc.entities
+        ],
+    }
+
+
+def write_labels(folder: Path, docs: Sequence[LabeledDocument]) -> Path:
+    """Write ``labels.jsonl`` atomically (a reader never sees half a file)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(label_record(d, folder), ensure_ascii=False) for d in docs]
+    target = folder / LABELS_FILE
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".labels-", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + ("\n" if lines else ""))
+    os.replace(tmp, target)
+    return target
+
+
+def read_splits(folder: Path) -> dict[str, list[str]] | None:
+    """Read ``splits.json`` if the folder has one; None when it does not."""
+    path = Path(folder) / SPLITS_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k, []), list) and all(isinstance(i, str) for i in data.get(k, []))
+        for k in ("train", "test")
+    ):
+        raise CorpusError(f'{path}: expected {{"train": [ids], "test": [ids]}}')
+    return {"train": list(data.get("train", [])), "test": list(data.get("test", []))}
+
+
+def split_corpus(
+    ids: Sequence[str],
+    doc_types: Sequence[str],
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    splits: dict[str, list[str]] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Split ids into (train, test), stratified by type, or as ``splits`` says when given.
+
+    With ``splits``, ids it does not mention go to train (logged); ids it names that are not
+    in the corpus, or that it puts on both sides, are errors.
+    """
+    if len(ids) != len(doc_types):
+        raise ValueError(f"{len(ids)} ids but {len(doc_types)} doc types")
+    if splits is not None:
+        train, test = set(splits.get("train", [])), set(splits.get("test", []))
+        if both := sorted(train & test):
+            raise CorpusError(f"splits.json puts {len(both)} id(s) in train and test: {both[:5]}")
+        if unknown := sorted((train | test) - set(ids)):
+            raise CorpusError(f"splits.json names {len(unknown)} unknown id(s): {unknown[:5]}")
+        unassigned = [i for i in ids if i not in train and i not in test]
+        if unassigned:
+            logger.warning("%d id(s) not in splits.json go to train", len(unassigned))
+        return [i for i in ids if i not in test], [i for i in ids if i in test]
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for doc_id, doc_type in zip(ids, doc_types, strict=True):
+        by_type[doc_type].append(doc_id)
+    rng = random.Random(seed)
+    test_ids: set[str] = set()
+    for doc_type in sorted(by_type):
+        members = sorted(by_type[doc_type])
+        rng.shuffle(members)
+        n_test = round(len(members) * test_fraction)
+        if test_fraction > 0 and len(members) >= 2:
+            n_test = min(max(n_test, 1), len(members) - 1)
+        test_ids.update(members[:n_test])
+    return [i for i in ids if i not in test_ids], [i for i in ids if i in test_ids]
+
+
+def normalize_token(text: str) -> str:
+    """Lowercase letters and digits only, so "Smith," matches "smith" and "$1,234" "1234"."""
+    return re.sub(r"[\W_]+", "", text.casefold())
+
+
+def _area(box: BBox) -> int:
+    return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
+
+
+def _inside_fraction(word: BBox, target: BBox) -> float:
+    x0, y0 = max(word[0], target[0]), max(word[1], target[1])
+    x1, y1 = min(word[2], target[2]), min(word[3], target[3])
+    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    return inter / max(1, _area(word))
+
+
+def _match_box(words: Sequence[Word], free: list[int], entity: Entity) -> list[int]:
+    assert entity.bbox is not None
+    return [i for i in free if _inside_fraction(words[i].bbox, entity.bbox) >= 0.5]
+
+
+def _match_text(words: Sequence[Word], free: list[int], entity: Entity, fuzzy: float) -> list[int]:
+    """Find the free words whose concatenated normalized text spells the entity text."""
+    target = normalize_token(entity.text)
+    if not target:
+        return []
+    best: tuple[float, list[int]] = (0.0, [])
+    for start, first in enumerate(free):
+        if not normalize_token(words[first].text):
+            continue
+        joined, span = "", []
+        for i in free[start:]:
+            if span and i != span[-1] + 1:  # words must be consecutive in reading order
+                break
+            joined += normalize_token(words[i].text)
+            span.append(i)
+            if joined == target:
+                return span
+            if len(joined) >= len(target):
+                break
+        if fuzzy < 1.0 and joined:
+            score = SequenceMatcher(None, joined, target).ratio()
+            if score >= fuzzy and score > best[0]:
+                best = (score, list(span))
+    return best[1]
+
+
+def align_entities(
+    words: Sequence[Word], entities: Sequence[Entity], fuzzy: float = 0.85
+) -> AlignmentResult:
+    """Give each word a BIO tag from the entities covering it.
+
+    An entity with a box takes the free words on its page that lie mostly inside the box; one
+    without (or whose box covers no word) takes the first free run of words on its page whose
+    normalized text spells it (``fuzzy`` allows OCR slips; 1.0 means exact only).
+    """
+    tags = ["O"] * len(words)
+    unaligned: list[Entity] = []
+    spans: list[tuple[Entity, list[int]]] = []
+    by_page: dict[int, list[int]] = defaultdict(list)
+    for i, word in enumerate(words):
+        by_page[word.page].append(i)
+    for entity in entities:
+        free = [i for i in by_page.get(entity.page, []) if tags[i] == "O"]
+        matched = _match_box(words, free, entity) if entity.bbox is not None else []
+        if not matched:
+            matched = _match_text(words, free, entity, fuzzy)
+        if not matched:
+            unaligned.append(entity)
+            continue
+        for n, i in enumerate(sorted(matched)):
+            tags[i] = f"{'B' if n == 0 else 'I'}-{entity.label}"
+        spans.append((entity, sorted(matched)))
+    if unaligned:
+        logger.debug("%d of %d entities matched no words", len(unaligned), len(entities))
+    return AlignmentResult(tags=tags, unaligned=unaligned, spans=spans)
+
+
+def to_training_example(
+    document_id: str,
+    doc_type: str,
+    page_words: PageWords,
+    tags: Sequence[str],
+    source: str = "train",
+) -> TrainingExample:
+    """Package aligned words for the featurizer; the tags must be one per word."""
+    if len(tags) != len(page_words.words):
+        raise ValueError(f"{document_id}: {len(tags)} tags for {len(page_words.words)} words")
+    return TrainingExample(
+        document_id=document_id,
+        doc_type=doc_type,
+        words=[w.text for w in page_words.words],
+        boxes=[w.bbox for w in page_words.words],
+        pages=[w.page for w in page_words.words],
+        word_tags=list(tags),
+        source=source,
+    )

@@ -1,0 +1,175 @@
+"""A cache of extracted page words, one Parquet file per document content hash.
+
+Extraction (OCR above all) is the expensive step of ingestion; keying the cache by the sha256
+of the file's bytes means re-ingesting the same document, under any name, does no work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from selfimprove_assets.lib.documents.pages import (
+    DocumentError,
+    ExtractResult,
+    extract_many,
+    extract_pages,
+)
+from selfimprove_assets.lib.types import PageWords, Word
+
+logger = logging.getLogger(__name__)
+
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+_SCHEMA = pa.schema(
+    [
+        ("text", pa.string()),
+        ("x0", pa.int16()),
+        ("y0", pa.int16()),
+        ("x1", pa.int16()),
+        ("y1", pa.int16()),
+        ("page", pa.int32()),
+    ]
+)
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in chunks so large files stay out of memory."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class CachedResult:
+    """One file of a cached batch: its hash, words or error, and whether the cache served it."""
+
+    path: Path
+    content_hash: str | None
+    pages: PageWords | None
+    error: DocumentError | None
+    cache_hit: bool
+
+
+class PageStore:
+    """Parquet files under ``root/<hash[:2]>/<hash>.parquet``; page count and OCR pages in the
+    file's metadata."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path_for(self, content_hash: str) -> Path:
+        if not _HASH.match(content_hash):
+            raise ValueError(f"not a sha256 hex digest: {content_hash!r}")
+        return self.root / content_hash[:2] / f"{content_hash}.parquet"
+
+    def get(self, content_hash: str) -> PageWords | None:
+        path = self.path_for(content_hash)
+        if not path.is_file():
+            return None
+        table = pq.read_table(path)
+        meta = json.loads((table.schema.metadata or {}).get(b"selfimprove", b"{}"))
+        columns: dict[str, list[Any]] = table.to_pydict()
+        words = [
+            Word(text, (x0, y0, x1, y1), page)
+            for text, x0, y0, x1, y1, page in zip(
+                columns["text"],
+                columns["x0"],
+                columns["y0"],
+                columns["x1"],
+                columns["y1"],
+                columns["page"],
+                strict=True,
+            )
+        ]
+        return PageWords(
+            words=words,
+            page_count=int(meta.get("page_count", 0)),
+            ocr_pages=[int(p) for p in meta.get("ocr_pages", [])],
+        )
+
+    def put(self, content_hash: str, pages: PageWords) -> Path:
+        """Store the words atomically (write a temp file, then rename) and return the path."""
+        path = self.path_for(content_hash)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        words = pages.words
+        table = pa.table(
+            {
+                "text": [w.text for w in words],
+                "x0": [w.bbox[0] for w in words],
+                "y0": [w.bbox[1] for w in words],
+                "x1": [w.bbox[2] for w in words],
+                "y1": [w.bbox[3] for w in words],
+                "page": [w.page for w in words],
+            },
+            schema=_SCHEMA,
+        )
+        meta = {"page_count": pages.page_count, "ocr_pages": list(pages.ocr_pages)}
+        table = table.replace_schema_metadata({"selfimprove": json.dumps(meta)})
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def extract_cached(self, path: Path, **options: Any) -> tuple[str, PageWords, bool]:
+        """(content hash, words, cache hit) for one file; extraction runs only on a miss."""
+        content_hash = sha256_file(path)
+        cached = self.get(content_hash)
+        if cached is not None:
+            return content_hash, cached, True
+        pages = extract_pages(path, **options)
+        self.put(content_hash, pages)
+        return content_hash, pages, False
+
+    def extract_many_cached(
+        self,
+        paths: Iterable[Path],
+        workers: int = 2,
+        *,
+        on_result: Callable[[ExtractResult], None] | None = None,
+        **options: Any,
+    ) -> list[CachedResult]:
+        """Batch form of ``extract_cached``: misses go through ``extract_many``'s process pool;
+        a bad file is reported in its result and never stops the batch."""
+        todo = [Path(p) for p in paths]
+        results: list[CachedResult | None] = [None] * len(todo)
+        misses: dict[str, list[int]] = {}
+        for i, path in enumerate(todo):
+            try:
+                content_hash = sha256_file(path)
+            except OSError as exc:
+                error = DocumentError(path, f"cannot read file: {exc.strerror}", "not_found")
+                results[i] = CachedResult(path, None, None, error, False)
+                continue
+            cached = self.get(content_hash)
+            if cached is not None:
+                results[i] = CachedResult(path, content_hash, cached, None, True)
+            else:
+                misses.setdefault(content_hash, []).append(i)
+        first = [indices[0] for indices in misses.values()]  # same bytes twice: extract once
+        extracted = extract_many([todo[i] for i in first], workers, on_result=on_result, **options)
+        for (content_hash, indices), result in zip(misses.items(), extracted, strict=True):
+            if result.pages is not None:
+                self.put(content_hash, result.pages)
+            for n, i in enumerate(indices):
+                results[i] = CachedResult(
+                    todo[i], content_hash, result.pages, result.error, n > 0 and result.ok
+                )
+        return [r for r in results if r is not None]

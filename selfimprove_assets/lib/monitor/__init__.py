@@ -1,0 +1,33 @@
+"""Live-accuracy monitoring: Wilson bounds and the retrain trigger (plain Python)."""
+
+from selfimprove_assets.lib.monitor.stats import (
+    Interval,
+    is_statistically_below,
+    no_data_interval,
+    wilson_interval,
+    wilson_lower_bound,
+    wilson_upper_bound,
+)
+from selfimprove_assets.lib.monitor.trigger import (
+    BelowThreshold,
+    FieldFigure,
+    MetricEstimate,
+    TriggerDecision,
+    evaluate_trigger,
+    field_metrics,
+)
+
+__all__ = [
+    "BelowThreshold",
+    "FieldFigure",
+    "Interval",
+    "MetricEstimate",
+    "TriggerDecision",
+    "evaluate_trigger",
+    "field_metrics",
+    "is_statistically_below",
+    "no_data_interval",
+    "wilson_interval",
+    "wilson_lower_bound",
+    "wilson_upper_bound",
+]

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen.canvas import Canvas
+
+from selfimprove_assets.lib.documents.corpus import (
+    CorpusError,
+    LabeledDocument,
+    align_entities,
+    read_labels,
+    read_splits,
+    split_corpus,
+    to_training_example,
+    write_labels,
+)
+from selfimprove_assets.lib.documents.pages import extract_pages
+from selfimprove_assets.lib.types import Entity, PageWords, Word
+
+
+def _folder_with(tmp_path: Path, lines: list[str]) -> Path:
+    (tmp_path / "a.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "labels.jsonl").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def test_labels_round_trip(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.png").write_bytes(b"\x89PNG")
+    docs = [
+        LabeledDocument(
+            "d1",
+            tmp_path / "sub" / "x.png",
+            "weird_type",
+            [Entity("thing", "Foo Bar", 0, (1, 2, 3, 4)), Entity("other", "42", 1)],
+        )
+    ]
+    write_labels(tmp_path, docs)
+    record = json.loads((tmp_path / "labels.jsonl").read_text())
+    assert record["file"] == "sub/x.png"
+    assert "bbox" not in record["entities"][1]
+    back = read_labels(tmp_path)
+    assert back[0].document_id == "d1" and back[0].doc_type == "weird_type"
+    assert back[0].file == (tmp_path / "sub" / "x.png").resolve()
+    assert back[0].entities == docs[0].entities
+
+
+def test_malformed_lines_are_reported_with_line_numbers(tmp_path: Path) -> None:
+    good = {"document_id": "d1", "file": "a.pdf", "doc_type": "t", "entities": []}
+    folder = _folder_with(
+        tmp_path,
+        [
+            json.dumps(good),
+            "{not json",
+            json.dumps({**good, "document_id": "d2", "entities": [{"label": "x"}]}),
+            "",
+            json.dumps({**good, "document_id": "d3", "file": "../outside.pdf"}),
+            json.dumps(
+                {
+                    **good,
+                    "document_id": "d4",
+                    "entities": [{"label": "x", "text": "y", "bbox": [5, 5, 1, 1]}],
+                }
+            ),
+            json.dumps(good),
+        ],
+    )
+    with pytest.raises(CorpusError) as info:
+        read_labels(folder)
+    message = str(info.value)
+    assert "5 problem(s)" in message
+    for line in (2, 3, 5, 6, 7):
+        assert f"labels.jsonl:{line}:" in message
+    assert "outside the corpus folder" in message and "duplicate document_id" in message
+
+
+def test_alignment_by_box_and_by_text() -> None:
+    words = [
+        Word("Patient:", (50, 100, 120, 112), 0),
+        Word("Jane", (130, 100, 170, 112), 0),
+        Word("Doe,", (175, 100, 210, 112), 0),
+        Word("Total", (50, 200, 100, 212), 0),
+        Word("$1,234.56", (110, 200, 190, 212), 0),
+        Word("Jane", (50, 100, 90, 112), 1),
+        Word("Doe", (95, 100, 130, 112), 1),
+    ]
+    entities = [
+        Entity("patient_name", "Jane Doe", 0, (128, 98, 205, 114)),  # by box
+        Entity("total_amount", "1234.56", 0),  # by text, punctuation ignored
+        Entity("patient_name", "Jane Doe", 1),  # by text on the second page
+        Entity("missing", "not there", 0),
+        Entity("ghost", "Jane", 3),  # a page with no words
+    ]
+    result = align_entities(words, entities)
+    assert result.tags == [
+        "O",
+        "B-patient_name",
+        "I-patient_name",
+        "O",
+        "B-total_amount",
+        "B-patient_name",
+        "I-patient_name",
+    ]
+    assert [e.label for e in result.unaligned] == ["missing", "ghost"]
+    example = to_training_example("d1", "intake", PageWords(words, 2), result.tags)
+    assert example.word_tags == result.tags and example.pages == [0, 0, 0, 0, 0, 1, 1]
+    with pytest.raises(ValueError):
+        to_training_example("d1", "intake", PageWords(words, 2), result.tags[:-1])
+
+
+def test_fuzzy_text_alignment_tolerates_an_ocr_slip() -> None:
+    words = [
+        Word("Name", (0, 0, 10, 10)),
+        Word("Jonathon", (20, 0, 40, 10)),
+        Word("Srnith", (45, 0, 60, 10)),
+    ]
+    assert align_entities(words, [Entity("n", "Jonathon Smith")]).tags == ["O", "B-n", "I-n"]
+    assert align_entities(words, [Entity("n", "Jonathon Smith")], fuzzy=1.0).unaligned
+
+
+def test_hand_written_corpus_with_unseen_types_and_labels(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=A4, invariant=True)
+    canvas.setFont("Times-Roman", 14)
+    canvas.drawString(60, 780, "Veterinary Vaccination Record")
+    canvas.drawString(60, 740, "Pet: Rex the Dog")
+    canvas.drawString(60, 710, "Vaccine: Rabies booster")
+    canvas.showPage()
+    canvas.save()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "rex.pdf").write_bytes(buffer.getvalue())
+    record = {
+        "document_id": "vet-1",
+        "file": "docs/rex.pdf",
+        "doc_type": "vaccination_record",
+        "entities": [
+            {"label": "pet_name", "text": "Rex the Dog", "page": 0},
+            {"label": "vaccine", "text": "Rabies booster", "page": 0},
+        ],
+    }
+    (tmp_path / "labels.jsonl").write_text(json.dumps(record) + "\n")
+    [doc] = read_labels(tmp_path)
+    pages = extract_pages(doc.file)
+    result = align_entities(pages.words, doc.entities)
+    assert not result.unaligned
+    tagged = [(w.text, t) for w, t in zip(pages.words, result.tags, strict=True) if t != "O"]
+    assert tagged == [
+        ("Rex", "B-pet_name"),
+        ("the", "I-pet_name"),
+        ("Dog", "I-pet_name"),
+        ("Rabies", "B-vaccine"),
+        ("booster", "I-vaccine"),
+    ]
+
+
+def test_split_is_stratified_and_deterministic() -> None:
+    ids = [f"d{i}" for i in range(40)]
+    types = ["a"] * 20 + ["b"] * 15 + ["c"] * 5
+    train, test = split_corpus(ids, types, test_fraction=0.2, seed=3)
+    assert sorted(train + test) == sorted(ids) and not set(train) & set(test)
+    by_type = {t: sum(1 for i in test if types[ids.index(i)] == t) for t in "abc"}
+    assert by_type == {"a": 4, "b": 3, "c": 1}
+    assert split_corpus(ids, types, test_fraction=0.2, seed=3) == (train, test)
+    assert split_corpus(ids, types, test_fraction=0.2, seed=4) != (train, test)
+
+
+def test_splits_json_is_honoured(tmp_path: Path) -> None:
+    ids, types = ["a", "b", "c", "d"], ["x", "x", "y", "y"]
+    (tmp_path / "splits.json").write_text(json.dumps({"train": ["a", "c"], "test": ["b", "d"]}))
+    splits = read_splits(tmp_path)
+    assert split_corpus(ids, types, splits=splits) == (["a", "c"], ["b", "d"])
+    with pytest.raises(CorpusError, match="unknown"):
+        split_corpus(ids, types, splits={"train": ["zzz"], "test": []})
+    with pytest.raises(CorpusError, match="train and test"):
+        split_corpus(ids, types, splits={"train": ["a"], "test": ["a"]})
+    assert read_splits(tmp_path / "nowhere") is None

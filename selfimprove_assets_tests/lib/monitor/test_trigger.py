@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import pytest
+
+from selfimprove_assets.lib.monitor.trigger import FieldFigure, evaluate_trigger, field_metrics
+from selfimprove_assets.lib.types import RetrainState
+
+
+def _classifier(correct: int, n: int, state: str = "IDLE", min_commits: int = 30, **kw):
+    return evaluate_trigger(
+        "classifier",
+        state,
+        {"doc_type": FieldFigure(committed=n, corrected=n - correct)},
+        {"doc_type": kw.pop("threshold", 0.9)},
+        commits_since_deploy=n,
+        min_commits=min_commits,
+        **kw,
+    )
+
+
+def test_triggers_when_clearly_below() -> None:
+    decision = _classifier(60, 100)
+    assert decision.trigger
+    assert decision.below_fields == ["doc_type"]
+    below = decision.below[0]
+    assert below.value == pytest.approx(0.6) and below.n == 100 and below.upper < 0.9
+    assert "doc_type" in decision.reason
+
+
+def test_no_trigger_below_minimum_commits() -> None:
+    decision = _classifier(0, 10, min_commits=30)
+    assert not decision.trigger
+    assert "need 30" in decision.reason
+
+
+@pytest.mark.parametrize("state", [RetrainState.TRIGGERED, RetrainState.INPROGRESS])
+def test_no_trigger_while_a_retrain_runs(state: RetrainState) -> None:
+    decision = _classifier(10, 100, state=state)
+    assert not decision.trigger
+    assert state.value in decision.reason
+
+
+def test_no_trigger_when_only_noisily_below() -> None:
+    decision = _classifier(9, 10, min_commits=5, threshold=0.92)
+    assert not decision.trigger
+    assert decision.watch == ["doc_type"]
+    assert "point estimate" in decision.reason
+
+
+def test_extractor_triggers_only_on_the_failing_label_with_enough_samples() -> None:
+    figures = {
+        "total": FieldFigure(80, 40, unchanged=40, modified=25, added=10, removed=5),
+        "name": FieldFigure(80, 2, unchanged=78, modified=2),
+        "rare": FieldFigure(5, 5, unchanged=0, modified=5),  # awful but n=5
+    }
+    decision = evaluate_trigger(
+        "extractor", "COMPLETED", figures, {"*": 0.9}, commits_since_deploy=80, min_commits=30
+    )
+    assert decision.trigger
+    assert decision.below_fields == ["total"]
+    assert "rare" in decision.watch
+    assert set(decision.fields["total"]) == {"accuracy", "precision", "recall", "f1"}
+    assert decision.to_dict()["below"][0]["field"] == "total"
+
+
+def test_field_metrics_formulas() -> None:
+    m = field_metrics(FieldFigure(0, 0, unchanged=6, modified=2, added=1, removed=1))
+    assert m["accuracy"].value == pytest.approx(0.6) and m["accuracy"].n == 10
+    assert m["precision"].value == pytest.approx(6 / 9)
+    assert m["recall"].value == pytest.approx(6 / 9)
+    assert m["f1"].value == pytest.approx(2 * 6 / (2 * 6 + 3 + 3))
+    for est in m.values():
+        assert est.value is not None
+        assert est.lower <= est.value <= est.upper
+    assert field_metrics(FieldFigure(10, 3))["accuracy"].value == pytest.approx(0.7)
+    empty = field_metrics(FieldFigure(0, 0))["accuracy"]
+    assert empty.value is None and (empty.lower, empty.upper) == (0.0, 1.0)
+
+
+def test_bad_figures_are_rejected() -> None:
+    with pytest.raises(ValueError, match="exceeds"):
+        FieldFigure(committed=3, corrected=4)
+    with pytest.raises(ValueError, match="classifier figures"):
+        evaluate_trigger("classifier", "IDLE", {"x": FieldFigure(1, 0)}, {}, 1, 0)
