@@ -73,7 +73,7 @@ def generate_corpus_cmd(
         _fail(f"unknown scenario {scenario!r}; choose one of: {', '.join(sorted(SCENARIOS))}")
     with console.status(f"generating {n} documents ({scenario})..."):
         summary = generate_corpus(out_dir, n=n, seed=seed, scenario=scenario, scan_share=scan_share)
-    data = summary.to_dict() if hasattr(summary, "to_dict") else dict(vars(summary))
+    data = {k: str(v) if isinstance(v, Path) else v for k, v in vars(summary).items()}
     table = Table(title=f"corpus in {out_dir}")
     table.add_column("what")
     table.add_column("value")

@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,12 +115,12 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
     store = FeedbackStore(settings.database_url)
     defs = build_definitions(settings, min_commits=opts.min_commits)
     repo = defs.get_repository_def()
-    os.environ["SELFIMPROVE_API_TOKENS"] = f"{DEMO_TOKEN}:admin"
-    app = create_app(settings, store=store)
+    app = create_app(replace(settings, api_tokens=f"{DEMO_TOKEN}:admin"), store=store)
     timeline = Timeline()
-    golden_before = {
-        t: (store.get_default(t).baseline_metrics or {}).get("headline") for t in MODEL_TYPES
-    }  # type: ignore[union-attr]
+    golden_before: dict[str, Any] = {}
+    for model_type in MODEL_TYPES:
+        default = store.get_default(model_type)
+        golden_before[model_type] = (default.baseline_metrics if default else {}).get("headline")
     cursors: dict[str, str | None] = {}
     docs = [("clean", d) for d in read_labels(stream_clean)] + [
         ("drift", d) for d in read_labels(stream_drift)
@@ -131,7 +131,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
             DEMO_TOKEN,
             error_rate=opts.error_rate,
             rng=random.Random(opts.seed),
-            client=client,
+            client=client,  # type: ignore[arg-type]  # TestClient is an httpx.Client in-process
         )
         with Live(
             _status_table(store, "streaming", 0, len(docs)), console=console, refresh_per_second=2

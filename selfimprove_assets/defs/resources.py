@@ -75,9 +75,12 @@ class TrainingJobResource(dg.ConfigurableResource):
     """
 
     python: str = Field(default=sys.executable, description="Interpreter for the training job.")
-    epochs: int = Field(default=4, description="Maximum epochs (early stopping may end sooner).")
+    epochs: int = Field(default=15, description="Maximum epochs (early stopping may end sooner).")
+    patience: int = Field(default=3, description="Epochs without improvement before stopping.")
     batch_size: int = Field(default=8, description="Training batch size.")
-    learning_rate: float = Field(default=3e-4, description="Learning rate.")
+    learning_rate: float = Field(
+        default=3e-3, description="Learning rate (LoRA adapters and fresh heads want ~1e-3)."
+    )
     max_length: int = Field(default=256, description="Tokens per window.")
     extra_args: list[str] = Field(default_factory=list, description="More CLI args for train.py.")
 
@@ -123,6 +126,9 @@ class TrainingJobResource(dg.ConfigurableResource):
                 str(self.learning_rate),
                 "--max-length",
                 str(self.max_length),
+                "--patience",
+                str(self.patience),
+                "--no-progress",
                 "--dagster-run-id",
                 context.run.run_id,
                 *(["--cycle", cycle] if cycle else []),

@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_definitions_load_and_resources_build(tmp_path: Path) -> None:
     loaded = defs()
     assert isinstance(loaded, dg.Definitions)
-    repo = build_definitions(load_settings({"SELFIMPROVE_HOME": str(tmp_path)})).get_repository_def()
+    repo = build_definitions(
+        load_settings({"SELFIMPROVE_HOME": str(tmp_path)})
+    ).get_repository_def()
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
     for expected in (
         "source_documents",

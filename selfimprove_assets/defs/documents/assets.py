@@ -166,7 +166,7 @@ def labeled_corpus(
     total = aligned_entities + len(unaligned)
     context.add_output_metadata(
         {
-            "path": str(path),
+            "parquet": str(path),
             "content_hash": digest,
             "documents": len(examples),
             "entities_aligned": aligned_entities,
@@ -220,7 +220,7 @@ def corpus_splits(
             output_name=name,
             data_version=dg.DataVersion(digest[:16]),
             metadata={
-                "path": str(path),
+                "parquet": str(path),
                 "content_hash": digest,
                 "documents": len(subset),
                 "from_splits_json": splits is not None,

@@ -8,6 +8,7 @@ run key makes a duplicate impossible.
 """
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -138,7 +139,7 @@ def build_cancel_sensor(jobs: list[AssetJob]) -> dg.SensorDefinition:
     return _on_cancel
 
 
-def mark_run_failed(store: FeedbackStoreResource, tags: dict[str, str], message: str) -> None:
+def mark_run_failed(store: FeedbackStoreResource, tags: Mapping[str, str], message: str) -> None:
     model_type = tags.get(MODEL_TYPE_TAG)
     if not model_type:
         return

@@ -18,7 +18,7 @@ class PromotionConfig(dg.Config):
     )
 
 
-def build_champion_asset(model_type: str) -> dg.AssetsDefinition:
+def build_champion_asset(model_type: str) -> dg.Definitions:
     @dg.asset(
         name=f"{model_type}_champion",
         group_name=f"{model_type}_loop",
@@ -109,7 +109,7 @@ def build_champion_asset(model_type: str) -> dg.AssetsDefinition:
         ok, message = registry_agrees(store.get(), mlflow.client(), model_type)
         return dg.AssetCheckResult(passed=ok, description=message)
 
-    return dg.Definitions(assets=[_champion], asset_checks=[_agrees])  # type: ignore[return-value]
+    return dg.Definitions(assets=[_champion], asset_checks=[_agrees])
 
 
 champion_defs = [build_champion_asset(t) for t in ("classifier", "extractor")]
