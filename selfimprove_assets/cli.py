@@ -339,32 +339,19 @@ def rollback(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Make the previous default version the default again (registry and model table)."""
-    from mlflow import MlflowClient
-
-    from selfimprove_assets.lib.deployment import CHAMPION, registry_name
+    from selfimprove_assets.api.admin import rollback as rollback_default
+    from selfimprove_assets.api.errors import ApiError
     from selfimprove_assets.lib.store.repository import FeedbackStore
-    from selfimprove_assets.lib.types import RetrainState
 
     if model_type not in MODEL_TYPES:
         _fail(f"unknown model type {model_type!r}; choose classifier or extractor")
     settings = _settings()
-    store = FeedbackStore(settings.database_url)
-    current = store.get_default(model_type)
-    if current is None or current.parent_version is None:
-        _fail(f"{model_type} has no previous default to roll back to")
+    try:
+        result = rollback_default(FeedbackStore(settings.database_url), settings, model_type, "cli")
+    except ApiError as exc:
+        _fail(exc.message)
         return
-    previous = store.get_version(model_type, current.parent_version)
-    assert previous is not None
-    info = store.set_default(
-        model_type,
-        previous.version,
-        thresholds=previous.thresholds or current.thresholds,
-        state=RetrainState.IDLE,
-        reason=f"rolled back from v{current.version}",
-    )
-    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    client.set_registered_model_alias(registry_name(model_type), CHAMPION, previous.version)
-    data = {"model_type": model_type, "from": current.version, "to": info.version}
+    data = result.model_dump()
     table = Table(title="rollback")
     for key in data:
         table.add_column(key)

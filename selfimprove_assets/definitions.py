@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
 from selfimprove_assets.defs.curation.assets import retraining_set_assets
@@ -40,7 +42,13 @@ def retraining_job(model_type: str) -> AssetJob:
     )
 
 
-def build_definitions(settings: Settings | None = None, *, min_commits: int = 30) -> dg.Definitions:
+def build_definitions(
+    settings: Settings | None = None,
+    *,
+    min_commits: int = 30,
+    resources: dict[str, Any] | None = None,
+) -> dg.Definitions:
+    """The code location; ``resources`` replaces defaults (tests: a tiny trainer)."""
     jobs = {t: retraining_job(t) for t in MODEL_TYPES}
     sensors = [build_accuracy_sensor(t, jobs[t], min_commits=min_commits) for t in MODEL_TYPES]
     sensors += [build_failure_sensor(list(jobs.values())), build_cancel_sensor(list(jobs.values()))]
@@ -59,7 +67,7 @@ def build_definitions(settings: Settings | None = None, *, min_commits: int = 30
         asset_checks=feedback_checks,
         jobs=list(jobs.values()),
         sensors=sensors,
-        resources=default_resources(settings),
+        resources=default_resources(settings) | (resources or {}),
         executor=dg.in_process_executor,
     )
     return dg.Definitions.merge(base, *champion_defs)

@@ -53,6 +53,25 @@ class Timeline:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
+def tiny_backbone_for(folders: list[Path], target: Path) -> Path:
+    """A tiny BERT whose vocabulary is the corpus words (``--quick`` and the tests).
+
+    The architecture and code path are the production ones; only the backbone is small, so a
+    whole loop runs in minutes on two cores.
+    """
+    from selfimprove_assets.lib.documents.page_store import PageStore
+    from selfimprove_assets.lib.models.backbone import save_tiny_backbone
+
+    pages = PageStore(target.parent / "tiny-pages")
+    words: set[str] = set()
+    for folder in folders:
+        for doc in read_labels(folder):
+            _, page_words, _ = pages.extract_cached(doc.file)
+            words.update(w.text.lower() for w in page_words.words)
+            words.update(t.lower() for e in doc.entities for t in e.text.split())
+    return save_tiny_backbone(target, sorted(words))
+
+
 def _options(opts: DemoOptions) -> DemoOptions:
     if opts.quick:
         opts.n_train, opts.n_stream, opts.batch_size, opts.min_commits = 60, 60, 10, 10

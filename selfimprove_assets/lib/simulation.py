@@ -83,7 +83,7 @@ class ReviewerSimulator:
                     files={"file": (doc.file.name, fh)},
                     data={"external_id": doc.document_id},
                 )
-            if response.status_code != 200:
+            if not response.is_success:
                 self.stats["failed"] += 1
                 logger.warning("upload of %s failed: %s", doc.file.name, response.text[:300])
                 continue
@@ -95,7 +95,7 @@ class ReviewerSimulator:
             review = self.client.put(
                 f"/v1/documents/{body['id']}/review", headers=self.headers, json=verified
             )
-            if review.status_code != 200:
+            if not review.is_success:
                 self.stats["failed"] += 1
                 logger.warning("review of %s failed: %s", doc.file.name, review.text[:300])
                 continue
@@ -111,7 +111,7 @@ class ReviewerSimulator:
         if not ids:
             return {}
         commit = self.client.post("/v1/commits", headers=self.headers, json={"document_ids": ids})
-        if commit.status_code != 200:
+        if not commit.is_success:
             self.stats["failed"] += len(ids)
             logger.warning("commit failed: %s", commit.text[:300])
             return {}

@@ -31,6 +31,11 @@ class PromotionPolicyConfig(dg.Config):
         description="Critical labels/types and the largest drop each may show (e.g. npi: 0.0).",
     )
     bootstrap: int = Field(default=1000, description="Bootstrap resamples for intervals.")
+    require_significant_improvement: bool = Field(
+        default=True,
+        description="Require the fields that triggered the retrain to improve significantly on "
+        "the production slice. Off: promote on non-regression alone.",
+    )
 
 
 def compare_scores(
@@ -71,7 +76,14 @@ def build_evaluation_asset(model_type: str) -> dg.AssetsDefinition:
         mlflow: MlflowRegistryResource,
     ) -> dict[str, Any]:
         policy = PromotionPolicy(
-            alpha=config.alpha, golden_tolerance=config.golden_tolerance, critical=config.critical
+            alpha=config.alpha,
+            golden_tolerance=config.golden_tolerance,
+            critical=config.critical,
+            **(
+                {}
+                if config.require_significant_improvement
+                else {"require_significant_improvement_on": []}
+            ),
         )
         uri = mlflow.tracking_uri
         reports: dict[str, ComparisonReport] = {}

@@ -32,7 +32,7 @@ def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
         store: FeedbackStoreResource,
         mlflow: MlflowRegistryResource,
         trainer: TrainingJobResource,
-    ) -> dict[str, Any]:
+    ) -> dg.Output[dict[str, Any]]:
         parent = retraining_set["parent_version"]
         cycle = f"{retraining_set['cycle_id']}-a{retraining_set['attempt']}"
         result = trainer.launch(
@@ -59,7 +59,7 @@ def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
         feedback.update_cycle(
             retraining_set["cycle_id"], retraining_set["attempt"], candidate_version=version
         )
-        context.add_output_metadata(
+        metadata = dict(
             {
                 "version": version,
                 "parent_version": parent,
@@ -69,15 +69,19 @@ def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
                 "train_metrics": dg.MetadataValue.json(result.get("metrics", {})),
             }
         )
-        return {
-            "version": version,
-            "parent_version": parent,
-            "run_id": result.get("run_id"),
-            **{
-                k: retraining_set[k]
-                for k in ("cycle_id", "attempt", "holdout_path", "trigger_fields")
+        # An explicit Output: the Pipes session in this step must not be mistaken for outputs.
+        return dg.Output(
+            {
+                "version": version,
+                "parent_version": parent,
+                "run_id": result.get("run_id"),
+                **{
+                    k: retraining_set[k]
+                    for k in ("cycle_id", "attempt", "holdout_path", "trigger_fields")
+                },
             },
-        }
+            metadata=metadata,
+        )
 
     return _candidate
 

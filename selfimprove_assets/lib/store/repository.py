@@ -299,7 +299,8 @@ class FeedbackStore:
     def commit_documents(
         self, document_ids: Sequence[str], *, committed_by: str | None = None
     ) -> CommitResult:
-        ids = list(dict.fromkeys(document_ids))
+        # Sorted: concurrent commits of overlapping batches lock rows in one order (no deadlock).
+        ids = sorted(dict.fromkeys(document_ids))
         result = CommitResult(commit_id=None)
         deltas: dict[tuple[str, str, str], dict[str, int]] = defaultdict(
             lambda: dict.fromkeys(COUNTER_COLUMNS, 0)

@@ -1,0 +1,269 @@
+"""The serving and feedback-capture API: upload, predict, review, commit, model status.
+
+``create_app`` builds a FastAPI app over a ``FeedbackStore`` and a ``PredictorProvider``;
+both can be injected (tests, the benchmark) or are built from ``Settings``. Blocking work
+(extraction, OCR, inference, database calls) never runs on the event loop: the upload route
+hands it to the threadpool and every other route is a plain ``def`` that FastAPI runs there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, Form, UploadFile
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from selfimprove_assets.api import views
+from selfimprove_assets.api.admin import rollback
+from selfimprove_assets.api.auth import (
+    Principal,
+    Role,
+    TokenTable,
+    install_log_redaction,
+    require,
+)
+from selfimprove_assets.api.errors import ApiError, install_error_handlers
+from selfimprove_assets.api.limits import BodySizeLimit
+from selfimprove_assets.api.render import cached_page_png
+from selfimprove_assets.api.schemas import (
+    CommitIn,
+    CommitOut,
+    DocumentOut,
+    ErrorOut,
+    HealthOut,
+    ModelsOut,
+    ReviewIn,
+    RollbackOut,
+    UploadOut,
+)
+from selfimprove_assets.api.serving import PredictorProvider
+from selfimprove_assets.api.storage import BlobStore
+from selfimprove_assets.api.uploads import UploadService
+from selfimprove_assets.lib.documents.page_store import PageStore
+from selfimprove_assets.lib.settings import Settings, load_settings
+from selfimprove_assets.lib.store.repository import FeedbackStore
+from selfimprove_assets.lib.types import MODEL_TYPES
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+DocumentIdParam = Annotated[str, PathParam(min_length=1, max_length=64)]
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Operator limits of the API (sizes are checked before any expensive work)."""
+
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_pages: int = 50
+    ocr_dpi: int = 200
+    model_refresh_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_upload_bytes <= 0 or self.max_pages <= 0:
+            raise ValueError("max_upload_bytes and max_pages must be positive")
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: FeedbackStore | None = None,
+    predictor_provider: PredictorProvider | None = None,
+    config: ApiConfig | None = None,
+) -> FastAPI:
+    """Build the API. Missing collaborators are created from ``settings`` (or the env)."""
+    settings = settings or load_settings()
+    config = config or ApiConfig()
+    settings.blobs_dir.mkdir(parents=True, exist_ok=True)
+    settings.pages_dir.mkdir(parents=True, exist_ok=True)
+    store = store or FeedbackStore(settings.database_url)
+    if predictor_provider is None:
+        from selfimprove_assets.api.loading import registry_loader
+
+        predictor_provider = PredictorProvider(
+            store, registry_loader(settings), refresh_seconds=config.model_refresh_seconds
+        )
+    provider = predictor_provider
+    tokens = TokenTable.parse(settings.api_tokens)
+    if not len(tokens):
+        logger.warning("no API tokens configured (SELFIMPROVE_API_TOKENS): only /health answers")
+    blobs = BlobStore(settings.blobs_dir)
+    renders_dir = settings.pages_dir / "images"
+    uploads = UploadService(store, provider, blobs, PageStore(settings.pages_dir), config)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # uvicorn configures its loggers before startup: attach the filter now.
+        install_log_redaction()
+        # Load the default models before the first upload needs them (seconds, not per request).
+        try:
+            await run_in_threadpool(provider.refresh)
+        except Exception:  # serving still starts; uploads will say what is wrong
+            logger.exception("could not load the default models at startup")
+        yield
+
+    install_log_redaction()
+    app = FastAPI(
+        lifespan=lifespan,
+        title="selfimprove",
+        version="1",
+        summary="Serve document-AI predictions and capture reviewer corrections.",
+    )
+    app.state.tokens = tokens
+    app.state.store = store
+    app.state.provider = provider
+    app.state.config = config
+    app.state.settings = settings
+    install_error_handlers(app)
+    # Multipart overhead is small; anything far above the file limit is refused unread.
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_upload_bytes + 1024 * 1024)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    reviewer = Depends(require(Role.REVIEWER))
+    admin = Depends(require(Role.ADMIN))
+
+    @app.get("/health", response_model=HealthOut, tags=["service"])
+    def health() -> HealthOut:
+        """Liveness, and which model versions are being served (no credentials needed)."""
+        return HealthOut(status="ok", models=provider.snapshot.versions)
+
+    @app.post(
+        "/v1/documents",
+        response_model=UploadOut,
+        status_code=201,
+        tags=["documents"],
+        responses=_errors(400, 401, 403, 409, 413, 415, 422, 503),
+    )
+    async def upload_document(
+        file: Annotated[UploadFile, File(description="a PDF, PNG or JPEG file")],
+        external_id: Annotated[str | None, Form(max_length=200)] = None,
+        principal: Principal = reviewer,
+    ) -> UploadOut:
+        """Store a document, predict its type and entities with the default models."""
+        data = await file.read(config.max_upload_bytes + 1)
+        await file.close()
+        uploads.check_bytes(data)
+        return await run_in_threadpool(
+            uploads.process, data, filename=file.filename, external_id=external_id
+        )
+
+    @app.get(
+        "/v1/documents/{document_id}",
+        response_model=DocumentOut,
+        tags=["documents"],
+        responses=_errors(401, 403, 404, 422),
+    )
+    def get_document(document_id: DocumentIdParam, principal: Principal = reviewer) -> DocumentOut:
+        """The prediction and the current review state of a document."""
+        return views.document_out(store.get_document(document_id))
+
+    @app.put(
+        "/v1/documents/{document_id}/review",
+        response_model=DocumentOut,
+        tags=["documents"],
+        responses=_errors(400, 401, 403, 404, 409, 422),
+    )
+    def review_document(
+        document_id: DocumentIdParam, review: ReviewIn, principal: Principal = reviewer
+    ) -> DocumentOut:
+        """Record the verified type and entities; allowed until the document is committed."""
+        document = store.get_document(document_id)
+        for index, entity in enumerate(review.entities):
+            if entity.page >= document["page_count"]:
+                raise ApiError(
+                    422,
+                    f"entities[{index}].page is {entity.page} but the document has "
+                    f"{document['page_count']} page(s) (pages count from 0)",
+                )
+        store.set_review(
+            document_id, verified=views.verified_dicts(review), reviewer=principal.name
+        )
+        return views.document_out(store.get_document(document_id))
+
+    @app.post(
+        "/v1/commits",
+        response_model=CommitOut,
+        tags=["documents"],
+        responses=_errors(400, 401, 403, 422),
+    )
+    def commit_documents(body: CommitIn, principal: Principal = reviewer) -> CommitOut:
+        """Compare predictions with reviews and count corrections; committing twice is a no-op."""
+        return views.commit_out(views.commit(store, body.document_ids, principal.name))
+
+    @app.get("/v1/models", response_model=ModelsOut, tags=["models"], responses=_errors(401, 403))
+    def list_models(principal: Principal = reviewer) -> ModelsOut:
+        """Per model type: default version, retrain state, thresholds and live accuracy."""
+        served = provider.snapshot.versions
+        return ModelsOut(
+            models={t: views.model_status(store, t, served.get(t)) for t in MODEL_TYPES}
+        )
+
+    @app.post(
+        "/v1/models/{model_type}/rollback",
+        response_model=RollbackOut,
+        tags=["models"],
+        responses=_errors(401, 403, 404, 409, 422, 503),
+    )
+    def rollback_model(model_type: str, principal: Principal = admin) -> RollbackOut:
+        """Make the current default's parent version the default again (admin only)."""
+        out = rollback(store, settings, views.require_model_type(model_type), principal.name)
+        provider.refresh()
+        return out
+
+    @app.get(
+        "/v1/documents/{document_id}/pages/{page}.png",
+        tags=["documents"],
+        response_class=Response,
+        responses={
+            200: {"content": {"image/png": {}}, "description": "the page as a PNG image"},
+            **_errors(401, 403, 404, 422),
+        },
+    )
+    def page_image(
+        document_id: DocumentIdParam,
+        page: Annotated[int, PathParam(ge=0, le=100_000)],
+        principal: Principal = reviewer,
+    ) -> Response:
+        """One page of the document as a PNG, for the review page."""
+        document = store.get_document(document_id)
+        if page >= document["page_count"]:
+            raise ApiError(
+                404,
+                f"document {document_id!r} has {document['page_count']} page(s); no page {page}",
+            )
+        kind = views.kind_of(document["media_type"])
+        blob = blobs.path_for(document["content_hash"], kind)
+        if not blob.is_file():
+            raise ApiError(404, f"the file of document {document_id!r} is no longer stored")
+        png = cached_page_png(blob, kind, page, renders_dir, document["content_hash"])
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private"})
+
+    @app.get("/review/{document_id}", include_in_schema=False)
+    def review_page(document_id: DocumentIdParam) -> FileResponse:
+        """The review page (the document is fetched by its script, with the reviewer's token)."""
+        return FileResponse(
+            STATIC_DIR / "review.html",
+            media_type="text/html",
+            headers={
+                # Page images are blob: URLs made by the script; nothing else leaves the origin,
+                # and no Referer carries a ?token= anywhere.
+                "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; "
+                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+                "Referrer-Policy": "no-referrer",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    return app

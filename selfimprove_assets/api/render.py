@@ -1,0 +1,60 @@
+"""Page images for the review page: one PNG per page, rendered once and cached.
+
+PDF pages are rendered with pdfium (crop box and /Rotate honoured, as in extraction, so the
+0-1000 boxes line up); images are EXIF-transposed the same way extraction does.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pypdfium2 as pdfium
+from PIL import Image, ImageOps
+
+from selfimprove_assets.api.storage import atomic_write
+
+MAX_WIDTH = 1400
+
+
+def render_page_png(blob: Path, kind: str, page: int, *, max_width: int = MAX_WIDTH) -> bytes:
+    """PNG bytes of page ``page`` (0-based) of the blob; IndexError when it has no such page."""
+    if kind == "pdf":
+        pdf = pdfium.PdfDocument(str(blob))
+        try:
+            if not 0 <= page < len(pdf):
+                raise IndexError(page)
+            pdf_page = pdf[page]
+            try:
+                width = max(pdf_page.get_width(), 1.0)
+                scale = min(max_width / width, 3.0)
+                bitmap = pdf_page.render(scale=scale)
+                try:
+                    image = bitmap.to_pil()
+                finally:
+                    bitmap.close()
+            finally:
+                pdf_page.close()
+        finally:
+            pdf.close()
+    else:
+        if page != 0:
+            raise IndexError(page)
+        with Image.open(blob) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened).convert("RGB")
+        if image.width > max_width:
+            height = max(1, round(image.height * max_width / image.width))
+            image = image.resize((max_width, height), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=False)
+    return out.getvalue()
+
+
+def cached_page_png(blob: Path, kind: str, page: int, cache_dir: Path, digest: str) -> bytes:
+    path = cache_dir / digest[:2] / f"{digest}-p{page}.png"
+    if path.is_file():
+        return path.read_bytes()
+    data = render_page_png(blob, kind, page)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    return data

@@ -1,0 +1,195 @@
+"""Request and response bodies of the REST API (the public contract in DESIGN.md).
+
+Requests are strict (unknown fields rejected, boxes checked) so a malformed review is refused
+with 422 before anything is written. Boxes use the LayoutLM convention: integers 0-1000 in
+page coordinates, ``[x0, y0, x1, y1]`` with ``x0 <= x1`` and ``y0 <= y1``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Coordinate = Annotated[int, Field(ge=0, le=1000)]
+
+
+def _assume_utc(value: datetime) -> datetime:
+    """The store writes UTC; SQLite hands timestamps back without a zone, so add it."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+Timestamp = Annotated[datetime, AfterValidator(_assume_utc)]
+
+
+class EntityIn(BaseModel):
+    """One verified entity; ``bbox`` is optional (a reviewer may type a value not on the page)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: Label
+    text: Annotated[str, Field(max_length=10_000)]
+    page: Annotated[int, Field(ge=0, le=100_000)] = 0
+    bbox: Annotated[list[Coordinate], Field(min_length=4, max_length=4)] | None = None
+
+    @field_validator("bbox")
+    @classmethod
+    def _ordered(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (value[0] > value[2] or value[1] > value[3]):
+            raise ValueError("bbox must be [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1")
+        return value
+
+
+class ReviewIn(BaseModel):
+    """The reviewer's verified metadata: the document type and the complete entity list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_type: Label
+    entities: Annotated[list[EntityIn], Field(max_length=2_000)]
+
+
+class CommitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    document_ids: Annotated[list[DocumentId], Field(min_length=1, max_length=1_000)]
+
+
+class EntityOut(BaseModel):
+    label: str
+    text: str
+    page: int
+    bbox: list[int] | None = None
+    confidence: float | None = None
+
+
+class PredictionOut(BaseModel):
+    doc_type: str | None
+    doc_type_confidence: float | None
+    entities: list[EntityOut]
+
+
+class ModelVersions(BaseModel):
+    classifier: str | None
+    extractor: str | None
+
+
+class UploadOut(BaseModel):
+    id: str
+    content_hash: str
+    page_count: int
+    model_versions: ModelVersions
+    prediction: PredictionOut
+
+
+class VerifiedOut(BaseModel):
+    doc_type: str | None
+    entities: list[EntityOut]
+
+
+class ReviewState(BaseModel):
+    reviewed: bool
+    committed: bool
+    reviewer: str | None = None
+    reviewed_at: Timestamp | None = None
+    committed_at: Timestamp | None = None
+    verified: VerifiedOut | None = None
+    corrected: dict[str, bool | None] = Field(default_factory=dict)
+    field_outcomes: dict[str, dict[str, dict[str, int]]] = Field(default_factory=dict)
+
+
+class DocumentOut(BaseModel):
+    id: str
+    external_id: str | None
+    filename: str | None
+    media_type: str
+    page_count: int
+    ocr_pages: list[int]
+    created_at: Timestamp | None
+    model_versions: ModelVersions
+    prediction: PredictionOut
+    review: ReviewState
+
+
+class CommitOut(BaseModel):
+    commit_id: int | None
+    committed: int
+    already_committed: int
+    not_reviewed: int
+    unknown: int
+    corrected: dict[str, int]
+    document_ids: dict[str, list[str]]
+    message: str
+
+
+class Estimate(BaseModel):
+    """A live figure with its sample size and 95% Wilson interval; ``value`` None when n = 0."""
+
+    value: float | None
+    n: int
+    lower: float
+    upper: float
+
+
+class FieldFigures(BaseModel):
+    documents: int
+    accuracy: Estimate
+    precision: Estimate | None = None
+    recall: Estimate | None = None
+    f1: Estimate | None = None
+    counts: dict[str, int]
+
+
+class LiveAccuracy(BaseModel):
+    version: str
+    documents: int
+    overall: Estimate
+    fields: dict[str, FieldFigures]
+
+
+class ModelStatus(BaseModel):
+    model_type: str
+    default_version: str | None
+    serving_version: str | None
+    registry_name: str | None = None
+    retrain_state: str | None = None
+    state_reason: str | None = None
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    promoted_at: Timestamp | None = None
+    parent_version: str | None = None
+    live_accuracy: LiveAccuracy | None = None
+
+
+class ModelsOut(BaseModel):
+    models: dict[str, ModelStatus]
+
+
+class RollbackOut(BaseModel):
+    model_type: str
+    previous_version: str
+    default_version: str
+
+
+class HealthOut(BaseModel):
+    status: str
+    models: dict[str, str | None]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail

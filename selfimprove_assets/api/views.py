@@ -1,0 +1,229 @@
+"""Turn store records into API responses (and review bodies into store records).
+
+Live accuracy is computed from the counters the store keeps per (model type, version, field),
+with the same formulas and Wilson intervals the retrain monitor uses, so the API and the
+sensor never disagree about a model.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from selfimprove_assets.api.errors import ApiError
+from selfimprove_assets.api.schemas import (
+    CommitOut,
+    DocumentOut,
+    EntityOut,
+    Estimate,
+    FieldFigures,
+    LiveAccuracy,
+    ModelStatus,
+    ModelVersions,
+    PredictionOut,
+    ReviewIn,
+    ReviewState,
+    VerifiedOut,
+)
+from selfimprove_assets.lib.monitor.stats import wilson_interval
+from selfimprove_assets.lib.monitor.trigger import FieldFigure, MetricEstimate, field_metrics
+from selfimprove_assets.lib.store.repository import CommitResult, FeedbackStore
+from selfimprove_assets.lib.types import ModelType
+
+logger = logging.getLogger(__name__)
+
+_KINDS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpeg"}
+
+
+def kind_of(media_type: str) -> str:
+    return _KINDS.get(media_type, "pdf")
+
+
+def _entities(items: list[dict[str, Any]] | None) -> list[EntityOut]:
+    out = []
+    for item in items or []:
+        bbox = item.get("bbox")
+        out.append(
+            EntityOut(
+                label=str(item.get("label", "")),
+                text=str(item.get("text", "")),
+                page=int(item.get("page", 0) or 0),
+                bbox=[int(v) for v in bbox] if bbox is not None else None,
+                confidence=item.get("confidence"),
+            )
+        )
+    return out
+
+
+def prediction_out(
+    classifier: dict[str, Any] | None, extractor: dict[str, Any] | None
+) -> PredictionOut:
+    classifier = classifier or {}
+    return PredictionOut(
+        doc_type=classifier.get("doc_type"),
+        doc_type_confidence=classifier.get("confidence"),
+        entities=_entities((extractor or {}).get("entities")),
+    )
+
+
+def document_out(document: dict[str, Any]) -> DocumentOut:
+    feedback: dict[str, dict[str, Any]] = document["feedback"]
+    cls = feedback.get("classifier", {})
+    ext = feedback.get("extractor", {})
+    rows = [r for r in (cls, ext) if r]
+    reviewed = bool(rows) and all(r.get("verified") is not None for r in rows)
+    committed = bool(rows) and all(r.get("committed_at") is not None for r in rows)
+    verified = None
+    if reviewed:
+        verified = VerifiedOut(
+            doc_type=(cls.get("verified") or {}).get("doc_type"),
+            entities=_entities((ext.get("verified") or {}).get("entities")),
+        )
+    review = ReviewState(
+        reviewed=reviewed,
+        committed=committed,
+        reviewer=next((r["reviewer"] for r in rows if r.get("reviewer")), None),
+        reviewed_at=max((r["reviewed_at"] for r in rows if r.get("reviewed_at")), default=None),
+        committed_at=max((r["committed_at"] for r in rows if r.get("committed_at")), default=None),
+        verified=verified,
+        corrected={t: r.get("corrected") for t, r in feedback.items()},
+        field_outcomes={t: r.get("field_outcomes") or {} for t, r in feedback.items()},
+    )
+    return DocumentOut(
+        id=document["id"],
+        external_id=document.get("external_id"),
+        filename=document.get("filename"),
+        media_type=document["media_type"],
+        page_count=int(document["page_count"]),
+        ocr_pages=list(document.get("ocr_pages") or []),
+        created_at=document.get("created_at"),
+        model_versions=ModelVersions(
+            classifier=cls.get("model_version"), extractor=ext.get("model_version")
+        ),
+        prediction=prediction_out(cls.get("predicted"), ext.get("predicted")),
+        review=review,
+    )
+
+
+def verified_dicts(review: ReviewIn) -> dict[str, dict[str, Any]]:
+    """The store's ``verified`` JSON per model type (same shapes as predictions, no confidence)."""
+    entities = []
+    for e in review.entities:
+        entities.append({"label": e.label, "text": e.text, "page": e.page, "bbox": e.bbox})
+    return {"classifier": {"doc_type": review.doc_type}, "extractor": {"entities": entities}}
+
+
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
+
+
+def _retryable(exc: OperationalError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate in _RETRYABLE_SQLSTATES or "database is locked" in str(exc.orig)
+
+
+def commit(
+    store: FeedbackStore, document_ids: list[str], who: str, attempts: int = 3
+) -> CommitResult:
+    """Commit with the ids in one global order, retrying a transaction the database aborted.
+
+    Sorting matters on PostgreSQL: the store locks feedback rows in the order it is given, so
+    two concurrent commits of overlapping batches in different orders could deadlock. Retrying
+    is safe because a commit is idempotent and an aborted transaction wrote nothing.
+    """
+    ids = sorted(dict.fromkeys(document_ids))
+    for attempt in range(1, attempts + 1):
+        try:
+            return store.commit_documents(ids, committed_by=who)
+        except OperationalError as exc:
+            if attempt == attempts or not _retryable(exc):
+                raise
+            logger.warning("commit aborted by the database (attempt %d), retrying", attempt)
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
+
+
+def commit_out(result: CommitResult) -> CommitOut:
+    data = result.to_dict()
+    parts = [f"committed {data['committed']} document(s)"]
+    if data["already_committed"]:
+        parts.append(f"{data['already_committed']} already committed (nothing changed)")
+    if data["not_reviewed"]:
+        parts.append(f"{data['not_reviewed']} not reviewed yet (skipped)")
+    if data["unknown"]:
+        parts.append(f"{data['unknown']} unknown id(s) (skipped)")
+    return CommitOut(message="; ".join(parts), **data)
+
+
+def _estimate(m: MetricEstimate) -> Estimate:
+    return Estimate(value=m.value, n=m.n, lower=m.lower, upper=m.upper)
+
+
+def _figure(counts: dict[str, int]) -> FieldFigure:
+    keys = ("committed", "corrected", "unchanged", "modified", "added", "removed")
+    return FieldFigure(**{k: int(counts.get(k, 0)) for k in keys})
+
+
+def live_accuracy(store: FeedbackStore, model_type: str, version: str) -> LiveAccuracy:
+    counters = store.live_counters(model_type, version)
+    entity_level = model_type == ModelType.EXTRACTOR.value
+    fields: dict[str, FieldFigures] = {}
+    correct = total = 0
+    for name, counts in sorted(counters.items()):
+        figure = _figure(counts)
+        metrics = field_metrics(figure, entity_level=entity_level)
+        fields[name] = FieldFigures(
+            documents=figure.committed,
+            accuracy=_estimate(metrics["accuracy"]),
+            precision=_estimate(metrics["precision"]) if "precision" in metrics else None,
+            recall=_estimate(metrics["recall"]) if "recall" in metrics else None,
+            f1=_estimate(metrics["f1"]) if "f1" in metrics else None,
+            counts={k: int(v) for k, v in counts.items()},
+        )
+        if entity_level:
+            correct += figure.unchanged
+            total += figure.entity_total
+        else:
+            correct += figure.committed - figure.corrected
+            total += figure.committed
+    interval = wilson_interval(correct, total)
+    overall = Estimate(
+        value=correct / total if total else None,
+        n=total,
+        lower=interval.lower,
+        upper=interval.upper,
+    )
+    documents = (
+        store.counter_commit_total(model_type, version)
+        if entity_level
+        else fields.get(
+            "doc_type", FieldFigures(documents=0, accuracy=overall, counts={})
+        ).documents
+    )
+    return LiveAccuracy(version=version, documents=documents, overall=overall, fields=fields)
+
+
+def model_status(store: FeedbackStore, model_type: str, serving: str | None) -> ModelStatus:
+    info = store.get_default(model_type)
+    if info is None:
+        return ModelStatus(model_type=model_type, default_version=None, serving_version=serving)
+    return ModelStatus(
+        model_type=model_type,
+        default_version=info.version,
+        serving_version=serving,
+        registry_name=info.registry_name,
+        retrain_state=info.retrain_state,
+        state_reason=info.state_reason,
+        thresholds=info.thresholds,
+        promoted_at=info.promoted_at,
+        parent_version=info.parent_version,
+        live_accuracy=live_accuracy(store, model_type, info.version),
+    )
+
+
+def require_model_type(model_type: str) -> str:
+    if model_type not in (m.value for m in ModelType):
+        raise ApiError(404, f"unknown model type {model_type!r}: use classifier or extractor")
+    return model_type

@@ -1,0 +1,286 @@
+"""A trained model as a small bundle: LoRA adapter + heads + label map + tokenizer + spec.
+
+The backbone is never copied into a bundle; it is named by path (and fingerprinted) and
+rebuilt at load time. Each registered version is therefore a few MB, and a child version can
+start exactly where its parent stopped (warm start), with new labels appended to the head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import (
+    LoraConfig,
+    PeftModel,
+    get_peft_model,
+    get_peft_model_state_dict,
+    set_peft_model_state_dict,
+)
+from safetensors.torch import load_file, save_file
+from transformers import PreTrainedTokenizerBase
+
+from selfimprove_assets.lib.models.backbone import (
+    NEW_2D_EMBEDDINGS,
+    build_layoutlm,
+    load_tokenizer,
+)
+from selfimprove_assets.lib.models.featurizer import Featurizer, Window, length_batches
+from selfimprove_assets.lib.types import ModelType
+
+logger = logging.getLogger(__name__)
+
+SPEC_FILE = "selfimprove_model.json"
+ADAPTER_FILE = "adapter_model.safetensors"
+FULL_FILE = "model.safetensors"
+TOKENIZER_DIR = "tokenizer"
+FORMAT_VERSION = 1
+
+
+def backbone_fingerprint(backbone: str) -> str:
+    """A short hash of the backbone's config.json, to notice a moved path pointing elsewhere."""
+    config = Path(backbone) / "config.json"
+    if not config.is_file():
+        return ""
+    data = json.loads(config.read_text(encoding="utf-8"))
+    keep = {
+        k: data.get(k) for k in ("hidden_size", "num_hidden_layers", "vocab_size", "model_type")
+    }
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class ModelSpec:
+    """Everything besides tensors needed to rebuild a model; stored as JSON in the bundle."""
+
+    model_type: str
+    labels: list[str]
+    backbone: str
+    max_length: int = 512
+    stride: int = 64
+    label_all_subwords: bool = False
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
+    full_finetune: bool = False
+    temperature: float = 1.0
+    backbone_fingerprint: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.model_type not in (ModelType.CLASSIFIER.value, ModelType.EXTRACTOR.value):
+            raise ValueError(f"unknown model_type {self.model_type!r}: classifier or extractor")
+        if len(set(self.labels)) != len(self.labels) or not self.labels:
+            raise ValueError(f"labels must be a non-empty list of unique names: {self.labels!r}")
+
+    @property
+    def head_kind(self) -> str:
+        return "token" if self.model_type == ModelType.EXTRACTOR.value else "sequence"
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self.labels)}
+
+    def modules_to_save(self) -> list[str]:
+        """Trained in full next to the LoRA matrices: head, new 2-D embeddings (and pooler)."""
+        names = ["classifier", *NEW_2D_EMBEDDINGS]
+        return names + (["pooler"] if self.head_kind == "sequence" else [])
+
+    def lora_config(self) -> LoraConfig:
+        return LoraConfig(
+            r=self.lora_r,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=["query", "value"],
+            modules_to_save=self.modules_to_save(),
+        )
+
+
+def resolve_backbone(spec_backbone: str, override: str | None = None) -> str:
+    """The backbone path to load: an explicit override, the recorded path, or the settings'.
+
+    A bundle records the absolute backbone path of the machine that trained it. When that path
+    does not exist here (another machine, a moved virtualenv) the configured backbone is used.
+    """
+    if override:
+        return override
+    recorded = Path(spec_backbone)
+    if recorded.exists() or not recorded.is_absolute():
+        return spec_backbone
+    from selfimprove_assets.lib.settings import load_settings
+
+    configured = load_settings().backbone
+    logger.warning("backbone %s not found here; using configured %s", spec_backbone, configured)
+    return configured
+
+
+class ModelBundle:
+    """A model ready to train or predict: the torch module, its tokenizer and its spec."""
+
+    def __init__(
+        self, spec: ModelSpec, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase
+    ) -> None:
+        self.spec = spec
+        self.model = model
+        self.tokenizer = tokenizer
+        self.featurizer = Featurizer(
+            tokenizer,
+            max_length=spec.max_length,
+            stride=spec.stride,
+            label_all_subwords=spec.label_all_subwords,
+        )
+
+    @property
+    def model_type(self) -> str:
+        return self.spec.model_type
+
+    @classmethod
+    def from_backbone(cls, spec: ModelSpec) -> ModelBundle:
+        """A fresh model (V1): backbone weights, new 2-D embeddings and head, LoRA on top."""
+        spec = replace(spec, backbone_fingerprint=backbone_fingerprint(spec.backbone))
+        base = build_layoutlm(spec.head_kind, spec.backbone, len(spec.labels))
+        model: torch.nn.Module = (
+            base if spec.full_finetune else get_peft_model(base, spec.lora_config())
+        )
+        return cls(spec, model, load_tokenizer(spec.backbone))
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """The tensors a bundle stores: the PEFT adapter + heads, or everything when full."""
+        if isinstance(self.model, PeftModel):
+            state = get_peft_model_state_dict(self.model, save_embedding_layers=False)
+        else:
+            state = self.model.state_dict()
+        return {k: v.detach().clone().contiguous() for k, v in state.items()}
+
+    def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        if isinstance(self.model, PeftModel):
+            result = set_peft_model_state_dict(self.model, state)
+            unexpected = list(getattr(result, "unexpected_keys", []))
+            if unexpected:
+                raise ValueError(f"adapter tensors do not fit the model: {unexpected[:5]}")
+        else:
+            self.model.load_state_dict(state)
+
+    def child(self, labels: list[str]) -> ModelBundle:
+        """A new model that continues from this one (warm start).
+
+        ``labels`` must start with this model's labels in order; extra labels get new head rows
+        (freshly initialised) while the old rows, the adapter and the 2-D embeddings are copied.
+        """
+        if labels[: len(self.spec.labels)] != self.spec.labels:
+            raise ValueError("a child's labels must extend its parent's labels in order")
+        spec = replace(self.spec, labels=list(labels), temperature=1.0)
+        base = build_layoutlm(spec.head_kind, spec.backbone, len(labels))
+        model: torch.nn.Module = (
+            base if spec.full_finetune else get_peft_model(base, spec.lora_config())
+        )
+        child = ModelBundle(spec, model, self.tokenizer)
+        fresh = child.trainable_state()
+        state = self.trainable_state()
+        n_old = len(self.spec.labels)
+        for key, value in state.items():
+            if key.endswith(("classifier.weight", "classifier.bias")) and value.shape[0] != len(
+                labels
+            ):
+                grown = fresh[key].clone()
+                grown[:n_old] = value
+                state[key] = grown
+        child.load_trainable_state(state)
+        added = labels[n_old:]
+        if added:
+            logger.info("warm start: head extended with new labels %s", added)
+        return child
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / SPEC_FILE).write_text(
+            json.dumps(asdict(self.spec), indent=2), encoding="utf-8"
+        )
+        name = FULL_FILE if self.spec.full_finetune else ADAPTER_FILE
+        save_file(self.trainable_state(), str(directory / name))
+        self.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, *, backbone: str | None = None) -> ModelBundle:
+        """Rebuild a saved bundle over its backbone (``backbone`` overrides the recorded path)."""
+        directory = Path(directory)
+        spec_path = directory / SPEC_FILE
+        if not spec_path.is_file():
+            raise FileNotFoundError(f"{directory} is not a selfimprove model (no {SPEC_FILE})")
+        data = json.loads(spec_path.read_text(encoding="utf-8"))
+        spec = ModelSpec(**data)
+        spec.backbone = resolve_backbone(spec.backbone, backbone)
+        found = backbone_fingerprint(spec.backbone)
+        if spec.backbone_fingerprint and found and found != spec.backbone_fingerprint:
+            raise ValueError(
+                f"backbone {spec.backbone} differs from the one {directory} was trained on"
+            )
+        tokenizer = load_tokenizer(str(directory / TOKENIZER_DIR))
+        if spec.full_finetune:
+            base = build_layoutlm(
+                spec.head_kind, spec.backbone, len(spec.labels), load_weights=False
+            )
+            bundle = cls(spec, base, tokenizer)
+            bundle.load_trainable_state(load_file(str(directory / FULL_FILE)))
+        else:
+            base = build_layoutlm(spec.head_kind, spec.backbone, len(spec.labels))
+            bundle = cls(spec, get_peft_model(base, spec.lora_config()), tokenizer)
+            bundle.load_trainable_state(load_file(str(directory / ADAPTER_FILE)))
+        bundle.model.eval()
+        return bundle
+
+    def loss_and_logits(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        output = self.model(**batch)
+        return output.loss, output.logits
+
+    @torch.inference_mode()
+    def window_logits(self, windows: list[Window], batch_size: int = 16) -> list[torch.Tensor]:
+        """Logits per window (token logits for the extractor, one row for the classifier)."""
+        self.model.eval()
+        out: list[torch.Tensor | None] = [None] * len(windows)
+        for idx in length_batches(windows, batch_size):
+            batch = self.featurizer.collate([windows[i] for i in idx])
+            batch.pop("labels", None)
+            logits = self.model(**batch).logits.float()
+            for row, i in enumerate(idx):
+                out[i] = logits[row, : len(windows[i])] if logits.dim() == 3 else logits[row]
+        return [t for t in out if t is not None]
+
+    @torch.inference_mode()
+    def mean_loss(self, windows: list[Window], batch_size: int = 16) -> float:
+        """Mean loss per labeled token (extractor) or window (classifier), dropout off.
+
+        Summed over all labels and divided once, so the figure does not depend on how the
+        windows were batched; it is the early-stopping signal.
+        """
+        self.model.eval()
+        total, count = 0.0, 0
+        for idx in length_batches(windows, batch_size):
+            batch = self.featurizer.collate([windows[i] for i in idx])
+            labels = batch.pop("labels", None)
+            if labels is None:
+                raise ValueError("windows carry no labels; cannot compute a loss")
+            logits = self.model(**batch).logits.float()
+            total += float(
+                torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="sum"
+                )
+            )
+            count += int((labels != -100).sum())
+        return total / max(count, 1)
+
+    def merge_for_inference(self) -> None:
+        """Fold LoRA into the weights: same outputs, one matmul less per layer at serving time."""
+        if isinstance(self.model, PeftModel):
+            self.model = self.model.merge_and_unload()
+        self.model.eval()

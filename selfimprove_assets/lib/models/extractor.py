@@ -1,0 +1,132 @@
+"""The entity extractor: a LayoutLM token classifier over BIO tags, and its decoding.
+
+Token predictions are mapped back to words through the windows' ``word_ids`` (a word seen in
+two overlapping windows gets the average of both), then BIO-decoded into entities whose box
+is the union of their words' boxes and whose confidence is the mean of the words' top
+probabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from selfimprove_assets.lib.models.featurizer import Window
+from selfimprove_assets.lib.types import BBox, Entity, TrainingExample, Word
+
+OUTSIDE = "O"
+
+
+def bio_labels(entity_labels: Sequence[str]) -> list[str]:
+    """The extractor's classes for some entity labels: ``O`` then B-/I- per label, sorted."""
+    names = sorted({label for label in entity_labels if label and label != OUTSIDE})
+    return [OUTSIDE] + [f"{p}-{name}" for name in names for p in ("B", "I")]
+
+
+def labels_from_tags(tag_lists: Sequence[Sequence[str]]) -> list[str]:
+    """Entity label names found in word-level BIO tags; rejects tags that are not BIO."""
+    names: set[str] = set()
+    for tags in tag_lists:
+        for tag in tags:
+            if tag == OUTSIDE:
+                continue
+            if len(tag) < 3 or tag[:2] not in ("B-", "I-"):
+                raise ValueError(f"word tag {tag!r} is not BIO (O, B-<label>, I-<label>)")
+            names.add(tag[2:])
+    return sorted(names)
+
+
+def union_box(boxes: Sequence[BBox]) -> BBox:
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def word_probabilities(
+    windows: Sequence[Window], logits: Sequence[torch.Tensor], n_words: int, n_labels: int
+) -> torch.Tensor:
+    """Per-word class probabilities of one document (rows of zeros for words without tokens)."""
+    total = torch.zeros((n_words, n_labels))
+    seen = torch.zeros(n_words)
+    for window, window_logits in zip(windows, logits, strict=True):
+        probs = torch.softmax(window_logits.float(), dim=-1)
+        for pos, (word, first) in enumerate(
+            zip(window.word_ids, window.first_subword, strict=True)
+        ):
+            if word is not None and first:
+                total[word] += probs[pos]
+                seen[word] += 1
+    return total / seen.clamp(min=1).unsqueeze(-1)
+
+
+def decode_entities(
+    words: Sequence[Word], tags: Sequence[str], scores: Sequence[float] | None = None
+) -> list[Entity]:
+    """BIO tags per word -> entities. An ``I-X`` without an open ``X`` starts a new entity,
+    and an entity never spans two pages."""
+    entities: list[Entity] = []
+    current: list[int] = []
+    current_label: str | None = None
+
+    def close() -> None:
+        if current and current_label is not None:
+            members = [words[i] for i in current]
+            confidence = None
+            if scores is not None:
+                confidence = float(sum(scores[i] for i in current) / len(current))
+            entities.append(
+                Entity(
+                    label=current_label,
+                    text=" ".join(w.text for w in members),
+                    page=members[0].page,
+                    bbox=union_box([w.bbox for w in members]),
+                    confidence=confidence,
+                )
+            )
+
+    for i, tag in enumerate(tags):
+        prefix, label = (tag[:2], tag[2:]) if tag != OUTSIDE else ("", None)
+        continues = (
+            prefix == "I-"
+            and label == current_label
+            and current
+            and words[current[-1]].page == words[i].page
+        )
+        if continues:
+            current.append(i)
+            continue
+        close()
+        current, current_label = ([i], label) if label is not None else ([], None)
+    close()
+    return entities
+
+
+def predict_entities(
+    words: Sequence[Word],
+    windows: Sequence[Window],
+    logits: Sequence[torch.Tensor],
+    labels: Sequence[str],
+) -> list[Entity]:
+    """Entities of one document from its windows' token logits."""
+    if not words:
+        return []
+    probs = word_probabilities(windows, logits, len(words), len(labels))
+    best, index = probs.max(dim=-1)
+    tags = [labels[int(j)] if float(p) > 0 else OUTSIDE for p, j in zip(best, index, strict=True)]
+    return decode_entities(words, tags, [float(p) for p in best])
+
+
+def example_words(example: TrainingExample) -> list[Word]:
+    return [
+        Word(text, (int(b[0]), int(b[1]), int(b[2]), int(b[3])), int(page))
+        for text, b, page in zip(example.words, example.boxes, example.pages, strict=True)
+    ]
+
+
+def example_entities(example: TrainingExample) -> list[Entity]:
+    """The ground-truth entities encoded by an example's word tags."""
+    return decode_entities(example_words(example), example.word_tags)

@@ -1,0 +1,320 @@
+"""Fine-tuning either model type: LoRA on a frozen backbone, early stopping, warm start.
+
+A plain torch loop (rather than ``transformers.Trainer``) keeps every step visible: metrics go
+to one ``on_metrics(step, dict)`` callback that the training job forwards to MLflow and Dagster
+Pipes, and warm start is an explicit "build the child from the parent" step.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from selfimprove_assets.lib.evaluation.metrics import (
+    classification_report,
+    entity_report,
+    flat_metrics,
+)
+from selfimprove_assets.lib.models.artifacts import ModelBundle, ModelSpec
+from selfimprove_assets.lib.models.classifier import document_logits, fit_temperature
+from selfimprove_assets.lib.models.extractor import (
+    bio_labels,
+    example_entities,
+    example_words,
+    labels_from_tags,
+)
+from selfimprove_assets.lib.models.featurizer import Window, length_batches
+from selfimprove_assets.lib.models.predictor import ModelPredictor
+from selfimprove_assets.lib.types import ModelType, PageWords, TrainingExample
+
+logger = logging.getLogger(__name__)
+
+MetricsCallback = Callable[[int, dict[str, float]], None]
+VALIDATION_SOURCES = ("validation", "val")
+
+
+@dataclass
+class TrainConfig:
+    """Knobs of one training run (recorded as MLflow params)."""
+
+    epochs: int = 5
+    learning_rate: float = 5e-4
+    batch_size: int = 8
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
+    full_finetune: bool = False
+    max_length: int = 512
+    stride: int = 64
+    label_all_subwords: bool = False
+    val_fraction: float = 0.15
+    patience: int = 2
+    seed: int = 42
+    log_every: int = 10
+    max_steps: int | None = None  # stop after this many optimizer steps (benchmarks, smoke runs)
+    progress: bool = True
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    bundle: ModelBundle
+    metrics: dict[str, float]  # validation metrics of the kept (best) model
+    history: list[dict[str, float]] = field(default_factory=list)  # one entry per epoch
+    best_epoch: int = 0
+    steps: int = 0
+    n_train: int = 0
+    n_val: int = 0
+    new_labels: list[str] = field(default_factory=list)
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def split_examples(
+    examples: Sequence[TrainingExample], val_fraction: float, seed: int
+) -> tuple[list[TrainingExample], list[TrainingExample]]:
+    """Train/validation split. Rows whose ``source`` is ``validation`` are the validation set;
+    otherwise a seeded split stratified by document type (types with one document stay in
+    training)."""
+    marked = [e for e in examples if e.source in VALIDATION_SOURCES]
+    if marked:
+        return [e for e in examples if e.source not in VALIDATION_SOURCES], marked
+    rng = random.Random(seed)
+    by_type: dict[str, list[TrainingExample]] = {}
+    for example in sorted(examples, key=lambda e: e.document_id):
+        by_type.setdefault(example.doc_type, []).append(example)
+    train, val = [], []
+    for name in sorted(by_type):
+        group = by_type[name]
+        rng.shuffle(group)
+        n_val = min(len(group) - 1, math.ceil(len(group) * val_fraction)) if val_fraction > 0 else 0
+        val.extend(group[:n_val])
+        train.extend(group[n_val:])
+    return train, val
+
+
+def labels_for(
+    model_type: str, examples: Sequence[TrainingExample], parent: ModelBundle | None
+) -> list[str]:
+    """Class names from the data; a parent's classes keep their positions and new ones follow."""
+    if model_type == ModelType.CLASSIFIER.value:
+        found = sorted({e.doc_type for e in examples})
+    else:
+        found = bio_labels(labels_from_tags([e.word_tags for e in examples]))
+    if parent is None:
+        return found
+    old = list(parent.spec.labels)
+    return old + [label for label in found if label not in old]
+
+
+def example_document(example: TrainingExample) -> PageWords:
+    words = example_words(example)
+    return PageWords(words=words, page_count=max(example.pages, default=0) + 1)
+
+
+def evaluate_examples(
+    bundle: ModelBundle, examples: Sequence[TrainingExample], batch_size: int = 16
+) -> dict[str, float]:
+    """Validation metrics through the serving predictor (flat, prefixed ``val_``)."""
+    if not examples:
+        return {}
+    predictor = ModelPredictor(bundle, batch_size=batch_size)
+    docs = [example_document(e) for e in examples]
+    if bundle.model_type == ModelType.CLASSIFIER.value:
+        results = predictor.classify(docs)
+        report = classification_report(
+            [e.doc_type for e in examples], [r.doc_type for r in results]
+        )
+    else:
+        report = entity_report([example_entities(e) for e in examples], predictor.extract(docs))
+    return flat_metrics(report, prefix="val_")
+
+
+def _windows(bundle: ModelBundle, examples: Sequence[TrainingExample]) -> list[Window]:
+    label2id = bundle.spec.label2id
+    is_classifier = bundle.model_type == ModelType.CLASSIFIER.value
+    windows: list[Window] = []
+    for i, example in enumerate(examples):
+        windows.extend(
+            bundle.featurizer.example_windows(
+                example,
+                i,
+                label2id=None if is_classifier else label2id,
+                type2id=label2id if is_classifier else None,
+            )
+        )
+    return windows
+
+
+def build_bundle(
+    model_type: str,
+    labels: list[str],
+    config: TrainConfig,
+    *,
+    backbone: str | None,
+    parent: ModelBundle | None,
+) -> ModelBundle:
+    """The model a run starts from: the parent continued (warm start) or the backbone (V1)."""
+    if parent is not None:
+        if parent.model_type != model_type:
+            raise ValueError(f"parent is a {parent.model_type}, cannot warm-start a {model_type}")
+        return parent.child(labels)
+    if not backbone:
+        raise ValueError("initial training needs a backbone path")
+    spec = ModelSpec(
+        model_type=model_type,
+        labels=labels,
+        backbone=backbone,
+        max_length=config.max_length,
+        stride=config.stride,
+        label_all_subwords=config.label_all_subwords,
+        lora_r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        full_finetune=config.full_finetune,
+    )
+    return ModelBundle.from_backbone(spec)
+
+
+def _calibrate(bundle: ModelBundle, val: Sequence[TrainingExample], windows: list[Window]) -> None:
+    if bundle.model_type != ModelType.CLASSIFIER.value or not val:
+        return
+    logits = document_logits(windows, bundle.window_logits(windows), len(val))
+    targets = torch.tensor([bundle.spec.label2id[e.doc_type] for e in val])
+    bundle.spec.temperature = fit_temperature(logits, targets)
+
+
+def train(
+    model_type: str | ModelType,
+    examples: Sequence[TrainingExample],
+    *,
+    backbone: str | None = None,
+    parent: ModelBundle | None = None,
+    config: TrainConfig | None = None,
+    on_metrics: MetricsCallback | None = None,
+    validation: Sequence[TrainingExample] | None = None,
+) -> TrainResult:
+    """Fine-tune a classifier or extractor and return the best model on the validation split.
+
+    With ``parent`` the run continues the parent's adapter, heads and 2-D embeddings (labels
+    the parent never saw extend its head); without it, it starts from ``backbone``.
+    """
+    config = config or TrainConfig()
+    model_type = ModelType(model_type).value
+    if not examples:
+        raise ValueError("no training examples")
+    set_seed(config.seed)
+    if validation is None:
+        train_set, val_set = split_examples(examples, config.val_fraction, config.seed)
+    else:
+        train_set, val_set = list(examples), list(validation)
+    if not train_set:
+        raise ValueError("the training split is empty")
+    labels = labels_for(model_type, [*train_set, *val_set], parent)
+    bundle = build_bundle(model_type, labels, config, backbone=backbone, parent=parent)
+    new_labels = labels[len(parent.spec.labels) :] if parent is not None else []
+    train_windows = _windows(bundle, train_set)
+    val_windows = _windows(bundle, val_set)
+    emit: MetricsCallback = on_metrics or (lambda _step, _metrics: None)
+    logger.info(
+        "training %s on %d documents (%d windows), validating on %d; %d classes, %s start",
+        model_type, len(train_set), len(train_windows), len(val_set), len(labels),
+        "warm" if parent is not None else "cold",
+    )  # fmt: skip
+
+    params = [p for p in bundle.model.parameters() if p.requires_grad]
+    if not params:
+        raise RuntimeError("the model has no trainable parameters")
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_windows) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(total_steps * config.warmup_ratio), max(total_steps, 1)
+    )
+
+    best_loss = bundle.mean_loss(val_windows, config.batch_size) if val_windows else math.inf
+    best_state = bundle.trainable_state()
+    best_epoch, bad_epochs, step = 0, 0, 0
+    history: list[dict[str, float]] = []
+    if val_windows:
+        emit(0, {"val_loss": best_loss, "epoch": 0.0})
+    progress = tqdm(total=total_steps, desc=f"train {model_type}", disable=not config.progress)
+    for epoch in range(1, config.epochs + 1):
+        bundle.model.train()
+        running, seen = 0.0, 0
+        for batch_idx in length_batches(train_windows, config.batch_size, seed=config.seed + epoch):
+            batch = bundle.featurizer.collate([train_windows[i] for i in batch_idx])
+            loss, _ = bundle.loss_and_logits(batch)
+            if loss is None:
+                raise RuntimeError("the model returned no loss; are the labels missing?")
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            running += loss.item() * len(batch_idx)
+            seen += len(batch_idx)
+            progress.update(1)
+            progress.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}")
+            if step % config.log_every == 0:
+                emit(step, {"train_loss": loss.item(), "lr": float(scheduler.get_last_lr()[0])})
+            if config.max_steps is not None and step >= config.max_steps:
+                break
+        record: dict[str, float] = {"epoch": float(epoch), "train_loss": running / max(seen, 1)}
+        if val_windows:
+            record["val_loss"] = bundle.mean_loss(val_windows, config.batch_size)
+            record.update(evaluate_examples(bundle, val_set, config.batch_size))
+        history.append(record)
+        emit(step, record)
+        logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in record.items()})
+        if not val_windows or record["val_loss"] < best_loss - 1e-6:
+            best_loss = record.get("val_loss", math.inf)
+            best_state, best_epoch, bad_epochs = bundle.trainable_state(), epoch, 0
+        else:
+            bad_epochs += 1
+            if bad_epochs >= config.patience:
+                logger.info("early stopping after epoch %d (best epoch %d)", epoch, best_epoch)
+                break
+        if config.max_steps is not None and step >= config.max_steps:
+            break
+    progress.close()
+
+    bundle.load_trainable_state(best_state)
+    bundle.model.eval()
+    _calibrate(bundle, val_set, val_windows)
+    metrics = evaluate_examples(bundle, val_set, config.batch_size)
+    if val_windows:
+        metrics["val_loss"] = best_loss
+    if model_type == ModelType.CLASSIFIER.value:
+        metrics["temperature"] = bundle.spec.temperature
+    return TrainResult(
+        bundle=bundle,
+        metrics=metrics,
+        history=history,
+        best_epoch=best_epoch,
+        steps=step,
+        n_train=len(train_set),
+        n_val=len(val_set),
+        new_labels=new_labels,
+    )

@@ -1,0 +1,134 @@
+"""Baseline → feedback → sensor → curated set → candidate → evaluation → promotion (or not)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from selfimprove_assets.lib.deployment import champion_version, deploy_version, registry_agrees
+from selfimprove_assets.lib.types import RetrainState
+from selfimprove_assets_tests.loop_env import LoopEnv, build_loop_env
+
+pytestmark = pytest.mark.slow
+
+LENIENT = {"require_significant_improvement": False, "golden_tolerance": 1.0}
+STRICT = {"alpha": 1e-9}
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory: pytest.TempPathFactory) -> LoopEnv:
+    env = build_loop_env(tmp_path_factory.mktemp("loop"))
+    stats = env.stream_reviews()
+    assert stats["failed"] == 0 and stats["committed"] > 0
+    return env
+
+
+def _client(env: LoopEnv) -> MlflowClient:
+    return MlflowClient(tracking_uri=env.settings.mlflow_tracking_uri)
+
+
+def _trigger(env: LoopEnv, model_type: str) -> dict[str, str]:
+    data = env.tick(model_type)
+    assert len(data.run_requests) == 1, data.skip_message
+    assert env.store.get_default(model_type).retrain_state == "TRIGGERED"  # type: ignore[union-attr]
+    return dict(data.run_requests[0].tags)
+
+
+def test_rejection_then_manual_rerun_is_promoted(loop: LoopEnv) -> None:
+    store = loop.store
+    before = store.get_default("classifier")
+    assert before is not None and before.version == "1"
+    available = len(store.committed_feedback("classifier", "1"))
+    tags = _trigger(loop, "classifier")
+    cfg = {"ops": {"classifier_evaluation": {"config": STRICT}}}
+    rejected = loop.run_retraining("classifier", tags, cfg)
+    assert rejected.success
+    report = rejected.output_for_node("classifier_evaluation")
+    assert report["decision"]["promote"] is False and report["decision"]["failed"]
+    after = store.get_default("classifier")
+    assert after is not None and after.version == "1" and after.retrain_state == "FAILED"
+    assert champion_version(_client(loop), "classifier") == "1"
+    assert len(store.committed_feedback("classifier", "1")) == available  # rows released
+    # the operator changes the curation and the policy, and re-runs from the UI
+    cfg = {
+        "ops": {
+            "classifier_retraining_set": {"config": {"non_corrected_sample_ratio": 0.5}},
+            "classifier_evaluation": {"config": LENIENT},
+        }
+    }
+    promoted = loop.run_retraining("classifier", tags, cfg)
+    assert promoted.success
+    report = promoted.output_for_node("classifier_evaluation")
+    assert report["decision"]["promote"] is True
+    assert report["attempt"] == 2  # same cycle, second attempt
+    new = store.get_default("classifier")
+    assert new is not None and new.version == report["candidate_version"] != "1"
+    assert new.retrain_state == "COMPLETED" and new.parent_version == "1"
+    assert champion_version(_client(loop), "classifier") == new.version
+    assert registry_agrees(store, _client(loop), "classifier")[0]
+    assert store.count_feedback(archived=True) > 0
+    assert store.archived_and_live_overlap() == 0
+    assert store.live_counters("classifier", new.version) == {}
+
+
+def test_extractor_promotion_rebases_thresholds_and_archives(loop: LoopEnv) -> None:
+    store = loop.store
+    old = store.get_default("extractor")
+    assert old is not None
+    tags = _trigger(loop, "extractor")
+    result = loop.run_retraining(
+        "extractor", tags, {"ops": {"extractor_evaluation": {"config": LENIENT}}}
+    )
+    assert result.success
+    evaluation = result.output_for_node("extractor_evaluation")
+    assert set(evaluation["comparisons"]) == {"golden", "production"}
+    new = store.get_default("extractor")
+    assert new is not None and new.version != old.version
+    assert new.thresholds and new.thresholds != old.thresholds or new.baseline_metrics
+    assert new.retrain_state == RetrainState.COMPLETED.value
+    version = MlflowClient(tracking_uri=loop.settings.mlflow_tracking_uri).get_model_version(
+        "entity-extractor", new.version
+    )
+    assert version.tags.get("parent_version") == old.version
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks)
+
+
+def test_promotion_survives_a_crash_between_table_and_registry(
+    loop: LoopEnv, tmp_path: Path
+) -> None:
+    store = loop.store
+    current = store.get_default("classifier")
+    assert current is not None
+    target = current.parent_version or "1"
+    broken = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/missing/dir/mlflow.db")
+    with pytest.raises(Exception):  # noqa: B017 - whatever the unreachable registry raises
+        deploy_version(
+            store,
+            broken,
+            model_type="classifier",
+            version=target,
+            field_accuracy={"doc_type": 0.9},
+            metrics={},
+            margin=0.05,
+            mlflow_run_id=None,
+            parent_version=None,
+            state=RetrainState.COMPLETED,
+        )
+    agrees, message = registry_agrees(store, _client(loop), "classifier")
+    assert not agrees and "registry champion" in message
+    deploy_version(
+        store,
+        _client(loop),
+        model_type="classifier",
+        version=target,
+        field_accuracy={"doc_type": 0.9},
+        metrics={},
+        margin=0.05,
+        mlflow_run_id=None,
+        parent_version=None,
+        state=RetrainState.COMPLETED,
+    )
+    assert registry_agrees(store, _client(loop), "classifier")[0]

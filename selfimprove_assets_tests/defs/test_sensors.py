@@ -1,0 +1,119 @@
+"""The accuracy sensors and the failure path, on a real store and a real Dagster instance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from selfimprove_assets.definitions import build_definitions
+from selfimprove_assets.defs.feedback.sensors import mark_run_failed
+from selfimprove_assets.defs.resources import FeedbackStoreResource
+from selfimprove_assets.lib.settings import load_settings
+from selfimprove_assets.lib.store.repository import FeedbackStore
+from selfimprove_assets.lib.types import RetrainState
+
+MIN_COMMITS = 30
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, Any]:
+    settings = load_settings({"SELFIMPROVE_HOME": str(tmp_path)})
+    store = FeedbackStore(settings.database_url)
+    store.register_version(model_type="classifier", version="1", registry_name="doc-classifier")
+    store.set_default("classifier", "1", thresholds={"doc_type": 0.9}, state=RetrainState.IDLE)
+    defs = build_definitions(settings, min_commits=MIN_COMMITS)
+    return {
+        "store": store,
+        "defs": defs,
+        "sensor": defs.get_repository_def().get_sensor_def("classifier_accuracy_sensor"),
+        "instance": dg.DagsterInstance.ephemeral(),
+        "resources": {"store": FeedbackStoreResource(database_url=settings.database_url)},
+    }
+
+
+def _commit(store: FeedbackStore, n: int, wrong: int, start: int = 0) -> None:
+    ids = []
+    for i in range(start, start + n):
+        doc = store.add_document(
+            content_hash=f"h{i}",
+            media_type="application/pdf",
+            size_bytes=1,
+            page_count=1,
+            pages_uri="p",
+            blob_uri="b",
+            predictions=[("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})],
+        )
+        verified = "referral" if i - start < wrong else "invoice"
+        store.set_review(doc, verified={"classifier": {"doc_type": verified}})
+        ids.append(doc)
+    store.commit_documents(ids)
+
+
+def _tick(env: dict[str, Any], cursor: str | None) -> Any:
+    context = dg.build_sensor_context(
+        instance=env["instance"], cursor=cursor, definitions=env["defs"], resources=env["resources"]
+    )
+    return env["sensor"].evaluate_tick(context)
+
+
+def test_no_trigger_below_minimum_sample(env: dict[str, Any]) -> None:
+    _commit(env["store"], 20, wrong=20)  # terrible, but too few commits
+    data = _tick(env, None)
+    assert not data.run_requests
+    assert "need 30" in (data.skip_message or "")
+    assert data.cursor == "1"
+    assert len(data.asset_events) == 1  # the live figures are still reported
+
+
+def test_exactly_one_run_when_significantly_below(env: dict[str, Any]) -> None:
+    _commit(env["store"], 40, wrong=20)  # 50% vs 0.9
+    data = _tick(env, None)
+    assert len(data.run_requests) == 1
+    request = data.run_requests[0]
+    assert request.tags["selfimprove/model_type"] == "classifier"
+    assert "doc_type" in request.tags["selfimprove/trigger"]
+    assert request.run_key == "classifier-v1-commit1"
+    assert env["store"].get_default("classifier").retrain_state == "TRIGGERED"
+    # the cursor advanced; the next tick sees nothing new
+    again = _tick(env, data.cursor)
+    assert not again.run_requests and "no new commits" in (again.skip_message or "")
+    # more commits while TRIGGERED do not request a second run
+    _commit(env["store"], 10, wrong=10, start=100)
+    third = _tick(env, data.cursor)
+    assert not third.run_requests and "already TRIGGERED" in (third.skip_message or "")
+
+
+def test_no_trigger_while_in_progress(env: dict[str, Any]) -> None:
+    env["store"].set_retrain_state("classifier", RetrainState.INPROGRESS)
+    _commit(env["store"], 40, wrong=30)
+    data = _tick(env, None)
+    assert not data.run_requests
+    assert "INPROGRESS" in (data.skip_message or "")
+
+
+def test_no_trigger_when_only_noisily_below(env: dict[str, Any]) -> None:
+    _commit(env["store"], 40, wrong=5)  # 0.875 < 0.9 on the point estimate only
+    data = _tick(env, None)
+    assert not data.run_requests
+    assert "not significant" in (data.skip_message or "")
+
+
+def test_failure_moves_state_to_failed_and_releases_rows(env: dict[str, Any]) -> None:
+    store: FeedbackStore = env["store"]
+    _commit(store, 40, wrong=20)
+    assert _tick(env, None).run_requests
+    store.set_retrain_state("classifier", RetrainState.INPROGRESS)
+    cycle = store.open_cycle("classifier", "1", {})
+    rows = store.committed_feedback("classifier", "1")
+    store.mark_retrained([r["feedback_id"] for r in rows], cycle.cycle_id)
+    assert store.committed_feedback("classifier", "1") == []
+    mark_run_failed(env["resources"]["store"], {"selfimprove/model_type": "classifier"}, "boom")
+    assert store.get_default("classifier").retrain_state == "FAILED"  # type: ignore[union-attr]
+    assert len(store.committed_feedback("classifier", "1")) == 40
+    assert store.current_cycle("classifier").state == "FAILED"  # type: ignore[union-attr]
+    # a later significant drop can trigger again from FAILED
+    _commit(store, 40, wrong=30, start=200)
+    assert len(_tick(env, "1").run_requests) == 1

@@ -1,0 +1,272 @@
+"""Train one model version and register it in MLflow (without promoting it).
+
+Shaped like Hugging Face's ``run_ner.py``: dataclass arguments, ``main()``, seeded, logging.
+Dagster launches it through Pipes (``PipesSubprocessClient`` here, ``PipesK8sClient`` on a
+cluster); run by hand it behaves the same and prints its JSON result::
+
+    python -m training_jobs.train --model-type extractor --dataset data.parquet \\
+        --base models:/entity-extractor@champion --tracking-uri sqlite:///mlflow.db \\
+        --output-json result.json
+
+It imports ``dagster_pipes`` only (never ``dagster``) and reuses the plain library code in
+``selfimprove_assets.lib.models`` so training and serving share one featurizer and model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dagster_pipes import PipesContext, PipesEnvVarParamsLoader, open_dagster_pipes
+from transformers import HfArgumentParser
+
+from selfimprove_assets.lib.models.backbone import configure_runtime
+from selfimprove_assets.lib.models.dataset import content_hash, read_dataset
+from selfimprove_assets.lib.models.registry import ModelRegistry, registered_name
+from selfimprove_assets.lib.models.training import TrainConfig, TrainResult, train
+from selfimprove_assets.lib.types import ModelType
+
+logger = logging.getLogger("training_jobs.train")
+
+BACKBONE_BASE = "backbone"
+
+
+@dataclass
+class JobArguments:
+    model_type: str = field(metadata={"help": "classifier or extractor"})
+    dataset: str = field(metadata={"help": "Parquet file written by write_dataset()"})
+    tracking_uri: str = field(metadata={"help": "MLflow tracking URI (also the registry)"})
+    base: str = field(
+        default=BACKBONE_BASE,
+        metadata={"help": "'backbone' for V1, or models:/<name>@<alias> | models:/<name>/<n>"},
+    )
+    output_json: str | None = field(default=None, metadata={"help": "where to write the result"})
+    backbone: str | None = field(
+        default=None, metadata={"help": "HF model path (default: settings)"}
+    )
+    registry_uri: str | None = field(default=None)
+    artifact_root: str | None = field(default=None, metadata={"help": "experiment artifact root"})
+    cycle: str | None = field(
+        default=None, metadata={"help": "retrain cycle, tagged on the version"}
+    )
+    dagster_run_id: str | None = field(default=None)
+    epochs: int = 5
+    lr: float = 5e-4
+    batch_size: int = 8
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
+    max_length: int = 512
+    stride: int = 64
+    patience: int = 2
+    val_fraction: float = 0.15
+    seed: int = 42
+    max_steps: int | None = None
+    threads: int | None = None
+    no_progress: bool = False
+
+
+class Reporter:
+    """Sends progress to Dagster when launched through Pipes, to the log otherwise."""
+
+    def __init__(self, pipes: PipesContext | None) -> None:
+        self.pipes = pipes
+
+    def info(self, message: str) -> None:
+        logger.info(message)
+        if self.pipes is not None:
+            self.pipes.log.info(message)
+
+    def metrics(self, step: int, metrics: dict[str, float]) -> None:
+        if self.pipes is not None and "epoch" in metrics:
+            self.pipes.report_custom_message({"kind": "epoch_metrics", "step": step, **metrics})
+            self.pipes.log.info(f"epoch {int(metrics['epoch'])}: {_short(metrics)}")
+
+    def materialization(self, result: dict[str, Any]) -> None:
+        if self.pipes is None:
+            return
+        metadata: dict[str, Any] = {
+            "registered_name": result["registered_name"],
+            "version": result["version"],
+            "run_id": result["run_id"],
+            "model_uri": result["model_uri"],
+            "parent_version": result["parent_version"] or "",
+            "dataset_hash": result["dataset_hash"],
+            "n_train": result["n_train"],
+            "n_val": result["n_val"],
+            "artifact_bytes": result["artifact_bytes"],
+            "metrics": {"raw_value": result["metrics"], "type": "json"},
+        }
+        for key, value in result["metrics"].items():
+            if "." not in key:
+                metadata[key] = float(value)
+        asset_key = self.pipes.extras.get("asset_key") if self.pipes.extras else None
+        self.pipes.report_asset_materialization(metadata=metadata, asset_key=asset_key)
+
+
+def _short(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "." not in k)
+
+
+def train_config(args: JobArguments) -> TrainConfig:
+    return TrainConfig(
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        max_length=args.max_length,
+        stride=args.stride,
+        patience=args.patience,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        max_steps=args.max_steps,
+        progress=not args.no_progress,
+    )
+
+
+def run(args: JobArguments, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Train, validate, log and register one version; return the JSON-able result."""
+    reporter = reporter or Reporter(None)
+    model_type = ModelType(args.model_type).value
+    configure_runtime(args.threads)
+    started = time.perf_counter()
+    examples = read_dataset(args.dataset)
+    digest = content_hash(examples)
+    reporter.info(f"dataset {args.dataset}: {len(examples)} documents, hash {digest[:12]}")
+    registry = ModelRegistry(
+        args.tracking_uri, registry_uri=args.registry_uri, artifact_root=args.artifact_root
+    )
+    parent = None
+    parent_version: str | None = None
+    backbone = args.backbone
+    if args.base != BACKBONE_BASE:
+        version, parent = registry.load_bundle(args.base, backbone=args.backbone)
+        if version.name != registered_name(model_type):
+            raise ValueError(f"--base {args.base} is a {version.name}, not a {model_type} model")
+        parent_version = str(version.version)
+        reporter.info(f"warm start from {version.name} version {parent_version}")
+    elif backbone is None:
+        from selfimprove_assets.lib.settings import load_settings
+
+        backbone = load_settings().backbone
+    config = train_config(args)
+    tags = {"dataset_hash": digest, "parent_version": parent_version or "", "base": args.base}
+    if args.cycle:
+        tags["cycle"] = args.cycle
+    if args.dagster_run_id:
+        tags["dagster_run_id"] = args.dagster_run_id
+    run_id = registry.start_run(
+        model_type, tags=tags, run_name=f"{model_type}-{args.cycle or 'run'}"
+    )
+    try:
+        registry.log_params(
+            run_id, {**config.params(), "backbone": backbone or "", "dataset": args.dataset}
+        )
+
+        def on_metrics(step: int, metrics: dict[str, float]) -> None:
+            registry.log_metrics(run_id, step, metrics)
+            reporter.metrics(step, metrics)
+
+        result: TrainResult = train(
+            model_type,
+            examples,
+            backbone=backbone,
+            parent=parent,
+            config=config,
+            on_metrics=on_metrics,
+        )
+        registry.log_params(
+            run_id,
+            {
+                "dataset_hash": digest,
+                "dataset_rows": len(examples),
+                "train_rows": result.n_train,
+                "val_rows": result.n_val,
+                "labels": ",".join(result.bundle.spec.labels),
+                "resolved_backbone": result.bundle.spec.backbone,
+            },
+        )
+        final = {f"final_{k}": v for k, v in result.metrics.items()}
+        registry.log_metrics(run_id, result.steps, final)
+        version_tags = {
+            "dataset_hash": digest,
+            "parent_version": parent_version or "",
+            "best_epoch": str(result.best_epoch),
+        }
+        if args.cycle:
+            version_tags["cycle"] = args.cycle
+        if args.dagster_run_id:
+            version_tags["dagster_run_id"] = args.dagster_run_id
+        registered = registry.register_bundle(run_id, result.bundle, version_tags=version_tags)
+        registry.end_run(run_id)
+    except BaseException:
+        registry.end_run(run_id, status="FAILED")
+        raise
+    output = {
+        "model_type": model_type,
+        "registered_name": registered.name,
+        "version": registered.version,
+        "model_uri": registered.model_uri,
+        "run_id": run_id,
+        "parent_version": parent_version,
+        "dataset_hash": digest,
+        "n_train": result.n_train,
+        "n_val": result.n_val,
+        "best_epoch": result.best_epoch,
+        "steps": result.steps,
+        "new_labels": result.new_labels,
+        "labels": result.bundle.spec.labels,
+        "metrics": result.metrics,
+        "history": result.history,
+        "artifact_bytes": registered.artifact_bytes,
+        "seconds": round(time.perf_counter() - started, 2),
+        "arguments": asdict(args),
+    }
+    reporter.info(
+        f"registered {registered.name} version {registered.version}: {_short(result.metrics)}"
+    )
+    return output
+
+
+def parse_args(argv: list[str] | None = None) -> JobArguments:
+    parser = HfArgumentParser(JobArguments)  # type: ignore[arg-type]
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    if args.model_type not in (ModelType.CLASSIFIER.value, ModelType.EXTRACTOR.value):
+        parser.error(f"--model-type must be classifier or extractor, not {args.model_type!r}")
+    if not Path(args.dataset).is_file():
+        parser.error(f"--dataset {args.dataset} does not exist")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.INFO,
+        stream=sys.stderr,
+    )
+    args = parse_args(argv)
+    if PipesEnvVarParamsLoader().is_dagster_pipes_process():
+        # The context manager reports an exception back to Dagster before re-raising it.
+        with open_dagster_pipes() as pipes:
+            reporter = Reporter(pipes)
+            output = run(args, reporter)
+            reporter.materialization(output)
+    else:
+        output = run(args, Reporter(None))
+    text = json.dumps(output, indent=2, default=str)
+    if args.output_json:
+        Path(args.output_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output_json).write_text(text, encoding="utf-8")
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
