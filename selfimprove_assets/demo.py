@@ -33,6 +33,13 @@ from selfimprove_assets.runner import prepare_instance
 
 logger = logging.getLogger(__name__)
 DEMO_TOKEN = "demo-reviewer-token"
+DOCUMENT_ASSETS = [
+    "source_documents",
+    "document_pages",
+    "labeled_corpus",
+    "golden_test_set",
+    "initial_training_set",
+]
 
 
 @dataclass
@@ -45,6 +52,8 @@ class DemoOptions:
     n_stream: int = 160
     batch_size: int = 20
     min_commits: int = 30
+    epochs: int = 10
+    max_length: int = 256
 
 
 @dataclass
@@ -75,6 +84,7 @@ def tiny_backbone_for(folders: list[Path], target: Path) -> Path:
 def _options(opts: DemoOptions) -> DemoOptions:
     if opts.quick:
         opts.n_train, opts.n_stream, opts.batch_size, opts.min_commits = 60, 60, 10, 10
+        opts.epochs = 6
     if opts.scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {opts.scenario!r}; choose from {sorted(SCENARIOS)}")
     return opts
@@ -100,7 +110,7 @@ def _status_table(store: FeedbackStore, phase: str, processed: int, total: int) 
 def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]:
     from selfimprove_assets.api.app import create_app
     from selfimprove_assets.definitions import build_definitions
-    from selfimprove_assets.runner import materialize
+    from selfimprove_assets.defs.resources import TrainingJobResource
 
     opts = _options(opts)
     os.environ["SELFIMPROVE_HOME"] = str(settings.home)
@@ -116,24 +126,22 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
     console.print(
         f"[bold]drift scenario[/] {opts.scenario}: {SCENARIOS[opts.scenario].description}"
     )
-    with console.status("ingesting: pages, OCR, alignment, golden/training split..."):
-        materialize(
-            settings,
-            [
-                "source_documents",
-                "document_pages",
-                "labeled_corpus",
-                "golden_test_set",
-                "initial_training_set",
-            ],
-            run_config={"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}},
-            instance=instance,
-        )
-    with console.status("training V1 of both models (LoRA on the MiniLM backbone)..."):
-        materialize(settings, ["classifier_baseline", "extractor_baseline"], instance=instance)
-    store = FeedbackStore(settings.database_url)
-    defs = build_definitions(settings, min_commits=opts.min_commits)
+    trainer = TrainingJobResource(epochs=opts.epochs, max_length=opts.max_length)
+    defs = build_definitions(settings, min_commits=opts.min_commits, resources={"trainer": trainer})
     repo = defs.get_repository_def()
+    assets_job = defs.resolve_implicit_global_asset_job_def()
+    with console.status("ingesting: pages, OCR, alignment, golden/training split..."):
+        assets_job.execute_in_process(
+            instance=instance,
+            asset_selection=[dg.AssetKey(k) for k in DOCUMENT_ASSETS],
+            run_config={"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}},
+        )
+    with console.status("training V1 of both models (LoRA on the backbone)..."):
+        assets_job.execute_in_process(
+            instance=instance,
+            asset_selection=[dg.AssetKey("classifier_baseline"), dg.AssetKey("extractor_baseline")],
+        )
+    store = FeedbackStore(settings.database_url)
     app = create_app(replace(settings, api_tokens=f"{DEMO_TOKEN}:admin"), store=store)
     timeline = Timeline()
     golden_before: dict[str, Any] = {}
