@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,19 @@ class MlflowRegistryResource(dg.ConfigurableResource):
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
 
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What to train: model type, dataset, the version to start from, and where to log."""
+
+    model_type: str
+    dataset: Path
+    base: str
+    tracking_uri: str
+    artifact_root: str
+    backbone: str
+    cycle: str | None = None
+
+
 class TrainingJobResource(dg.ConfigurableResource):
     """Launches ``training_jobs/train.py`` through Dagster Pipes in a local subprocess.
 
@@ -84,57 +98,32 @@ class TrainingJobResource(dg.ConfigurableResource):
     max_length: int = Field(default=256, description="Tokens per window.")
     extra_args: list[str] = Field(default_factory=list, description="More CLI args for train.py.")
 
-    def launch(
-        self,
-        context: dg.AssetExecutionContext,
-        *,
-        model_type: str,
-        dataset: Path,
-        base: str,
-        tracking_uri: str,
-        artifact_root: str,
-        backbone: str,
-        cycle: str | None = None,
-        extra: list[str] | None = None,
-    ) -> dict[str, Any]:
+    def job_args(self, context: dg.AssetExecutionContext, request: TrainingRequest) -> list[str]:
+        """The arguments of ``training_jobs.train``, the same wherever the job runs."""
+        return [
+            "-m", "training_jobs.train",
+            "--model-type", request.model_type,
+            "--dataset", str(request.dataset),
+            "--base", request.base,
+            "--backbone", request.backbone,
+            "--tracking-uri", request.tracking_uri,
+            "--artifact-root", request.artifact_root,
+            "--epochs", str(self.epochs),
+            "--batch-size", str(self.batch_size),
+            "--lr", str(self.learning_rate),
+            "--max-length", str(self.max_length),
+            "--patience", str(self.patience),
+            "--no-progress",
+            "--dagster-run-id", context.run.run_id,
+            *(["--cycle", request.cycle] if request.cycle else []),
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def launch(self, context: dg.AssetExecutionContext, request: TrainingRequest) -> dict[str, Any]:
         """Run one training job and return its JSON result (registered name, version, metrics)."""
         with tempfile.TemporaryDirectory(prefix="selfimprove-train-") as tmp:
             out = Path(tmp) / "result.json"
-            command = [
-                self.python,
-                "-m",
-                "training_jobs.train",
-                "--model-type",
-                model_type,
-                "--dataset",
-                str(dataset),
-                "--base",
-                base,
-                "--backbone",
-                backbone,
-                "--tracking-uri",
-                tracking_uri,
-                "--artifact-root",
-                artifact_root,
-                "--output-json",
-                str(out),
-                "--epochs",
-                str(self.epochs),
-                "--batch-size",
-                str(self.batch_size),
-                "--lr",
-                str(self.learning_rate),
-                "--max-length",
-                str(self.max_length),
-                "--patience",
-                str(self.patience),
-                "--no-progress",
-                "--dagster-run-id",
-                context.run.run_id,
-                *(["--cycle", cycle] if cycle else []),
-                *self.extra_args,
-                *(extra or []),
-            ]
+            command = [self.python, *self.job_args(context, request), "--output-json", str(out)]
             env = {
                 "HF_HUB_OFFLINE": "1",
                 "TRANSFORMERS_OFFLINE": "1",
@@ -145,7 +134,9 @@ class TrainingJobResource(dg.ConfigurableResource):
             client = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT))
             client.run(context=context, command=command, env=env).get_results()
             if not out.exists():
-                raise dg.Failure(f"training job for {model_type} finished without a result file")
+                raise dg.Failure(
+                    f"training job for {request.model_type} finished without a result file"
+                )
             return json.loads(out.read_text(encoding="utf-8"))
 
 
@@ -164,32 +155,12 @@ class K8sTrainingJobResource(TrainingJobResource):
         description="YAML pod spec merged into the launched pod.",
     )
 
-    def launch(  # type: ignore[override]
-        self,
-        context: dg.AssetExecutionContext,
-        *,
-        model_type: str,
-        dataset: Path,
-        base: str,
-        tracking_uri: str,
-        artifact_root: str,
-        backbone: str,
-        cycle: str | None = None,
-        extra: list[str] | None = None,
-    ) -> dict[str, Any]:
+    def launch(self, context: dg.AssetExecutionContext, request: TrainingRequest) -> dict[str, Any]:
         import yaml
         from dagster_k8s import PipesK8sClient
 
         spec = yaml.safe_load(Path(self.base_pod_spec_file).read_text(encoding="utf-8"))
-        command = [
-            "python", "-m", "training_jobs.train", "--model-type", model_type,
-            "--dataset", str(dataset), "--base", base, "--backbone", backbone,
-            "--tracking-uri", tracking_uri, "--artifact-root", artifact_root,
-            "--epochs", str(self.epochs), "--batch-size", str(self.batch_size),
-            "--lr", str(self.learning_rate), "--max-length", str(self.max_length),
-            "--dagster-run-id", context.run.run_id,
-            *(["--cycle", cycle] if cycle else []), *self.extra_args, *(extra or []),
-        ]  # fmt: skip
+        command = ["python", *self.job_args(context, request)]
         results = (
             PipesK8sClient()
             .run(
@@ -205,7 +176,7 @@ class K8sTrainingJobResource(TrainingJobResource):
             metadata = {k: getattr(v, "value", v) for k, v in (result.metadata or {}).items()}
             if "version" in metadata:
                 return {"version": str(metadata["version"]), "run_id": metadata.get("run_id")}
-        raise dg.Failure(f"the {model_type} training pod reported no registered version")
+        raise dg.Failure(f"the {request.model_type} training pod reported no registered version")
 
 
 def default_resources(settings: Settings | None = None) -> dict[str, Any]:

@@ -117,3 +117,35 @@ def test_failure_moves_state_to_failed_and_releases_rows(env: dict[str, Any]) ->
     # a later significant drop can trigger again from FAILED
     _commit(store, 40, wrong=30, start=200)
     assert len(_tick(env, "1").run_requests) == 1
+
+
+def test_suspicious_feedback_is_listed_for_a_human(env: dict[str, Any]) -> None:
+    store: FeedbackStore = env["store"]
+    ids = []
+    for i in range(70):
+        doc = store.add_document(
+            content_hash=f"s{i}",
+            media_type="application/pdf",
+            size_bytes=1,
+            page_count=1,
+            pages_uri="p",
+            blob_uri="b",
+            predictions=[("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})],
+        )
+        reviewer, verified = ("careful", "invoice") if i < 40 else ("hasty", "referral")
+        if i < 2:
+            verified = "referral"
+        store.set_review(doc, verified={"classifier": {"doc_type": verified}}, reviewer=reviewer)
+        ids.append(doc)
+    store.commit_documents(ids)
+    job = env["defs"].resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=env["instance"], asset_selection=[dg.AssetKey("classifier_accuracy")]
+    )
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    suspicious = checks["suspicious_feedback"]
+    assert not suspicious.passed
+    assert suspicious.metadata["flagged"].value == 30
+    assert "hasty" in suspicious.metadata["flagged_rows"].value
+    assert checks["counters_equal_recount"].passed
+    assert checks["no_row_archived_and_live"].passed

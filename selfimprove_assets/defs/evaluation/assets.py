@@ -18,7 +18,7 @@ from selfimprove_assets.lib.evaluation.compare import (
 )
 from selfimprove_assets.lib.evaluation.scoring import ModelScore
 from selfimprove_assets.lib.models.dataset import read_dataset
-from selfimprove_assets.lib.promotion.policy import PromotionPolicy, decide
+from selfimprove_assets.lib.promotion.policy import TRIGGER_FIELDS, PromotionPolicy, decide
 
 
 class PromotionPolicyConfig(dg.Config):
@@ -75,15 +75,12 @@ def build_evaluation_asset(model_type: str) -> dg.AssetsDefinition:
         home: SelfimproveHome,
         mlflow: MlflowRegistryResource,
     ) -> dict[str, Any]:
+        required = [TRIGGER_FIELDS] if config.require_significant_improvement else []
         policy = PromotionPolicy(
             alpha=config.alpha,
             golden_tolerance=config.golden_tolerance,
             critical=config.critical,
-            **(
-                {}
-                if config.require_significant_improvement
-                else {"require_significant_improvement_on": []}
-            ),
+            require_significant_improvement_on=required,
         )
         uri = mlflow.tracking_uri
         reports: dict[str, ComparisonReport] = {}

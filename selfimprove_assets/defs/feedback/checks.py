@@ -1,8 +1,10 @@
 """Invariants of the feedback data, checked next to the assets they guard."""
 
 import dagster as dg
+import pandas as pd
 
 from selfimprove_assets.defs.resources import FeedbackStoreResource
+from selfimprove_assets.lib.curation.quality import find_suspicious_feedback
 
 
 def build_feedback_checks(model_type: str) -> list[dg.AssetChecksDefinition]:
@@ -60,7 +62,40 @@ def build_feedback_checks(model_type: str) -> list[dg.AssetChecksDefinition]:
             passed=bool(rows), metadata={"cycle": cycle.cycle_id, "rows": len(rows)}
         )
 
-    return [_counters, _overlap, _not_empty]
+    @dg.asset_check(
+        asset=asset,
+        name="suspicious_feedback",
+        description="Feedback that contradicts peers (a reviewer correcting far more than the "
+        "others, or a correction against the majority on identical documents). Such rows are "
+        "left out of curation and listed here for a human.",
+    )
+    def _suspicious(store: FeedbackStoreResource) -> dg.AssetCheckResult:
+        feedback = store.get()
+        default = feedback.get_default(model_type)
+        if default is None:
+            return dg.AssetCheckResult(passed=True, description="no default yet")
+        rows = feedback.curation_rows(model_type, default.version)
+        if not rows:
+            return dg.AssetCheckResult(passed=True, metadata={"rows_checked": 0})
+        frame = pd.DataFrame(rows)
+        report = find_suspicious_feedback(frame)
+        by_id = {r["feedback_id"]: r for r in rows}
+        listed = [
+            f"| {fid} | {by_id[fid]['document_id']} | {by_id[fid]['reviewer']} | {reason} |"
+            for fid, reason in sorted(report.flagged.items())[:50]
+        ]
+        table = "| feedback | document | reviewer | why |\n|---|---|---|---|\n" + "\n".join(listed)
+        return dg.AssetCheckResult(
+            passed=not report.flagged,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "rows_checked": len(rows),
+                "flagged": len(report.flagged),
+                "flagged_rows": dg.MetadataValue.md(table if listed else "_none_"),
+            },
+        )
+
+    return [_counters, _overlap, _not_empty, _suspicious]
 
 
 feedback_checks = [c for t in ("classifier", "extractor") for c in build_feedback_checks(t)]

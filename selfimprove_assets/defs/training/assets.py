@@ -14,6 +14,7 @@ from selfimprove_assets.defs.resources import (
     MlflowRegistryResource,
     SelfimproveHome,
     TrainingJobResource,
+    TrainingRequest,
 )
 from selfimprove_assets.lib.deployment import deploy_version, score_version
 from selfimprove_assets.lib.models.dataset import read_dataset
@@ -52,12 +53,14 @@ def build_baseline_asset(model_type: str) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         result = trainer.launch(
             context,
-            model_type=model_type,
-            dataset=Path(initial_training_set),
-            base="backbone",
-            tracking_uri=mlflow.tracking_uri,
-            artifact_root=mlflow.artifact_root,
-            backbone=home.backbone,
+            TrainingRequest(
+                model_type=model_type,
+                dataset=Path(initial_training_set),
+                base="backbone",
+                tracking_uri=mlflow.tracking_uri,
+                artifact_root=mlflow.artifact_root,
+                backbone=home.backbone,
+            ),
         )
         version = str(result["version"])
         golden = read_dataset(golden_test_set)

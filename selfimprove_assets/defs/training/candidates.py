@@ -11,6 +11,7 @@ from selfimprove_assets.defs.resources import (
     MlflowRegistryResource,
     SelfimproveHome,
     TrainingJobResource,
+    TrainingRequest,
 )
 from selfimprove_assets.lib.deployment import CHALLENGER, model_uri, registry_name
 
@@ -37,13 +38,15 @@ def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
         cycle = f"{retraining_set['cycle_id']}-a{retraining_set['attempt']}"
         result = trainer.launch(
             context,
-            model_type=model_type,
-            dataset=Path(retraining_set["train_path"]),
-            base=model_uri(model_type, parent),
-            tracking_uri=mlflow.tracking_uri,
-            artifact_root=mlflow.artifact_root,
-            backbone=home.backbone,
-            cycle=cycle,
+            TrainingRequest(
+                model_type=model_type,
+                dataset=Path(retraining_set["train_path"]),
+                base=model_uri(model_type, parent),
+                tracking_uri=mlflow.tracking_uri,
+                artifact_root=mlflow.artifact_root,
+                backbone=home.backbone,
+                cycle=cycle,
+            ),
         )
         version = str(result["version"])
         client = mlflow.client()
