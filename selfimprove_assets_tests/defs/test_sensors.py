@@ -149,3 +149,22 @@ def test_suspicious_feedback_is_listed_for_a_human(env: dict[str, Any]) -> None:
     assert "hasty" in suspicious.metadata["flagged_rows"].value
     assert checks["counters_equal_recount"].passed
     assert checks["no_row_archived_and_live"].passed
+
+
+def test_rejected_candidate_waits_for_an_operator(env: dict[str, Any]) -> None:
+    store: FeedbackStore = env["store"]
+    _commit(store, 40, wrong=20)
+    assert _tick(env, None).run_requests
+    cycle = store.open_cycle("classifier", "1", {})
+    store.update_cycle(
+        cycle.cycle_id,
+        cycle.attempt,
+        state=RetrainState.FAILED,
+        candidate_version="2",
+        decision={"promote": False, "failed": ["FAIL: no improvement"]},
+    )
+    store.set_retrain_state("classifier", RetrainState.FAILED, reason="candidate v2 rejected")
+    _commit(store, 40, wrong=30, start=300)
+    data = _tick(env, "1")
+    assert not data.run_requests
+    assert "waiting for an operator" in (data.skip_message or "")

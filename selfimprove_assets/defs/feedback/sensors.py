@@ -16,6 +16,7 @@ import dagster as dg
 from selfimprove_assets.defs.feedback.assets import accuracy_metadata, figures_of
 from selfimprove_assets.defs.resources import FeedbackStoreResource
 from selfimprove_assets.lib.monitor.trigger import evaluate_trigger
+from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
 
 MODEL_TYPE_TAG = "selfimprove/model_type"
@@ -53,6 +54,7 @@ def build_accuracy_sensor(
             context.update_cursor(str(latest))
             return dg.SkipReason(f"no default {model_type} yet")
         figures = figures_of(feedback, model_type, default.version)
+        waiting = _waiting_for_operator(feedback, model_type, default.retrain_state)
         observed = dg.AssetMaterialization(
             asset_key=f"{model_type}_accuracy",
             description=f"live figures after commit {latest}",
@@ -68,6 +70,8 @@ def build_accuracy_sensor(
             min_commits=min_commits,
         )
         context.update_cursor(str(latest))
+        if decision.trigger and waiting:
+            return dg.SensorResult(skip_reason=dg.SkipReason(waiting), asset_events=[observed])
         if not decision.trigger:
             return dg.SensorResult(
                 skip_reason=dg.SkipReason(decision.reason), asset_events=[observed]
@@ -108,6 +112,24 @@ def build_accuracy_sensor(
         )
 
     return _sensor
+
+
+def _waiting_for_operator(feedback: FeedbackStore, model_type: str, state: str) -> str | None:
+    """A candidate the gauntlet rejected leaves the loop to an operator (the alternate path).
+
+    Retrying on the same data would reject again; the operator adjusts the curation config and
+    re-materializes from the UI. A run that crashed (no decision) may be triggered again.
+    """
+    if state != RetrainState.FAILED.value:
+        return None
+    cycle = feedback.current_cycle(model_type)
+    if cycle is None or not cycle.decision or cycle.decision.get("promote", True):
+        return None
+    return (
+        f"{model_type} candidate v{cycle.candidate_version} was rejected (cycle {cycle.cycle_id} "
+        f"attempt {cycle.attempt}); waiting for an operator to adjust the retraining-set config "
+        "and re-materialize it from the UI"
+    )
 
 
 def build_failure_sensor(jobs: list[AssetJob]) -> dg.SensorDefinition:
