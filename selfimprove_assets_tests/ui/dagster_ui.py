@@ -50,15 +50,40 @@ CHROMIUM_ARGS = [
 LENIENT = {"require_significant_improvement": False, "golden_tolerance": 1.0}
 
 
+@dataclass(frozen=True)
+class LoopSize:
+    """How big a loop to run: the test's default is the smallest that still promotes."""
+
+    n_train: int = 36
+    n_stream: int = 36
+    epochs: int = 4
+    retrain: tuple[str, ...] = ("classifier",)
+
+
 @dataclass
 class FinishedLoop:
-    """A loop that ran to a promotion, and where its instance and data live."""
+    """A loop that ran to a promotion, and where its instance and data live.
+
+    ``env.instance`` is closed once the loop has run: from then on only the webserver reads it.
+    """
 
     env: LoopEnv
     dagster_home: Path
     backbone: Path
-    retrain_run_id: str
-    promoted_version: str
+    runs: dict[str, tuple[str, dict[str, Any]]]  # model type -> (run id, evaluation report)
+
+    @property
+    def retrain_run_id(self) -> str:
+        return self.runs["classifier"][0]
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The classifier's evaluation report (what ``classifier_evaluation`` returned)."""
+        return self.runs["classifier"][1]
+
+    @property
+    def promoted_version(self) -> str:
+        return str(self.report["candidate_version"])
 
 
 def free_port() -> int:
@@ -67,8 +92,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run_finished_loop(root: Path, *, n_train: int = 36, n_stream: int = 36) -> FinishedLoop:
-    """Documents, baselines, a reviewed stream, a sensor tick and a promoted classifier retrain.
+def run_finished_loop(root: Path, size: LoopSize | None = None) -> FinishedLoop:
+    """Documents, baselines, a reviewed stream, a sensor tick and a promoted retrain per type.
 
     The same steps as ``build_loop_env`` in ``loop_env.py``, but every run lands in a persistent
     instance (the project's dagster.yaml, whose storage reads ``DAGSTER_HOME``) so that the
@@ -80,21 +105,23 @@ def run_finished_loop(root: Path, *, n_train: int = 36, n_stream: int = 36) -> F
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(dagster_home))
         with dg.DagsterInstance.get() as instance:
-            return _run_loop(root, dagster_home, instance, n_train=n_train, n_stream=n_stream)
+            return _run_loop(root, dagster_home, instance, size or LoopSize())
 
 
 def _run_loop(
-    root: Path, dagster_home: Path, instance: dg.DagsterInstance, *, n_train: int, n_stream: int
+    root: Path, dagster_home: Path, instance: dg.DagsterInstance, size: LoopSize
 ) -> FinishedLoop:
     corpus, stream = root / "corpus", root / "stream"
-    generate_corpus(corpus, n=n_train, seed=0, scenario="baseline", scan_share=0.0)
-    generate_corpus(stream, n=n_stream, seed=7, scenario="new_vocabulary", scan_share=0.0)
+    generate_corpus(corpus, n=size.n_train, seed=0, scenario="baseline", scan_share=0.0)
+    generate_corpus(stream, n=size.n_stream, seed=7, scenario="new_vocabulary", scan_share=0.0)
     backbone = tiny_backbone_for([corpus, stream], root / "tiny-backbone")
     settings = load_settings(
         {"SELFIMPROVE_HOME": str(root / "home"), "SELFIMPROVE_BACKBONE": str(backbone)}
     )
     settings.ensure_dirs()
-    trainer = TrainingJobResource(epochs=4, batch_size=8, learning_rate=1e-2, max_length=128)
+    trainer = TrainingJobResource(
+        epochs=size.epochs, batch_size=8, learning_rate=1e-2, max_length=128
+    )
     env = LoopEnv(
         settings=settings,
         defs=build_definitions(settings, min_commits=10, resources={"trainer": trainer}),
@@ -109,25 +136,24 @@ def _run_loop(
     assert env.materialize(["classifier_baseline", "extractor_baseline"]).success
     stats = env.stream_reviews()
     assert stats["failed"] == 0 and stats["committed"] > 0, stats
-    tick = env.tick("classifier")
+    runs = {model_type: _retrain(env, model_type) for model_type in size.retrain}
+    return FinishedLoop(env=env, dagster_home=dagster_home, backbone=backbone, runs=runs)
+
+
+def _retrain(env: LoopEnv, model_type: str) -> tuple[str, dict[str, Any]]:
+    """One sensor tick, then the run it requests, executed as the daemon would launch it."""
+    sensor = f"{model_type}_accuracy_sensor"
+    tick = env.tick(model_type)
     for event in tick.asset_events:  # as the daemon does: the live figures become events
         env.instance.report_runless_asset_event(event)
-    assert len(tick.run_requests) == 1, tick.skip_message
-    request = tick.run_requests[0]
-    tags = dict(request.tags) | {"dagster/sensor_name": "classifier_accuracy_sensor"}
-    result = env.run_retraining(
-        "classifier", tags, {"ops": {"classifier_evaluation": {"config": LENIENT}}}
-    )
-    assert result.success, "the classifier retraining run failed"
-    report: dict[str, Any] = result.output_for_node("classifier_evaluation")
+    assert len(tick.run_requests) == 1, f"{sensor} did not trigger: {tick.skip_message}"
+    tags = dict(tick.run_requests[0].tags) | {"dagster/sensor_name": sensor}
+    evaluation = f"{model_type}_evaluation"
+    result = env.run_retraining(model_type, tags, {"ops": {evaluation: {"config": LENIENT}}})
+    assert result.success, f"the {model_type} retraining run failed"
+    report: dict[str, Any] = result.output_for_node(evaluation)
     assert report["decision"]["promote"] is True, report["decision"]
-    return FinishedLoop(
-        env=env,
-        dagster_home=dagster_home,
-        backbone=backbone,
-        retrain_run_id=result.run_id,
-        promoted_version=str(report["candidate_version"]),
-    )
+    return result.run_id, report
 
 
 def _answers(url: str) -> bool:
