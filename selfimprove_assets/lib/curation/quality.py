@@ -122,6 +122,9 @@ def find_suspicious_feedback(
 
     if "fingerprint" in frame.columns:
         with_fp = frame.loc[frame["fingerprint"].notna()]
+        # Almost every fingerprint is a singleton: visit only groups large enough to vote.
+        sizes = with_fp.groupby("fingerprint")["feedback_id"].transform("size")
+        with_fp = with_fp.loc[sizes >= config.fingerprint_min_group]
         for fp, group in with_fp.groupby("fingerprint", sort=True):
             if len(group) < config.fingerprint_min_group:
                 continue
