@@ -89,6 +89,8 @@ class FeedbackRow(_FeedbackColumns, Base):
         UniqueConstraint("document_id", "model_type", name="uq_feedback_document_model"),
         Index("ix_feedback_version_commit", "model_type", "model_version", "commit_id"),
         Index("ix_feedback_cycle", "retrain_cycle"),
+        # Archived rows keep their id: SQLite must never hand a deleted id out again.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

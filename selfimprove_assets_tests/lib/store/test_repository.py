@@ -228,3 +228,23 @@ def test_cycles_archive_and_release(store_url: str) -> None:
     third = store.open_cycle("classifier", "1", {})
     assert third.attempt == 1 and third.cycle_id != cycle.cycle_id
     store.dispose()
+
+
+def test_archived_ids_are_never_reused(store_url: str) -> None:
+    store = FeedbackStore(store_url)
+    for round_ in range(2):
+        ids = _add(store, 3)
+        for i in ids:
+            _review(store, i, "invoice", [])
+        store.commit_documents(ids)
+        # archive every row, so the highest ids leave feedback_data (SQLite would reuse them)
+        rows = store.committed_feedback("classifier", "1") + store.committed_feedback(
+            "extractor", "1"
+        )
+        cycle = store.open_cycle("classifier", "1", {"round": round_})
+        store.mark_retrained([r["feedback_id"] for r in rows], cycle.cycle_id)
+        assert store.archive_cycle(cycle.cycle_id, "2") == 6
+        assert store.count_feedback() == 0
+        store.update_cycle(cycle.cycle_id, cycle.attempt, state=RetrainState.COMPLETED)
+    assert store.count_feedback(archived=True) == 12
+    store.dispose()

@@ -142,7 +142,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['document_id'], ['documents.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('document_id', 'model_type', name='uq_feedback_document_model')
+    sa.UniqueConstraint('document_id', 'model_type', name='uq_feedback_document_model'),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('feedback_data', schema=None) as batch_op:
         batch_op.create_index('ix_feedback_cycle', ['retrain_cycle'], unique=False)
