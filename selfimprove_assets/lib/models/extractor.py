@@ -105,6 +105,60 @@ def decode_entities(
     return entities
 
 
+def decode_spans(words: Sequence[Word], probs: torch.Tensor, labels: Sequence[str]) -> list[Entity]:
+    """Entities from per-word tag probabilities, voting per span rather than per word.
+
+    Per-word argmax over 2k+1 BIO tags fragments multi-word values ("Fisher" as a provider,
+    "Family Practice" as a facility) whenever the label mass is split. Here a word is inside
+    an entity when the total entity mass beats ``O``; a span starts where ``B-`` mass beats
+    ``I-`` mass (or after ``O``, or on a new page); and the span takes the label with the
+    largest probability summed over its words.
+    """
+    entity_labels = sorted({t[2:] for t in labels if t != OUTSIDE})
+    index = {t: i for i, t in enumerate(labels)}
+    b_cols = [index[f"B-{lbl}"] for lbl in entity_labels if f"B-{lbl}" in index]
+    i_cols = [index[f"I-{lbl}"] for lbl in entity_labels if f"I-{lbl}" in index]
+    per_label = torch.stack(
+        [
+            sum(probs[:, index[t]] for t in (f"B-{lbl}", f"I-{lbl}") if t in index)
+            for lbl in entity_labels
+        ],
+        dim=-1,
+    )  # words x labels
+    outside = probs[:, index[OUTSIDE]] if OUTSIDE in index else torch.zeros(len(words))
+    b_mass = probs[:, b_cols].sum(-1) if b_cols else torch.zeros(len(words))
+    i_mass = probs[:, i_cols].sum(-1) if i_cols else torch.zeros(len(words))
+    spans: list[list[int]] = []
+    for i in range(len(words)):
+        if float(outside[i]) >= float(b_mass[i] + i_mass[i]):
+            continue
+        starts = (
+            not spans
+            or spans[-1][-1] != i - 1
+            or words[i].page != words[i - 1].page
+            or float(b_mass[i]) > float(i_mass[i])
+        )
+        if starts:
+            spans.append([i])
+        else:
+            spans[-1].append(i)
+    entities = []
+    for span in spans:
+        votes = per_label[span].sum(0)
+        best = int(votes.argmax())
+        members = [words[i] for i in span]
+        entities.append(
+            Entity(
+                label=entity_labels[best],
+                text=" ".join(w.text for w in members),
+                page=members[0].page,
+                bbox=union_box([w.bbox for w in members]),
+                confidence=float(votes[best]) / len(span),
+            )
+        )
+    return entities
+
+
 def predict_entities(
     words: Sequence[Word],
     windows: Sequence[Window],
@@ -115,9 +169,9 @@ def predict_entities(
     if not words:
         return []
     probs = word_probabilities(windows, logits, len(words), len(labels))
-    best, index = probs.max(dim=-1)
-    tags = [labels[int(j)] if float(p) > 0 else OUTSIDE for p, j in zip(best, index, strict=True)]
-    return decode_entities(words, tags, [float(p) for p in best])
+    if float(probs.sum()) == 0.0:
+        return []
+    return decode_spans(words, probs, labels)
 
 
 def example_words(example: TrainingExample) -> list[Word]:

@@ -53,4 +53,8 @@ def test_overlapping_windows_average_word_probabilities() -> None:
     l2 = torch.tensor([[0, 0, 0], [0, 9.0, 0], [0, 0, 0]])
     (entity,) = predict_entities(words, [w1, w2], [l1, l2], labels)
     assert (entity.label, entity.text, entity.bbox) == ("total", "12.50", WORDS[1].bbox)
-    assert entity.confidence is not None and 0.4 < entity.confidence < 0.6
+    # confidence = the word's entity-label mass (B + I), averaged over the two windows
+    p1 = torch.softmax(torch.tensor([2.0, 0, 0]), -1)
+    p2 = torch.softmax(torch.tensor([0, 9.0, 0]), -1)
+    expected = float(((p1 + p2) / 2)[1:].sum())
+    assert entity.confidence is not None and abs(entity.confidence - expected) < 1e-4
