@@ -118,13 +118,8 @@ def decode_spans(words: Sequence[Word], probs: torch.Tensor, labels: Sequence[st
     index = {t: i for i, t in enumerate(labels)}
     b_cols = [index[f"B-{lbl}"] for lbl in entity_labels if f"B-{lbl}" in index]
     i_cols = [index[f"I-{lbl}"] for lbl in entity_labels if f"I-{lbl}" in index]
-    per_label = torch.stack(
-        [
-            sum(probs[:, index[t]] for t in (f"B-{lbl}", f"I-{lbl}") if t in index)
-            for lbl in entity_labels
-        ],
-        dim=-1,
-    )  # words x labels
+    columns = [[index[t] for t in (f"B-{lbl}", f"I-{lbl}") if t in index] for lbl in entity_labels]
+    per_label = torch.stack([probs[:, cols].sum(-1) for cols in columns], dim=-1)  # words x labels
     outside = probs[:, index[OUTSIDE]] if OUTSIDE in index else torch.zeros(len(words))
     b_mass = probs[:, b_cols].sum(-1) if b_cols else torch.zeros(len(words))
     i_mass = probs[:, i_cols].sum(-1) if i_cols else torch.zeros(len(words))
