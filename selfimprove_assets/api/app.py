@@ -34,6 +34,7 @@ from selfimprove_assets.api.errors import ApiError, install_error_handlers
 from selfimprove_assets.api.limits import BodySizeLimit
 from selfimprove_assets.api.render import cached_page_png
 from selfimprove_assets.api.schemas import (
+    NO_CONTROL_CHARS,
     CommitIn,
     CommitOut,
     DocumentOut,
@@ -55,7 +56,7 @@ from selfimprove_assets.lib.types import MODEL_TYPES
 logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-DocumentIdParam = Annotated[str, PathParam(min_length=1, max_length=64)]
+DocumentIdParam = Annotated[str, PathParam(min_length=1, max_length=64, pattern=NO_CONTROL_CHARS)]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class ApiConfig:
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pages: int = 50
+    max_inflated_bytes: int = 256 * 1024 * 1024
+    """Largest total a PDF's zlib streams may inflate to (decompression-bomb guard)."""
     ocr_dpi: int = 200
     model_refresh_seconds: float = 2.0
 
@@ -148,7 +151,7 @@ def create_app(
     )
     async def upload_document(
         file: Annotated[UploadFile, File(description="a PDF, PNG or JPEG file")],
-        external_id: Annotated[str | None, Form(max_length=200)] = None,
+        external_id: Annotated[str | None, Form(max_length=200, pattern=NO_CONTROL_CHARS)] = None,
         principal: Principal = reviewer,
     ) -> UploadOut:
         """Store a document, predict its type and entities with the default models."""

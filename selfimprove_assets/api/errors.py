@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from selfimprove_assets.lib.store.repository import StoreError
@@ -35,6 +37,20 @@ _CODES = {
 }
 
 _STORE_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422}
+RETRY_AFTER_SECONDS = 2
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means "the store cannot be reached now" (retry) not a bug.
+
+    A dropped or refused connection, a server shutting down, a pool with no free connection,
+    a lock or deadlock the database gave up on: all transient, all answered 503.
+    """
+    if isinstance(exc, PoolTimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return False
 
 
 class ApiError(Exception):
@@ -82,6 +98,13 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, str]]:
     return details
 
 
+def _internal_error(request: Request, exc: BaseException) -> JSONResponse:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _response(
+        500, "internal_error", "internal server error; the details are in the server log"
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register handlers so that every error, expected or not, has the JSON shape above."""
 
@@ -93,6 +116,29 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
         status = _STORE_STATUS.get(exc.kind, 422)
         return _response(status, _CODES[status], str(exc))
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeoutError)
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not store_unavailable(exc):
+            return _internal_error(request, exc)
+        # The statement and its parameters stay out of the log line and the answer (they may
+        # hold reviewer data); the exception class and the driver's first line are enough.
+        first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
+        logger.warning(
+            "feedback store unavailable on %s %s: %s %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            first_line[0] if first_line else "",
+        )
+        return _response(
+            503,
+            "store_unavailable",
+            "the feedback store is unavailable right now; nothing was acknowledged. Retry "
+            "the same request shortly (commits are idempotent: a retry never counts twice)",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -116,7 +162,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _response(
-            500, "internal_error", "internal server error; the details are in the server log"
-        )
+        return _internal_error(request, exc)

@@ -19,8 +19,21 @@ from pydantic import (
     field_validator,
 )
 
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"
+"""Identifiers and labels are one printable line: no NUL (PostgreSQL text refuses it), no
+newlines or escapes that could forge log lines or break the review page."""
+NO_NUL = r"^[^\x00]*$"
+"""Free text (entity values) may hold tabs and newlines, never a NUL byte."""
+
+Label = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=NO_CONTROL_CHARS
+    ),
+]
+DocumentId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=NO_CONTROL_CHARS)
+]
 Coordinate = Annotated[int, Field(ge=0, le=1000)]
 
 
@@ -38,7 +51,7 @@ class EntityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     label: Label
-    text: Annotated[str, Field(max_length=10_000)]
+    text: Annotated[str, Field(max_length=10_000, pattern=NO_NUL)]
     page: Annotated[int, Field(ge=0, le=100_000)] = 0
     bbox: Annotated[list[Coordinate], Field(min_length=4, max_length=4)] | None = None
 

@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from selfimprove_assets.api.errors import ApiError
+from selfimprove_assets.api.pdf_guard import InflationBomb, check_inflated_size
 from selfimprove_assets.api.schemas import ModelVersions, UploadOut
 from selfimprove_assets.api.serving import (
     ModelUnavailable,
@@ -51,6 +52,19 @@ def predicted_dicts(prediction: Prediction) -> dict[str, dict[str, object]]:
         },
         "extractor": {"entities": [e.to_dict() for e in prediction.entities]},
     }
+
+
+def check_external_id(external_id: str | None) -> None:
+    """An external id is the client's identifier, stored as text and never used as a path; one
+    that looks like a path escape (``..`` segments) is refused as a malformed id."""
+    if external_id is None:
+        return
+    if not external_id.strip():
+        raise ApiError(422, "external_id is blank: leave it out or send an identifier")
+    if ".." in external_id.replace("\\", "/").split("/"):
+        raise ApiError(
+            422, "external_id must be an identifier, not a path: '..' segments are not allowed"
+        )
 
 
 class UploadService:
@@ -111,11 +125,22 @@ class UploadService:
         except DocumentError as exc:
             raise ApiError(exc.status_code, f"{name}: {exc.reason}", code=exc.kind) from None
 
+    def check_content(self, data: bytes, kind: str, name: str) -> None:
+        """Checks that cost CPU (run in the worker thread, never on the event loop)."""
+        if kind != "pdf":
+            return  # images: the pixel limit is checked from the header before decoding
+        try:
+            check_inflated_size(data, self.config.max_inflated_bytes)
+        except InflationBomb as exc:
+            raise ApiError(413, f"{name}: {exc}", code="decompression_bomb") from None
+
     def process(self, data: bytes, *, filename: str | None, external_id: str | None) -> UploadOut:
         """Extract, predict and store one upload (runs in a worker thread)."""
         kind = self.check_bytes(data)
-        models = self._models()
+        check_external_id(external_id)
         safe_name = sanitize_filename(filename)
+        self.check_content(data, kind, safe_name or "upload")
+        models = self._models()
         digest = sha256_hex(data)
         pages = self._extract(data, digest, safe_name or "upload")
         prediction = self.provider.predict(pages, snapshot=models)

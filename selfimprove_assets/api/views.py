@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from selfimprove_assets.api.errors import ApiError
 from selfimprove_assets.api.schemas import (
@@ -119,7 +119,11 @@ def verified_dicts(review: ReviewIn) -> dict[str, dict[str, Any]]:
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 
-def _retryable(exc: OperationalError) -> bool:
+def _retryable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:  # the connection dropped (server restart, idle kill)
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     return sqlstate in _RETRYABLE_SQLSTATES or "database is locked" in str(exc.orig)
 
@@ -131,13 +135,15 @@ def commit(
 
     Sorting matters on PostgreSQL: the store locks feedback rows in the order it is given, so
     two concurrent commits of overlapping batches in different orders could deadlock. Retrying
-    is safe because a commit is idempotent and an aborted transaction wrote nothing.
+    is safe because a commit is idempotent: an aborted transaction wrote nothing, and one whose
+    connection dropped after the server committed answers "already committed" the second time.
+    A store that stays down ends in the API's 503 (``errors.store_unavailable``).
     """
     ids = sorted(dict.fromkeys(document_ids))
     for attempt in range(1, attempts + 1):
         try:
             return store.commit_documents(ids, committed_by=who)
-        except OperationalError as exc:
+        except DBAPIError as exc:
             if attempt == attempts or not _retryable(exc):
                 raise
             logger.warning("commit aborted by the database (attempt %d), retrying", attempt)

@@ -1,9 +1,10 @@
 """Score a registered version and make it the default, in the registry and the model table.
 
 The registry (MLflow alias ``champion``) is the source of truth for the default version; the
-model table mirrors it and adds thresholds and the retrain state. ``deploy_version`` writes the
-table first, then moves the alias: if the second step fails, ``registry_agrees`` reports the
-disagreement and running ``deploy_version`` again repairs it (every step is idempotent).
+model table mirrors it and adds thresholds and the retrain state. ``deploy_version`` moves the
+alias first, then writes the table the API serves from: an unreachable registry changes nothing
+clients see, and if the table write fails ``registry_agrees`` reports the disagreement and
+running ``deploy_version`` again repairs it (every step is idempotent).
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def deploy_version(
         parent_version=parent_version,
         baseline_metrics=dict(metrics),
     )
-    info = store.set_default(
+    # Registry first: if it is unreachable nothing changes that the API serves from the table.
+    client.set_registered_model_alias(registry_name(model_type), CHAMPION, version)
+    return store.set_default(
         model_type,
         version,
         thresholds=thresholds,
@@ -70,8 +73,6 @@ def deploy_version(
         state=state,
         reason=reason,
     )
-    client.set_registered_model_alias(registry_name(model_type), CHAMPION, version)
-    return info
 
 
 def champion_version(client: MlflowClient, model_type: str) -> str | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
+from sqlalchemy.exc import OperationalError
 
 from selfimprove_assets.lib.deployment import champion_version, deploy_version, registry_agrees
+from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
 from selfimprove_assets_tests.loop_env import LoopEnv, build_loop_env
 
@@ -96,39 +98,34 @@ def test_extractor_promotion_rebases_thresholds_and_archives(loop: LoopEnv) -> N
     assert checks and all(c.passed for c in checks)
 
 
-def test_promotion_survives_a_crash_between_table_and_registry(
-    loop: LoopEnv, tmp_path: Path
-) -> None:
+class _TableGoesAway(FeedbackStore):
+    """The store loses its database exactly at the second step of a promotion."""
+
+    def set_default(self, *args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("UPDATE models ...", {}, Exception("server closed the connection"))
+
+
+def test_promotion_survives_a_crash_between_registry_and_table(loop: LoopEnv) -> None:
     store = loop.store
     current = store.get_default("classifier")
     assert current is not None
     target = current.parent_version or "1"
-    broken = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/missing/dir/mlflow.db")
-    with pytest.raises(Exception):  # noqa: B017 - whatever the unreachable registry raises
-        deploy_version(
-            store,
-            broken,
-            model_type="classifier",
-            version=target,
-            field_accuracy={"doc_type": 0.9},
-            metrics={},
-            margin=0.05,
-            mlflow_run_id=None,
-            parent_version=None,
-            state=RetrainState.COMPLETED,
-        )
+    kwargs: dict[str, Any] = {
+        "model_type": "classifier",
+        "version": target,
+        "field_accuracy": {"doc_type": 0.9},
+        "metrics": {},
+        "margin": 0.05,
+        "mlflow_run_id": None,
+        "parent_version": None,
+        "state": RetrainState.COMPLETED,
+    }
+    crashing = _TableGoesAway(loop.settings.database_url, migrate=False, engine=store.engine)
+    with pytest.raises(OperationalError):
+        deploy_version(crashing, _client(loop), **kwargs)
     agrees, message = registry_agrees(store, _client(loop), "classifier")
     assert not agrees and "registry champion" in message
-    deploy_version(
-        store,
-        _client(loop),
-        model_type="classifier",
-        version=target,
-        field_accuracy={"doc_type": 0.9},
-        metrics={},
-        margin=0.05,
-        mlflow_run_id=None,
-        parent_version=None,
-        state=RetrainState.COMPLETED,
-    )
+    assert store.get_default("classifier").version == current.version  # type: ignore[union-attr]
+    deploy_version(store, _client(loop), **kwargs)  # the re-run repairs it
     assert registry_agrees(store, _client(loop), "classifier")[0]
+    assert store.get_default("classifier").version == target  # type: ignore[union-attr]
