@@ -13,6 +13,7 @@ import pypdfium2 as pdfium
 from PIL import Image, ImageOps
 
 from selfimprove_assets.api.storage import atomic_write
+from selfimprove_assets.lib.documents.pages import PDFIUM_LOCK
 
 MAX_WIDTH = 1400
 
@@ -20,23 +21,8 @@ MAX_WIDTH = 1400
 def render_page_png(blob: Path, kind: str, page: int, *, max_width: int = MAX_WIDTH) -> bytes:
     """PNG bytes of page ``page`` (0-based) of the blob; IndexError when it has no such page."""
     if kind == "pdf":
-        pdf = pdfium.PdfDocument(str(blob))
-        try:
-            if not 0 <= page < len(pdf):
-                raise IndexError(page)
-            pdf_page = pdf[page]
-            try:
-                width = max(pdf_page.get_width(), 1.0)
-                scale = min(max_width / width, 3.0)
-                bitmap = pdf_page.render(scale=scale)
-                try:
-                    image = bitmap.to_pil()
-                finally:
-                    bitmap.close()
-            finally:
-                pdf_page.close()
-        finally:
-            pdf.close()
+        with PDFIUM_LOCK:
+            image = _render_pdf_page(blob, page, max_width)
     else:
         if page != 0:
             raise IndexError(page)
@@ -58,3 +44,24 @@ def cached_page_png(blob: Path, kind: str, page: int, cache_dir: Path, digest: s
     data = render_page_png(blob, kind, page)
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
     return data
+
+
+def _render_pdf_page(blob: Path, page: int, max_width: int) -> Image.Image:
+    pdf = pdfium.PdfDocument(str(blob))
+    try:
+        if not 0 <= page < len(pdf):
+            raise IndexError(page)
+        pdf_page = pdf[page]
+        try:
+            width = max(pdf_page.get_width(), 1.0)
+            scale = min(max_width / width, 3.0)
+            bitmap = pdf_page.render(scale=scale)
+            try:
+                image = bitmap.to_pil().copy()  # owns its pixels after close
+            finally:
+                bitmap.close()
+        finally:
+            pdf_page.close()
+    finally:
+        pdf.close()
+    return image

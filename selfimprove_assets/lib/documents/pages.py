@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import logging
 import multiprocessing
+import threading
 import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -56,6 +57,11 @@ _STATUS_BY_KIND = {
     "not_found": 404,
     "ocr_failed": 422,
 }
+
+
+# PDFium is not thread-safe (pypdfium2 adds no locking): every call into it in this process,
+# the API's threadpool included, holds this lock. Tesseract runs outside it.
+PDFIUM_LOCK = threading.RLock()
 
 
 class DocumentError(Exception):
@@ -191,42 +197,49 @@ def _open_pdf(data: bytes, name: str) -> pdfium.PdfDocument:
 def _extract_pdf(
     data: bytes, name: str, max_pages: int, ocr_dpi: int, max_pixels: int, min_text_chars: int
 ) -> PageWords:
-    pdf = _open_pdf(data, name)
-    try:
-        page_count = len(pdf)
-        if page_count == 0:
-            raise DocumentError(name, "PDF has zero pages", "empty")
-        if page_count > max_pages:
-            raise DocumentError(
-                name,
-                f"PDF has {page_count:,} pages, over the limit of {max_pages:,}",
-                "too_many_pages",
-            )
-        words: list[Word] = []
-        ocr_pages: list[int] = []
-        for index in range(page_count):
-            try:
-                page = pdf[index]
-            except pdfium.PdfiumError as exc:
+    """Text layers and page renders under ``PDFIUM_LOCK``; Tesseract runs outside it."""
+    per_page: list[list[Word]] = []
+    to_ocr: list[tuple[int, Image.Image]] = []
+    with PDFIUM_LOCK:
+        pdf = _open_pdf(data, name)
+        try:
+            page_count = len(pdf)
+            if page_count == 0:
+                raise DocumentError(name, "PDF has zero pages", "empty")
+            if page_count > max_pages:
                 raise DocumentError(
-                    name, f"page {index + 1} is corrupted: {exc}", "corrupted"
-                ) from None
-            try:
-                page_words, visible_chars = text_layer_words(page, index)
-                if visible_chars < min_text_chars:
-                    page_words = _ocr_pdf_page(page, index, name, ocr_dpi, max_pixels)
-                    ocr_pages.append(index)
-                words.extend(page_words)
-            finally:
-                page.close()
-        return PageWords(words=words, page_count=page_count, ocr_pages=ocr_pages)
-    finally:
-        pdf.close()
+                    name,
+                    f"PDF has {page_count:,} pages, over the limit of {max_pages:,}",
+                    "too_many_pages",
+                )
+            for index in range(page_count):
+                try:
+                    page = pdf[index]
+                except pdfium.PdfiumError as exc:
+                    raise DocumentError(
+                        name, f"page {index + 1} is corrupted: {exc}", "corrupted"
+                    ) from None
+                try:
+                    page_words, visible_chars = text_layer_words(page, index)
+                    if visible_chars < min_text_chars:
+                        to_ocr.append(
+                            (index, _render_for_ocr(page, index, name, ocr_dpi, max_pixels))
+                        )
+                        page_words = []
+                    per_page.append(page_words)
+                finally:
+                    page.close()
+        finally:
+            pdf.close()
+    for index, image in to_ocr:
+        per_page[index] = ocr_image(image, page=index)
+    words = [w for page_words in per_page for w in page_words]
+    return PageWords(words=words, page_count=len(per_page), ocr_pages=[i for i, _ in to_ocr])
 
 
-def _ocr_pdf_page(
+def _render_for_ocr(
     page: pdfium.PdfPage, index: int, name: str, dpi: int, max_pixels: int
-) -> list[Word]:
+) -> Image.Image:
     scale = dpi / 72.0
     width, height = page.get_size()
     pixels = int(width * scale) * int(height * scale)
@@ -240,10 +253,9 @@ def _ocr_pdf_page(
     # pypdfium2 annotates scale as int but documents (and accepts) floats
     bitmap = page.render(scale=scale, grayscale=True)  # pyright: ignore[reportArgumentType]
     try:
-        image = bitmap.to_pil()
+        return bitmap.to_pil().copy()  # owns its pixels once the bitmap is closed
     finally:
         bitmap.close()
-    return ocr_image(image, page=index)
 
 
 @dataclass
