@@ -374,28 +374,32 @@ class FeedbackStore:
     def _add_to_counters(
         self, s: Session, deltas: dict[tuple[str, str, str], dict[str, int]], commit_id: int
     ) -> None:
-        # Sorted keys: concurrent transactions lock counter rows in the same order (no deadlock).
-        for (model_type, version, fld), delta in sorted(deltas.items()):
-            values: dict[str, Any] = {
+        """One multi-row upsert: the hot counter rows stay locked for one statement, not one
+        statement per field. Rows are sorted, so concurrent commits lock them in one order."""
+        if not deltas:
+            return
+        rows: list[dict[str, Any]] = [
+            {
                 "model_type": model_type,
                 "model_version": version,
                 "field": fld,
+                **{k: int(delta.get(k, 0)) for k in COUNTER_COLUMNS},
+                "last_commit_id": commit_id,
             }
-            values.update({k: int(delta.get(k, 0)) for k in COUNTER_COLUMNS})
-            values["last_commit_id"] = commit_id
-            dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-            stmt = dialect_insert(CounterRow).values(**values)
-            table = CounterRow.__table__
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["model_type", "model_version", "field"],
-                set_={
-                    **{k: table.c[k] + stmt.excluded[k] for k in COUNTER_COLUMNS},
-                    "last_commit_id": func.max(table.c.last_commit_id, stmt.excluded.last_commit_id)
-                    if self.dialect == "sqlite"
-                    else func.greatest(table.c.last_commit_id, stmt.excluded.last_commit_id),
-                },
-            )
-            s.execute(stmt)
+            for (model_type, version, fld), delta in sorted(deltas.items())
+        ]
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = dialect_insert(CounterRow).values(rows)
+        table = CounterRow.__table__
+        latest = func.max if self.dialect == "sqlite" else func.greatest
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["model_type", "model_version", "field"],
+            set_={
+                **{k: table.c[k] + stmt.excluded[k] for k in COUNTER_COLUMNS},
+                "last_commit_id": latest(table.c.last_commit_id, stmt.excluded.last_commit_id),
+            },
+        )
+        s.execute(stmt)
 
     # ---------------------------------------------------------------- counters
 
