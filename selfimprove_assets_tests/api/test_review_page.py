@@ -12,15 +12,7 @@ import pytest
 import uvicorn
 
 from selfimprove_assets_tests.api.conftest import REVIEWER, REVIEWER_TOKEN, ApiFactory, ApiHarness
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+from selfimprove_assets_tests.browser import launch_chromium
 
 
 def _free_port() -> int:
@@ -63,7 +55,7 @@ def test_reviewer_corrects_and_commits_in_the_browser(live_api: tuple[ApiHarness
     assert n_predicted >= 2
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             errors: list[str] = []

@@ -37,15 +37,6 @@ from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets_tests.loop_env import DOCUMENT_ASSETS, LoopEnv
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 # Promotes whatever the candidate scores: the point here is what the UI shows, not the policy.
 LENIENT = {"require_significant_improvement": False, "golden_tolerance": 1.0}
 

@@ -20,10 +20,9 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from selfimprove_assets_tests.browser import launch_chromium
 from selfimprove_assets_tests.ui import pages
 from selfimprove_assets_tests.ui.dagster_ui import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     PROJECT_ROOT,
     LoopSize,
     dagster_webserver,
@@ -41,7 +40,7 @@ def write_screenshots(out: Path, size: LoopSize, workdir: Path) -> list[Path]:
     written = [out / "asset-graph.png", out / "evaluation.png"]
     with dagster_webserver(loop, workdir / "webserver.log") as base:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(p)
             try:
                 page = pages.new_context(browser).new_page()
                 pages.open_lineage(page, base)

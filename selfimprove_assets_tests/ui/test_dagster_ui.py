@@ -13,15 +13,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from selfimprove_assets_tests.browser import launch_chromium
 from selfimprove_assets_tests.ui import pages
 from selfimprove_assets_tests.ui.dagster_ui import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     PROJECT_ROOT,
     FinishedLoop,
     dagster_webserver,
@@ -29,9 +27,6 @@ from selfimprove_assets_tests.ui.dagster_ui import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-if not Path(CHROMIUM).exists():  # pragma: no cover - the image ships Debian's chromium
-    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 
 SCREENSHOTS = os.environ.get("SELFIMPROVE_SCREENSHOTS") == "1"
 DOCS = PROJECT_ROOT / "docs"
@@ -50,7 +45,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
     loop = run_finished_loop(root)
     with dagster_webserver(loop, root / "webserver.log") as base:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(p)
             try:
                 context = pages.new_context(browser)
                 yield Ui(loop=loop, base=base, page=context.new_page())
