@@ -18,9 +18,6 @@ Then, each in its own process so that peak RSS belongs to that step:
   ``curate_extractor``, what the ``<type>_retraining_set`` asset does before it builds training
   examples, with the steps timed separately and the extractor's ``_underperforming`` labels.
 
-Prototypes of fixes for code this benchmark does not own are timed next to the real calls and
-labelled ``proto_*`` in the JSON.
-
     python benchmarks/bench_monitor.py [--quick] [--rows N] [--backends sqlite,postgresql]
 """
 
@@ -368,14 +365,12 @@ def _median_time(fn: Any, n: int = TICKS) -> tuple[float, Any]:
 
 def phase_tick(url: str, home: str) -> dict[str, Any]:
     import dagster as dg
-    from sqlalchemy import func, select
 
     from selfimprove_assets.definitions import build_definitions
     from selfimprove_assets.defs.feedback.assets import figures_of
     from selfimprove_assets.defs.resources import FeedbackStoreResource
     from selfimprove_assets.lib.monitor.trigger import evaluate_trigger
     from selfimprove_assets.lib.settings import load_settings
-    from selfimprove_assets.lib.store.models import FeedbackRow
     from selfimprove_assets.lib.store.repository import FeedbackStore
     from selfimprove_assets.lib.types import RetrainState
 
@@ -419,27 +414,6 @@ def phase_tick(url: str, home: str) -> dict[str, Any]:
                 mt, d.retrain_state, f, d.thresholds, commits_since_deploy=c, min_commits=30
             )
         )
-        if model_type == "extractor":
-            # Prototype: the same count on ``commit_id IS NOT NULL`` (set by the same UPDATE as
-            # committed_at), which ix_feedback_version_commit (model_type, model_version,
-            # commit_id) answers without reading the table.
-            def proto_count() -> int:
-                with store.session() as s:
-                    return int(
-                        s.scalar(
-                            select(func.count())
-                            .select_from(FeedbackRow)
-                            .where(
-                                FeedbackRow.model_type == "extractor",
-                                FeedbackRow.model_version == VERSION,
-                                FeedbackRow.commit_id.is_not(None),
-                            )
-                        )
-                        or 0
-                    )
-
-            parts["proto_count_on_commit_id_s"], proto = _median_time(proto_count)
-            assert proto == commits, (proto, commits)
         out[model_type] = {
             "tick_first_s": round(times[0], 4),
             "tick_median_s": round(statistics.median(times[1:]), 4),
@@ -454,18 +428,8 @@ def phase_tick(url: str, home: str) -> dict[str, Any]:
     return out
 
 
-def _digest(result: Any) -> str:
-    """A fingerprint of what curation chose, to prove a prototype chooses the same."""
-    import hashlib
-
-    payload = json.dumps(
-        [result.train_ids, result.holdout_ids, sorted(result.reasons.items()), result.replay_count]
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def phase_curate(url: str, model_type: str, proto: bool) -> dict[str, Any]:
-    """One curation as the retraining-set asset runs it (``proto``: with the prototype fixes)."""
+def phase_curate(url: str, model_type: str) -> dict[str, Any]:
+    """One curation as the retraining-set asset runs it."""
     import pandas as pd
 
     from selfimprove_assets.defs.curation.assets import (
@@ -481,12 +445,8 @@ def phase_curate(url: str, model_type: str, proto: bool) -> dict[str, Any]:
     assert default is not None
     rss_before = _rss_mb()
     lib_config = _lib_config(model_type, RetrainingSetConfig())
-    fetch = store.curation_rows
-    if proto:
-        fetch = lambda mt, v: proto_curation_rows(store, mt, v)  # noqa: E731
-        sampling.find_suspicious_feedback = proto_find_suspicious  # type: ignore[assignment]
     t0 = time.perf_counter()
-    rows = fetch(model_type, default.version)
+    rows = store.curation_rows(model_type, default.version)
     t1 = time.perf_counter()
     frame = pd.DataFrame(rows)
     t2 = time.perf_counter()
@@ -510,131 +470,16 @@ def phase_curate(url: str, model_type: str, proto: bool) -> dict[str, Any]:
         "underperforming": under,
         "split": result.counts["split"],
         "replay_count": result.replay_count,
-        "digest": _digest(result),
     }
-    # Where curate_* spends it: the (real) quality checks alone, on the same frame.
-    if not proto:
-        from selfimprove_assets.lib.curation.quality import find_suspicious_feedback
+    # Where curate_* spends it: the quality checks alone, on the same frame.
+    from selfimprove_assets.lib.curation.quality import find_suspicious_feedback
 
-        t = time.perf_counter()
-        report = find_suspicious_feedback(frame, lib_config.quality)
-        out["quality_checks_s"] = round(time.perf_counter() - t, 2)
-        out["flagged"] = len(report.flagged)
+    t = time.perf_counter()
+    report = find_suspicious_feedback(frame, lib_config.quality)
+    out["quality_checks_s"] = round(time.perf_counter() - t, 2)
+    out["flagged"] = len(report.flagged)
     store.dispose()
     return out
-
-
-def proto_curation_rows(store: Any, model_type: str, version: str) -> list[dict[str, Any]]:
-    """``FeedbackStore.curation_rows`` reading only what curation uses (prototype).
-
-    The real query decodes the whole ``predicted`` and ``verified`` JSON of every row (and,
-    for the extractor, the classifier row's ``verified`` again in 5,000-id IN batches) only to
-    read one ``doc_type``. Here the database extracts ``doc_type`` (``json_extract`` on SQLite,
-    ``->>`` on PostgreSQL) and the extractor's verified type comes from a self-join, so only
-    ``field_outcomes`` is decoded in Python.
-    """
-    from sqlalchemy import and_, select
-    from sqlalchemy.orm import aliased
-
-    from selfimprove_assets.lib.store.models import DocumentRow, FeedbackRow
-
-    fb = FeedbackRow
-    cls = aliased(FeedbackRow)
-    if model_type == "classifier":
-        verified_type = fb.verified["doc_type"].as_string()
-        predicted_type = fb.predicted["doc_type"].as_string()
-    else:
-        verified_type = cls.verified["doc_type"].as_string()
-        predicted_type = None
-    query = select(
-        fb.id,
-        fb.document_id,
-        fb.model_version,
-        fb.reviewer,
-        fb.corrected,
-        fb.field_outcomes,
-        fb.committed_at,
-        DocumentRow.content_hash,
-        verified_type.label("verified_type"),
-        *([predicted_type.label("predicted_type")] if predicted_type is not None else []),
-    ).join(DocumentRow, DocumentRow.id == fb.document_id)
-    if model_type != "classifier":
-        query = query.outerjoin(
-            cls, and_(cls.document_id == fb.document_id, cls.model_type == "classifier")
-        )
-    query = query.where(
-        fb.model_type == model_type,
-        fb.model_version == version,
-        fb.committed_at.is_not(None),
-        fb.retrained.is_(False),
-    ).order_by(fb.id)
-    classifier = model_type == "classifier"
-    with store.session() as s:
-        return [
-            {
-                "feedback_id": int(r.id),
-                "document_id": r.document_id,
-                "model_version": r.model_version,
-                "reviewer": r.reviewer or "unknown",
-                "corrected": bool(r.corrected),
-                "predicted_doc_type": r.predicted_type if classifier else None,
-                "verified_doc_type": r.verified_type
-                if classifier
-                else r.verified_type or "unknown",
-                "field_outcomes": r.field_outcomes or {},
-                "retrained": False,
-                "committed_at": r.committed_at,
-                "fingerprint": r.content_hash,
-            }
-            for r in s.execute(query)
-        ]
-
-
-def proto_find_suspicious(frame: Any, config: Any = None) -> Any:
-    """``find_suspicious_feedback`` with the fingerprint check vectorised (prototype).
-
-    Only fingerprint groups of at least ``fingerprint_min_group`` rows are visited in Python;
-    the real code iterates over every group, and at 500k documents almost all are singletons.
-    """
-    from collections import defaultdict
-
-    from selfimprove_assets.lib.curation.quality import (
-        QualityConfig,
-        QualityReport,
-        reviewer_outliers,
-    )
-
-    config = config or QualityConfig()
-    report = QualityReport()
-    df = frame.assign(corrected=frame["corrected"].astype(bool))
-    reasons: dict[int, list[str]] = defaultdict(list)
-    report.reviewers = reviewer_outliers(df, config)
-    for stat in report.reviewers:
-        if not stat.flagged:
-            continue
-        ids = df.loc[(df["reviewer"] == stat.reviewer) & df["corrected"], "feedback_id"]
-        for fid in ids:
-            reasons[int(fid)].append(
-                f"reviewer {stat.reviewer!r} corrects {stat.rate:.0%} of {stat.n} rows vs "
-                f"{stat.others_rate:.0%} for the others (z={stat.z:.1f})"
-            )
-    if "fingerprint" in df.columns:
-        with_fp = df.loc[df["fingerprint"].notna()]
-        sizes = with_fp.groupby("fingerprint")["feedback_id"].transform("size")
-        big = with_fp.loc[sizes >= config.fingerprint_min_group]
-        for fp, group in big.groupby("fingerprint", sort=True):
-            shares = group["verified_doc_type"].value_counts()
-            majority, votes = str(shares.index[0]), int(shares.iloc[0])
-            if votes / len(group) < config.majority_share:
-                continue
-            odd = group.loc[group["corrected"] & (group["verified_doc_type"] != majority)]
-            for _, row in odd.iterrows():
-                reasons[int(row["feedback_id"])].append(
-                    f"corrected to {row['verified_doc_type']!r} but {votes} of {len(group)} "
-                    f"near-identical documents (fingerprint {str(fp)[:12]}) are {majority!r}"
-                )
-    report.flagged = {fid: "; ".join(r) for fid, r in sorted(reasons.items())}
-    return report
 
 
 def _rss_mb() -> float:
@@ -652,10 +497,8 @@ def worker(args: argparse.Namespace) -> None:
         out = populate(args.url, args.rows)
     elif args.phase == "tick":
         out = phase_tick(args.url, args.home)
-    elif args.phase.startswith("proto-curate-"):
-        out = phase_curate(args.url, args.phase.removeprefix("proto-curate-"), proto=True)
     else:
-        out = phase_curate(args.url, args.phase.removeprefix("curate-"), proto=False)
+        out = phase_curate(args.url, args.phase.removeprefix("curate-"))
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     Path(args.out).write_text(json.dumps(out, default=str))
 
@@ -679,17 +522,13 @@ def run_phase(phase: str, url: str, rows: int, home: Path) -> dict[str, Any]:
     return result
 
 
-def bench_backend(backend: str, url: str, rows: int, home: Path, protos: bool) -> dict[str, Any]:
+def bench_backend(backend: str, url: str, rows: int, home: Path) -> dict[str, Any]:
     print(f"{backend}: {rows} rows", flush=True)
     out: dict[str, Any] = {"backend": backend, "rows": rows}
     out["populate"] = run_phase("populate", url, rows, home)
     out["tick"] = run_phase("tick", url, rows, home)
     for model_type in ("classifier", "extractor"):
         out[f"curate_{model_type}"] = run_phase(f"curate-{model_type}", url, rows, home)
-        if protos:
-            proto = run_phase(f"proto-curate-{model_type}", url, rows, home)
-            proto["same_result"] = proto["digest"] == out[f"curate_{model_type}"]["digest"]
-            out[f"proto_curate_{model_type}"] = proto
     out["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
@@ -722,9 +561,6 @@ def main() -> None:
         "--rows", type=int, default=None, help="committed feedback rows (half per model type)"
     )
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument(
-        "--no-protos", action="store_true", help="skip the prototype-fix curation runs"
-    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--url", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--home", default=None, help=argparse.SUPPRESS)
@@ -750,20 +586,14 @@ def main() -> None:
             home.mkdir()
             if backend == "sqlite":
                 results.append(
-                    bench_backend(
-                        backend,
-                        f"sqlite:///{home / 'selfimprove.db'}",
-                        rows,
-                        home,
-                        not args.no_protos,
-                    )
+                    bench_backend(backend, f"sqlite:///{home / 'selfimprove.db'}", rows, home)
                 )
                 continue
             from selfimprove_assets_tests.postgres_server import create_database, postgres_server
 
             with postgres_server() as admin_url:
                 url = create_database(admin_url)
-                results.append(bench_backend(backend, url, rows, home, not args.no_protos))
+                results.append(bench_backend(backend, url, rows, home))
     print()
     print_table(results)
     payload = {
