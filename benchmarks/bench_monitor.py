@@ -367,8 +367,8 @@ def phase_tick(url: str, home: str) -> dict[str, Any]:
     import dagster as dg
 
     from selfimprove_assets.definitions import build_definitions
-    from selfimprove_assets.defs.feedback.assets import figures_of
     from selfimprove_assets.defs.resources import FeedbackStoreResource
+    from selfimprove_assets.lib.feedback.live import live_figures
     from selfimprove_assets.lib.monitor.trigger import evaluate_trigger
     from selfimprove_assets.lib.settings import load_settings
     from selfimprove_assets.lib.store.repository import FeedbackStore
@@ -404,7 +404,7 @@ def phase_tick(url: str, home: str) -> dict[str, Any]:
         parts["max_commit_id_s"], _ = _median_time(store.max_commit_id)
         parts["get_default_s"], _ = _median_time(lambda mt=model_type: store.get_default(mt))
         parts["live_counters_s"], figures = _median_time(
-            lambda mt=model_type: figures_of(store, mt, VERSION)
+            lambda mt=model_type: live_figures(store, mt, VERSION)
         )
         parts["counter_commit_total_s"], commits = _median_time(
             lambda mt=model_type: store.counter_commit_total(mt, VERSION)

@@ -92,6 +92,7 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Ingest a labeled corpus: extract pages, align labels, split golden and training sets."""
+    from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
     from selfimprove_assets.runner import materialize
 
     if not (corpus_dir / "labels.jsonl").is_file():
@@ -100,13 +101,7 @@ def ingest(
     with console.status("ingesting (pages, OCR, alignment, splits)..."):
         result = materialize(
             settings,
-            [
-                "source_documents",
-                "document_pages",
-                "labeled_corpus",
-                "golden_test_set",
-                "initial_training_set",
-            ],
+            DOCUMENT_ASSET_KEYS,
             run_config={
                 "ops": {
                     "source_documents": {"config": {"corpus_dir": str(corpus_dir.resolve())}},

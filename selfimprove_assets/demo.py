@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
 from selfimprove_assets.lib.documents.corpus import read_labels
 from selfimprove_assets.lib.documents.synth import SCENARIOS, generate_corpus
 from selfimprove_assets.lib.feedback.live import models_overview
@@ -33,13 +34,6 @@ from selfimprove_assets.runner import prepare_instance
 
 logger = logging.getLogger(__name__)
 DEMO_TOKEN = "demo-reviewer-token"
-DOCUMENT_ASSETS = [
-    "source_documents",
-    "document_pages",
-    "labeled_corpus",
-    "golden_test_set",
-    "initial_training_set",
-]
 
 
 @dataclass
@@ -140,7 +134,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
     with console.status("ingesting: pages, OCR, alignment, golden/training split..."):
         assets_job.execute_in_process(
             instance=instance,
-            asset_selection=[dg.AssetKey(k) for k in DOCUMENT_ASSETS],
+            asset_selection=[dg.AssetKey(k) for k in DOCUMENT_ASSET_KEYS],
             run_config={"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}},
         )
     with console.status("training V1 of both models (LoRA on the backbone)..."):

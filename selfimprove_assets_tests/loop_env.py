@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from selfimprove_assets.api.app import create_app
 from selfimprove_assets.definitions import build_definitions
+from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
 from selfimprove_assets.defs.resources import TrainingJobResource
 from selfimprove_assets.demo import tiny_backbone_for
 from selfimprove_assets.lib.documents.corpus import read_labels
@@ -21,13 +23,6 @@ from selfimprove_assets.lib.simulation import ReviewerSimulator
 from selfimprove_assets.lib.store.repository import FeedbackStore
 
 TOKEN = "loop-test-token"
-DOCUMENT_ASSETS = [
-    "source_documents",
-    "document_pages",
-    "labeled_corpus",
-    "golden_test_set",
-    "initial_training_set",
-]
 
 
 @dataclass
@@ -42,7 +37,7 @@ class LoopEnv:
     def repo(self) -> Any:
         return self.defs.get_repository_def()
 
-    def materialize(self, keys: list[str], run_config: dict[str, Any] | None = None) -> Any:
+    def materialize(self, keys: Sequence[str], run_config: dict[str, Any] | None = None) -> Any:
         job = self.defs.resolve_implicit_global_asset_job_def()
         return job.execute_in_process(
             instance=self.instance,
@@ -102,7 +97,7 @@ def build_loop_env(root: Path, *, n_train: int = 36, n_stream: int = 36) -> Loop
         stream=stream,
     )
     result = env.materialize(
-        DOCUMENT_ASSETS,
+        DOCUMENT_ASSET_KEYS,
         {"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}},
     )
     assert result.success

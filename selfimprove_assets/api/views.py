@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -28,8 +29,9 @@ from selfimprove_assets.api.schemas import (
     ReviewState,
     VerifiedOut,
 )
+from selfimprove_assets.lib.feedback.live import live_figures
 from selfimprove_assets.lib.monitor.stats import wilson_interval
-from selfimprove_assets.lib.monitor.trigger import FieldFigure, MetricEstimate, field_metrics
+from selfimprove_assets.lib.monitor.trigger import MetricEstimate, field_metrics
 from selfimprove_assets.lib.store.repository import CommitResult, FeedbackStore
 from selfimprove_assets.lib.types import ModelType
 
@@ -167,18 +169,11 @@ def _estimate(m: MetricEstimate) -> Estimate:
     return Estimate(value=m.value, n=m.n, lower=m.lower, upper=m.upper)
 
 
-def _figure(counts: dict[str, int]) -> FieldFigure:
-    keys = ("committed", "corrected", "unchanged", "modified", "added", "removed")
-    return FieldFigure(**{k: int(counts.get(k, 0)) for k in keys})
-
-
 def live_accuracy(store: FeedbackStore, model_type: str, version: str) -> LiveAccuracy:
-    counters = store.live_counters(model_type, version)
     entity_level = model_type == ModelType.EXTRACTOR.value
     fields: dict[str, FieldFigures] = {}
     correct = total = 0
-    for name, counts in sorted(counters.items()):
-        figure = _figure(counts)
+    for name, figure in live_figures(store, model_type, version).items():
         metrics = field_metrics(figure, entity_level=entity_level)
         fields[name] = FieldFigures(
             documents=figure.committed,
@@ -186,7 +181,7 @@ def live_accuracy(store: FeedbackStore, model_type: str, version: str) -> LiveAc
             precision=_estimate(metrics["precision"]) if "precision" in metrics else None,
             recall=_estimate(metrics["recall"]) if "recall" in metrics else None,
             f1=_estimate(metrics["f1"]) if "f1" in metrics else None,
-            counts={k: int(v) for k, v in counts.items()},
+            counts=asdict(figure),
         )
         if entity_level:
             correct += figure.unchanged

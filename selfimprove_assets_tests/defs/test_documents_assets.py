@@ -8,17 +8,10 @@ from pathlib import Path
 import dagster as dg
 
 from selfimprove_assets.definitions import build_definitions
+from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
 from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.models.dataset import read_dataset
 from selfimprove_assets.lib.settings import load_settings
-
-DOCUMENT_ASSETS = [
-    "source_documents",
-    "document_pages",
-    "labeled_corpus",
-    "golden_test_set",
-    "initial_training_set",
-]
 
 
 def _rename(folder: Path) -> None:
@@ -49,7 +42,7 @@ def test_documents_group_with_unseen_types_and_labels(tmp_path: Path) -> None:
     job = defs.resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(
         instance=dg.DagsterInstance.ephemeral(),
-        asset_selection=[dg.AssetKey(k) for k in DOCUMENT_ASSETS],
+        asset_selection=[dg.AssetKey(k) for k in DOCUMENT_ASSET_KEYS],
         run_config={"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}},
     )
     assert result.success

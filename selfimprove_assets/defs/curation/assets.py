@@ -108,13 +108,14 @@ def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:
         rows = feedback.curation_rows(model_type, default.version)
         frame = pd.DataFrame(rows)
         lib_config = _lib_config(model_type, config)
+        # The fields below their threshold: the extractor's focus, and what must improve.
+        under = _underperforming(
+            default.thresholds, feedback.live_counters(model_type, default.version)
+        )
         try:
             if model_type == "classifier":
                 result = curate_classifier(frame, lib_config)
             else:
-                under = _underperforming(
-                    default.thresholds, feedback.live_counters(model_type, default.version)
-                )
                 result = curate_extractor(frame, under, lib_config)
         except CurationError as exc:
             raise dg.Failure(f"cannot curate a {model_type} retraining set: {exc}") from exc
@@ -180,11 +181,7 @@ def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:
             "holdout_path": str(holdout_path) if holdout_examples else None,
             "train_hash": train_hash,
             "holdout_hash": holdout_hash,
-            "trigger_fields": sorted(
-                _underperforming(
-                    default.thresholds, feedback.live_counters(model_type, default.version)
-                )
-            ),
+            "trigger_fields": under,
             "excluded": {str(k): v for k, v in result.excluded.items()},
         }
 

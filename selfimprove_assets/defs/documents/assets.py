@@ -21,6 +21,14 @@ from selfimprove_assets.lib.models.dataset import read_dataset, write_dataset
 from selfimprove_assets.lib.types import Entity
 
 GROUP = "documents"
+# Every asset of this group, in lineage order: what ingestion materializes.
+DOCUMENT_ASSET_KEYS = (
+    "source_documents",
+    "document_pages",
+    "labeled_corpus",
+    "golden_test_set",
+    "initial_training_set",
+)
 
 
 class CorpusConfig(dg.Config):

@@ -5,15 +5,8 @@ from typing import Any
 import dagster as dg
 
 from selfimprove_assets.defs.resources import FeedbackStoreResource
+from selfimprove_assets.lib.feedback.live import live_figures
 from selfimprove_assets.lib.monitor.trigger import FieldFigure, field_metrics
-from selfimprove_assets.lib.store.repository import FeedbackStore
-
-
-def figures_of(store: FeedbackStore, model_type: str, version: str) -> dict[str, FieldFigure]:
-    return {
-        name: FieldFigure(**{k: int(v) for k, v in counts.items()})
-        for name, counts in store.live_counters(model_type, version).items()
-    }
 
 
 def accuracy_metadata(
@@ -58,7 +51,7 @@ def build_accuracy_asset(model_type: str) -> dg.AssetsDefinition:
         default = feedback.get_default(model_type)
         if default is None:
             raise dg.Failure(f"no default {model_type}: materialize {model_type}_baseline first")
-        figures = figures_of(feedback, model_type, default.version)
+        figures = live_figures(feedback, model_type, default.version)
         context.log.info("%s v%s: %d fields observed", model_type, default.version, len(figures))
         return dg.MaterializeResult(
             metadata=accuracy_metadata(model_type, default.version, figures, default.thresholds)

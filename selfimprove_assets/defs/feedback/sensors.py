@@ -13,8 +13,9 @@ from typing import Any
 
 import dagster as dg
 
-from selfimprove_assets.defs.feedback.assets import accuracy_metadata, figures_of
+from selfimprove_assets.defs.feedback.assets import accuracy_metadata
 from selfimprove_assets.defs.resources import FeedbackStoreResource
+from selfimprove_assets.lib.feedback.live import live_figures
 from selfimprove_assets.lib.monitor.trigger import evaluate_trigger
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
@@ -53,7 +54,7 @@ def build_accuracy_sensor(
         if default is None:
             context.update_cursor(str(latest))
             return dg.SkipReason(f"no default {model_type} yet")
-        figures = figures_of(feedback, model_type, default.version)
+        figures = live_figures(feedback, model_type, default.version)
         waiting = _waiting_for_operator(feedback, model_type, default.retrain_state)
         observed = dg.AssetMaterialization(
             asset_key=f"{model_type}_accuracy",

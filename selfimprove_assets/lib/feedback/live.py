@@ -1,49 +1,40 @@
-"""Live figures of the default models, read from the running counters (never a table scan)."""
+"""Live figures of the default models, read from the running counters (never a table scan).
+
+The formulas are the monitor's (``lib.monitor.trigger.field_metrics``), so the CLI, the API,
+the accuracy asset and the sensor all report the figure the trigger decides on.
+"""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
+from selfimprove_assets.lib.monitor.trigger import FieldFigure, field_metrics
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets.lib.types import MODEL_TYPES
+from selfimprove_assets.lib.types import MODEL_TYPES, ModelType
+
+FIGURE_KEYS = tuple(f.name for f in fields(FieldFigure))
 
 
-def field_figures(counts: dict[str, int]) -> dict[str, Any]:
-    """Accuracy, precision, recall and F1 of one field from its outcome counts.
-
-    accuracy = unchanged / (unchanged + modified + added + removed): 1 - corrected / committed
-    at the level of fields; precision counts modified and removed predictions against the model,
-    recall counts modified and added ones.
-    """
-    unchanged = counts.get("unchanged", 0)
-    modified = counts.get("modified", 0)
-    added = counts.get("added", 0)
-    removed = counts.get("removed", 0)
-    n = unchanged + modified + added + removed
-    predicted = unchanged + modified + removed
-    actual = unchanged + modified + added
-    precision = unchanged / predicted if predicted else None
-    recall = unchanged / actual if actual else None
-    f1 = (
-        2 * precision * recall / (precision + recall)
-        if precision is not None and recall is not None and precision + recall
-        else None
-    )
+def live_figures(store: FeedbackStore, model_type: str, version: str) -> dict[str, FieldFigure]:
+    """Each field's counters of a version as a ``FieldFigure``."""
     return {
-        "accuracy": unchanged / n if n else None,
-        "n": n,
-        "documents": counts.get("committed", 0),
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-    }
-
-
-def live_figures(store: FeedbackStore, model_type: str, version: str) -> dict[str, dict[str, Any]]:
-    return {
-        name: field_figures(counts)
+        name: FieldFigure(**{k: int(counts.get(k, 0)) for k in FIGURE_KEYS})
         for name, counts in sorted(store.live_counters(model_type, version).items())
     }
+
+
+def field_summary(model_type: str, figure: FieldFigure) -> dict[str, Any]:
+    """Accuracy with its sample size (and precision, recall, F1 for entity fields)."""
+    metrics = field_metrics(figure, entity_level=model_type == ModelType.EXTRACTOR.value)
+    summary: dict[str, Any] = {
+        "accuracy": metrics["accuracy"].value,
+        "n": metrics["accuracy"].n,
+        "documents": figure.committed,
+    }
+    for name in ("precision", "recall", "f1"):
+        summary[name] = metrics[name].value if name in metrics else None
+    return summary
 
 
 def models_overview(store: FeedbackStore) -> dict[str, dict[str, Any]]:
@@ -58,11 +49,12 @@ def models_overview(store: FeedbackStore) -> dict[str, dict[str, Any]]:
                 "live": {},
             }
             continue
+        figures = live_figures(store, model_type, default.version)
         overview[model_type] = {
             "default_version": default.version,
             "retrain_state": default.retrain_state,
             "state_reason": default.state_reason,
             "thresholds": default.thresholds,
-            "live": live_figures(store, model_type, default.version),
+            "live": {name: field_summary(model_type, f) for name, f in figures.items()},
         }
     return overview

@@ -811,10 +811,3 @@ class FeedbackStore:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-
-    def list_cycles(self, model_type: str | None = None) -> list[CycleInfo]:
-        with self.session() as s:
-            query = select(RetrainCycleRow).order_by(RetrainCycleRow.id)
-            if model_type is not None:
-                query = query.where(RetrainCycleRow.model_type == model_type)
-            return [_cycle_info(r) for r in s.scalars(query)]
