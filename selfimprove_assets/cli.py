@@ -110,12 +110,16 @@ def ingest(
             },
         )
     summary = _materialization_summary(result)
-    table = Table(title="ingested")
+    _emit(summary, as_json, _summary_table("ingested", summary))
+
+
+def _summary_table(title: str, summary: dict[str, dict[str, Any]]) -> Table:
+    table = Table(title=title)
     table.add_column("asset")
     table.add_column("figures")
     for key, meta in summary.items():
         table.add_row(key, ", ".join(f"{k}={v}" for k, v in meta.items()))
-    _emit(summary, as_json, table)
+    return table
 
 
 def _materialization_summary(result: Any) -> dict[str, dict[str, Any]]:
@@ -150,12 +154,7 @@ def train_baseline(
     with console.status(f"training baseline {', '.join(types)} (see progress in the log)..."):
         result = materialize(settings, [f"{t}_baseline" for t in types])
     summary = _materialization_summary(result)
-    table = Table(title="baselines")
-    table.add_column("asset")
-    table.add_column("figures")
-    for key, meta in summary.items():
-        table.add_row(key, ", ".join(f"{k}={v}" for k, v in meta.items()))
-    _emit(summary, as_json, table)
+    _emit(summary, as_json, _summary_table("baselines", summary))
 
 
 @app.command()
