@@ -37,6 +37,7 @@ serve: setup
 	$(BIN)/selfimprove serve --host 127.0.0.1 --port 8000
 
 ui: setup
+	mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
 mlflow-ui: setup
