@@ -24,6 +24,7 @@ from mlflow import MlflowClient
 
 from selfimprove_assets.api.app import ApiConfig, create_app
 from selfimprove_assets.definitions import build_definitions
+from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
 from selfimprove_assets.defs.resources import TrainingJobResource
 from selfimprove_assets.lib.settings import Settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
@@ -32,8 +33,6 @@ from selfimprove_assets_tests.api.conftest import REVIEWER, TOKENS, TinyModels, 
 from selfimprove_assets_tests.reliability.invariants import review_body
 
 pytestmark = pytest.mark.slow
-
-DOCUMENT_ASSETS = ["source_documents", "document_pages", "labeled_corpus"]
 
 
 def _training_pids(run_id: str) -> list[int]:
@@ -96,9 +95,7 @@ def _loop(tiny_models: TinyModels, root: Path, trainer: TrainingJobResource) -> 
     instance = dg.DagsterInstance.ephemeral()
     documents = defs.resolve_implicit_global_asset_job_def().execute_in_process(
         instance=instance,
-        asset_selection=[
-            dg.AssetKey(k) for k in [*DOCUMENT_ASSETS, "golden_test_set", "initial_training_set"]
-        ],
+        asset_selection=[dg.AssetKey(k) for k in DOCUMENT_ASSET_KEYS],
         run_config={
             "ops": {
                 "source_documents": {"config": {"corpus_dir": str(tiny_models.root / "corpus")}}

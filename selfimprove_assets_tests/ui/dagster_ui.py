@@ -29,12 +29,13 @@ import dagster as dg
 import pytest
 
 from selfimprove_assets.definitions import build_definitions
+from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
 from selfimprove_assets.defs.resources import TrainingJobResource
 from selfimprove_assets.demo import tiny_backbone_for
 from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.settings import load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets_tests.loop_env import DOCUMENT_ASSETS, LoopEnv
+from selfimprove_assets_tests.loop_env import LoopEnv
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Promotes whatever the candidate scores: the point here is what the UI shows, not the policy.
@@ -121,7 +122,7 @@ def _run_loop(
         stream=stream,
     )
     documents = env.materialize(
-        DOCUMENT_ASSETS, {"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}}
+        DOCUMENT_ASSET_KEYS, {"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}}
     )
     assert documents.success, "the documents group did not materialize"
     assert env.materialize(["classifier_baseline", "extractor_baseline"]).success
