@@ -14,6 +14,7 @@ recomputed from the feedback rows). Documents and reviews are seeded through the
 and their model inference are not what is measured here).
 
     python benchmarks/bench_api.py [--quick] [--docs N] [--clients 20] [--batch 10]
+                                   [--backends sqlite,postgresql] [--modes store-batch,...]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import random
 import socket
 import statistics
@@ -213,6 +215,7 @@ def scenario(
         ids = seed(store, n_docs, seed_value=len(mode))
         size = batch if mode == "store-batch" else 1
         work = _attempts(ids, size, seed_value=7)
+        load_before = os.getloadavg()[0]  # 1-minute average as the timed part starts
         if mode.startswith("store"):
 
             def commit(batch_ids: list[str]) -> int:
@@ -256,6 +259,7 @@ def scenario(
         "calls_per_s": round(len(work) / seconds, 1),
         "latency_p50_ms": round(1000 * statistics.median(latencies), 1),
         "latency_p95_ms": round(1000 * latencies[int(0.95 * (len(latencies) - 1))], 1),
+        "load_before": round(load_before, 2),
         **checks,
     }
 
@@ -267,12 +271,19 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--batch", type=int, default=10, help="documents per store-batch call")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--modes", default="store-batch,store-single,http-single", help="scenarios to run"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     n_docs = args.docs or (200 if args.quick else 1000)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    modes = ["store-batch", "store-single", "http-single"]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = sorted(set(modes) - {"store-batch", "store-single", "http-single"})
+    if bad:
+        parser.error(f"--modes: unknown {bad}")
     rows: list[dict[str, Any]] = []
+    load_start = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         root = Path(tmp)
         for backend in backends:
@@ -306,6 +317,8 @@ def main() -> int:
                 "quick": args.quick,
                 "clients": args.clients,
                 "cpu_count": multiprocessing.cpu_count(),
+                "loadavg_start": load_start,
+                "loadavg_end": [round(x, 2) for x in os.getloadavg()],
                 "all_checks_passed": ok,
                 "results": rows,
             },

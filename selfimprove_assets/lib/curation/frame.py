@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -103,6 +104,50 @@ def entity_precision(outcomes: Mapping[str, Mapping[str, int]]) -> float:
         added = sum(c["added"] for c in outcomes.values())
         return 0.0 if added > 0 else 1.0
     return u / predicted
+
+
+@dataclass(frozen=True)
+class OutcomeFeatures:
+    """What curation reads from ``field_outcomes``, one entry per row (see below)."""
+
+    has_error: np.ndarray  # bool: a modified, added or removed entity on some label
+    precision: np.ndarray  # float: :func:`entity_precision`
+    error_labels: list[list[str]]  # the labels with an error, sorted (rows may share a list)
+    labels: frozenset[str]  # every label that occurs in any row
+
+
+def outcome_features(
+    field_outcomes: Iterable[object], feedback_ids: Iterable[int]
+) -> OutcomeFeatures:
+    """:func:`outcome_totals`, error labels and :func:`entity_precision` of every row.
+
+    Each is computed once per distinct *object*: the store decodes each distinct stored value
+    once and hands the same dict to all rows that hold it, so the monitor benchmark's 500k rows
+    cost 29k validations instead of 500k. Rows holding equal but separate dicts are simply computed
+    separately; identity is a safe key because every object stays referenced meanwhile.
+    An invalid value is reported with the feedback id of the first row that holds it.
+    """
+    values = list(field_outcomes)
+    ids = list(feedback_ids)
+    if len(values) != len(ids):
+        raise CurationError(f"{len(values)} field_outcomes for {len(ids)} feedback ids")
+    codes, _ = pd.factorize(np.fromiter((id(v) for v in values), dtype=np.int64, count=len(ids)))
+    _, first = np.unique(codes, return_index=True)  # first row of each code, in code order
+    has_error, precision, error_labels = [], [], []
+    labels: set[str] = set()
+    for row in first.tolist():
+        totals = outcome_totals(values[row], int(ids[row]))
+        errors = sorted(lbl for lbl, c in totals.items() if sum(c[k] for k in ERROR_KEYS) > 0)
+        has_error.append(bool(errors))
+        precision.append(entity_precision(totals))
+        error_labels.append(errors)
+        labels.update(totals)
+    return OutcomeFeatures(
+        has_error=np.asarray(has_error, dtype=bool)[codes],
+        precision=np.asarray(precision, dtype=float)[codes],
+        error_labels=[error_labels[c] for c in codes.tolist()],
+        labels=frozenset(labels),
+    )
 
 
 def largest_remainder(quotas: Mapping[str, float], total: int) -> dict[str, int]:

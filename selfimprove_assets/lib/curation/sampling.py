@@ -28,12 +28,10 @@ import pandas as pd
 
 from selfimprove_assets.lib.curation.frame import (
     BASE_COLUMNS,
-    ERROR_KEYS,
     EXTRACTOR_COLUMNS,
     CurationError,
     balanced_allocation,
-    entity_precision,
-    outcome_totals,
+    outcome_features,
     round_half_up,
     sample_rows,
     select_holdout,
@@ -190,19 +188,11 @@ def curate_extractor(
     """
     config = config or ExtractorCurationConfig()
     frame = validate_feedback(df, EXTRACTOR_COLUMNS)
-    outcomes = [
-        outcome_totals(o, int(f))
-        for o, f in zip(frame["field_outcomes"], frame["feedback_id"], strict=True)
-    ]
-    error_labels = [
-        sorted(lbl for lbl, c in o.items() if sum(c[k] for k in ERROR_KEYS) > 0) for o in outcomes
-    ]
+    outcomes = outcome_features(frame["field_outcomes"], frame["feedback_id"])
     frame = frame.assign(
-        is_error=[
-            bool(c) or bool(e) for c, e in zip(frame["corrected"], error_labels, strict=True)
-        ],
-        precision=[entity_precision(o) for o in outcomes],
-        error_labels=error_labels,
+        is_error=frame["corrected"].to_numpy(dtype=bool) | outcomes.has_error,
+        precision=outcomes.precision,
+        error_labels=outcomes.error_labels,
     )
     rest, holdout, excluded, explanations = _prepare(
         frame, config.exclude_suspicious, config.quality, config.holdout_fraction
@@ -243,8 +233,7 @@ def curate_extractor(
         f"{len(context)} rows without corrections for context (wanted "
         f"{config.non_corrected_sample_ratio:g} x {len(selected)} = {wanted}), balanced by type"
     )
-    known = {lbl for o in outcomes for lbl in o}
-    unknown = sorted(set(underperforming_labels) - known)
+    unknown = sorted(set(underperforming_labels) - outcomes.labels)
     explanations["focus"] = (
         f"under-performing labels {sorted(underperforming_labels)}: "
         + ("rows with errors on them always kept" if focus else "focus disabled")

@@ -10,6 +10,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Execution option of a connection that only reads: SQLite then begins a deferred transaction.
+READ_ONLY_OPTION = "selfimprove_read_only"
 
 
 def normalize_url(url: str) -> str:
@@ -37,6 +39,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     pysqlite's default deferred transactions let two writers both read and then fail to upgrade
     their lock ("database is locked"); taking the write lock at BEGIN serializes them cleanly.
+    A connection marked ``READ_ONLY_OPTION`` never writes, so it keeps the deferred kind: in WAL
+    mode that reads a snapshot without blocking writers.
     """
 
     @event.listens_for(engine, "connect")
@@ -51,7 +55,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
 def alembic_config(url: str) -> Config:
