@@ -61,6 +61,12 @@ class JobArguments:
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.1
+    lora_layers: str = field(
+        default="all_linear", metadata={"help": "LoRA placement: all_linear or query_value"}
+    )
+    train_2d_embeddings: bool = field(
+        default=False, metadata={"help": "also train the 2-D box embeddings (V1 only)"}
+    )
     max_length: int = 512
     stride: int = 64
     patience: int = 2
@@ -121,6 +127,8 @@ def train_config(args: JobArguments) -> TrainConfig:
         lora_r=args.lora_r,
         lora_alpha=args.lora_alpha,
         lora_dropout=args.lora_dropout,
+        lora_layers=args.lora_layers,
+        train_2d_embeddings=args.train_2d_embeddings,
         max_length=args.max_length,
         stride=args.stride,
         patience=args.patience,

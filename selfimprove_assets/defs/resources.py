@@ -68,6 +68,9 @@ class MlflowRegistryResource(dg.ConfigurableResource):
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
 
+BACKBONE_BASE = "backbone"  # ``TrainingRequest.base`` of an initial (V1) run
+
+
 @dataclass(frozen=True)
 class TrainingRequest:
     """What to train: model type, dataset, the version to start from, and where to log."""
@@ -90,13 +93,32 @@ class TrainingJobResource(dg.ConfigurableResource):
 
     python: str = Field(default=sys.executable, description="Interpreter for the training job.")
     epochs: int = Field(default=15, description="Maximum epochs (early stopping may end sooner).")
+    warm_start_epochs: int | None = Field(
+        default=6,
+        description="Maximum epochs of a run that continues the default (a candidate starts "
+        "where its parent stopped, so it needs fewer); at most `epochs`; None means `epochs`.",
+    )
     patience: int = Field(default=3, description="Epochs without improvement before stopping.")
     batch_size: int = Field(default=8, description="Training batch size.")
     learning_rate: float = Field(
         default=3e-3, description="Learning rate (LoRA adapters and fresh heads want ~1e-3)."
     )
     max_length: int = Field(default=256, description="Tokens per window.")
+    lora_layers: str = Field(
+        default="all_linear",
+        description="LoRA placement for V1: all_linear (attention + feed-forward) or query_value.",
+    )
+    train_2d_embeddings: bool = Field(
+        default=False,
+        description="V1 also trains the 2-D box embeddings (they overfit small data).",
+    )
     extra_args: list[str] = Field(default_factory=list, description="More CLI args for train.py.")
+
+    def epochs_for(self, request: TrainingRequest) -> int:
+        warm = request.base != BACKBONE_BASE
+        if warm and self.warm_start_epochs:
+            return min(self.warm_start_epochs, self.epochs)
+        return self.epochs
 
     def job_args(self, context: dg.AssetExecutionContext, request: TrainingRequest) -> list[str]:
         """The arguments of ``training_jobs.train``, the same wherever the job runs."""
@@ -108,11 +130,13 @@ class TrainingJobResource(dg.ConfigurableResource):
             "--backbone", request.backbone,
             "--tracking-uri", request.tracking_uri,
             "--artifact-root", request.artifact_root,
-            "--epochs", str(self.epochs),
+            "--epochs", str(self.epochs_for(request)),
             "--batch-size", str(self.batch_size),
             "--lr", str(self.learning_rate),
             "--max-length", str(self.max_length),
             "--patience", str(self.patience),
+            "--lora-layers", self.lora_layers,
+            *(["--train-2d-embeddings"] if self.train_2d_embeddings else []),
             "--no-progress",
             "--dagster-run-id", context.run.run_id,
             *(["--cycle", request.cycle] if request.cycle else []),

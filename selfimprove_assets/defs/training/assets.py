@@ -10,6 +10,7 @@ import dagster as dg
 from pydantic import Field
 
 from selfimprove_assets.defs.resources import (
+    BACKBONE_BASE,
     FeedbackStoreResource,
     MlflowRegistryResource,
     SelfimproveHome,
@@ -56,7 +57,7 @@ def build_baseline_asset(model_type: str) -> dg.AssetsDefinition:
             TrainingRequest(
                 model_type=model_type,
                 dataset=Path(initial_training_set),
-                base="backbone",
+                base=BACKBONE_BASE,
                 tracking_uri=mlflow.tracking_uri,
                 artifact_root=mlflow.artifact_root,
                 backbone=home.backbone,

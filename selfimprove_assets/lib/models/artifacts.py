@@ -40,6 +40,15 @@ ADAPTER_FILE = "adapter_model.safetensors"
 FULL_FILE = "model.safetensors"
 TOKENIZER_DIR = "tokenizer"
 FORMAT_VERSION = 1
+# LoRA placements by name (a list of module names, or a regex over full module paths). The
+# regex keeps LoRA off the pooler, which a sequence classifier trains in full.
+LORA_LAYERS: dict[str, list[str] | str] = {
+    "query_value": ["query", "value"],
+    "all_linear": (
+        r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense"
+        r"|intermediate\.dense|output\.dense)"
+    ),
+}
 
 
 def backbone_fingerprint(backbone: str) -> str:
@@ -68,12 +77,23 @@ class ModelSpec:
     lora_alpha: int = 16
     lora_dropout: float = 0.1
     full_finetune: bool = False
+    # Which backbone layers carry LoRA: "query_value" (attention queries and values only) or
+    # "all_linear" (every linear layer of the encoder: attention and feed-forward). Older
+    # bundles lack the key and were trained with "query_value".
+    lora_layers: str = "query_value"
+    # Whether the new 2-D box embeddings are trained (stored in the adapter) or stay at their
+    # deterministic sinusoidal start, which every load rebuilds from code.
+    train_2d_embeddings: bool = True
     temperature: float = 1.0
     backbone_fingerprint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
+        if self.lora_layers not in LORA_LAYERS:
+            raise ValueError(
+                f"lora_layers must be one of {sorted(LORA_LAYERS)}, got {self.lora_layers!r}"
+            )
         if self.model_type not in (ModelType.CLASSIFIER.value, ModelType.EXTRACTOR.value):
             raise ValueError(f"unknown model_type {self.model_type!r}: classifier or extractor")
         if len(set(self.labels)) != len(self.labels) or not self.labels:
@@ -88,8 +108,9 @@ class ModelSpec:
         return {label: i for i, label in enumerate(self.labels)}
 
     def modules_to_save(self) -> list[str]:
-        """Trained in full next to the LoRA matrices: head, new 2-D embeddings (and pooler)."""
-        names = ["classifier", *NEW_2D_EMBEDDINGS]
+        """Trained in full next to the LoRA matrices: head (and pooler), and the 2-D box
+        embeddings when ``train_2d_embeddings``."""
+        names = ["classifier", *(NEW_2D_EMBEDDINGS if self.train_2d_embeddings else ())]
         return names + (["pooler"] if self.head_kind == "sequence" else [])
 
     def lora_config(self) -> LoraConfig:
@@ -97,7 +118,7 @@ class ModelSpec:
             r=self.lora_r,
             lora_alpha=self.lora_alpha,
             lora_dropout=self.lora_dropout,
-            target_modules=["query", "value"],
+            target_modules=LORA_LAYERS[self.lora_layers],
             modules_to_save=self.modules_to_save(),
         )
 
@@ -244,14 +265,25 @@ class ModelBundle:
         return output.loss, output.logits
 
     @torch.inference_mode()
-    def window_logits(self, windows: list[Window], batch_size: int = 16) -> list[torch.Tensor]:
-        """Logits per window (token logits for the extractor, one row for the classifier)."""
-        self.model.eval()
+    def window_logits(
+        self,
+        windows: list[Window],
+        batch_size: int = 16,
+        *,
+        model: torch.nn.Module | None = None,
+    ) -> list[torch.Tensor]:
+        """Logits per window (token logits for the extractor, one row for the classifier).
+
+        ``model`` runs instead of ``self.model`` when given: a predictor passes its inference
+        copy (see ``inference.inference_module``).
+        """
+        module = self.model if model is None else model
+        module.eval()
         out: list[torch.Tensor | None] = [None] * len(windows)
         for idx in length_batches(windows, batch_size):
             batch = self.featurizer.collate([windows[i] for i in idx])
             batch.pop("labels", None)
-            logits = self.model(**batch).logits.float()
+            logits = module(**batch).logits.float()
             for row, i in enumerate(idx):
                 out[i] = logits[row, : len(windows[i])] if logits.dim() == 3 else logits[row]
         return [t for t in out if t is not None]

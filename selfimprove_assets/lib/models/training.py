@@ -56,11 +56,14 @@ class TrainConfig:
     lora_alpha: int = 16
     lora_dropout: float = 0.1
     full_finetune: bool = False
+    lora_layers: str = "all_linear"  # see artifacts.LORA_LAYERS
+    train_2d_embeddings: bool = False  # keep the sinusoidal box embeddings fixed (less overfit)
     max_length: int = 512
     stride: int = 64
     label_all_subwords: bool = False
     val_fraction: float = 0.15
     patience: int = 2
+    min_delta: float = 1e-3  # a validation-loss gain smaller than this does not reset patience
     seed: int = 42
     log_every: int = 10
     max_steps: int | None = None  # stop after this many optimizer steps (benchmarks, smoke runs)
@@ -190,6 +193,8 @@ def build_bundle(
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         full_finetune=config.full_finetune,
+        lora_layers=config.lora_layers,
+        train_2d_embeddings=config.train_2d_embeddings,
     )
     return ModelBundle.from_backbone(spec)
 
@@ -288,14 +293,17 @@ def train(
         history.append(record)
         emit(step, record)
         logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in record.items()})
-        if not val_windows or record["val_loss"] < best_loss - 1e-6:
+        if not val_windows or record["val_loss"] < best_loss:
+            # the lowest validation loss is kept, but only a real gain resets the patience
+            improved = not val_windows or record["val_loss"] < best_loss - config.min_delta
             best_loss = record.get("val_loss", math.inf)
-            best_state, best_epoch, bad_epochs = bundle.trainable_state(), epoch, 0
+            best_state, best_epoch = bundle.trainable_state(), epoch
+            bad_epochs = 0 if improved else bad_epochs + 1
         else:
             bad_epochs += 1
-            if bad_epochs >= config.patience:
-                logger.info("early stopping after epoch %d (best epoch %d)", epoch, best_epoch)
-                break
+        if bad_epochs >= config.patience:
+            logger.info("early stopping after epoch %d (best epoch %d)", epoch, best_epoch)
+            break
         if config.max_steps is not None and step >= config.max_steps:
             break
     progress.close()

@@ -177,3 +177,59 @@ def test_extractor_learns_its_training_documents(tiny_backbone: str) -> None:
     result = train("extractor", data, validation=data, backbone=tiny_backbone, config=config)
     assert result.history[0]["val_micro_f1"] < 0.3
     assert result.metrics["val_micro_f1"] > 0.6
+
+
+@pytest.mark.parametrize(
+    ("lora_layers", "train_2d", "ffn_adapted"),
+    [("all_linear", False, True), ("query_value", True, False)],
+)
+def test_lora_placement_and_fixed_box_embeddings_round_trip(
+    tiny_backbone: str,
+    tmp_path: Path,
+    lora_layers: str,
+    train_2d: bool,
+    ffn_adapted: bool,
+) -> None:
+    """The spec decides where LoRA sits and whether the 2-D box embeddings are trained; a saved
+    bundle stores only what was trained and reloads to the same outputs."""
+    from selfimprove_assets.lib.models.artifacts import ModelSpec
+
+    spec = ModelSpec(
+        model_type="extractor",
+        labels=["O", "B-x", "I-x"],
+        backbone=tiny_backbone,
+        max_length=32,
+        stride=8,
+        lora_layers=lora_layers,
+        train_2d_embeddings=train_2d,
+    )
+    bundle = ModelBundle.from_backbone(spec)
+    names = [n for n, _ in bundle.model.named_parameters()]
+    assert any("intermediate.dense.lora_A" in n for n in names) is ffn_adapted
+    assert any("attention.self.key.lora_A" in n for n in names) is ffn_adapted
+    assert not any("pooler" in n and "lora_" in n for n in names)
+    box = [p for n, p in bundle.model.named_parameters() if "x_position_embeddings" in n]
+    assert any(p.requires_grad for p in box) is train_2d
+    state = bundle.trainable_state()
+    assert any("x_position_embeddings" in k for k in state) is train_2d
+    with torch.no_grad():  # make the adapter non-trivial so the round trip means something
+        for name, param in bundle.model.named_parameters():
+            if "lora_B" in name:
+                param.add_(0.05)
+    bundle.save(tmp_path / "b")
+    loaded = ModelBundle.load(tmp_path / "b")
+    assert loaded.spec.lora_layers == lora_layers
+    assert loaded.spec.train_2d_embeddings is train_2d
+    doc = make_corpus(n_per_type=1, seed=3)[0]
+    windows = bundle.featurizer.example_windows(doc, 0)
+    for a, b in zip(bundle.window_logits(windows), loaded.window_logits(windows), strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_bundles_without_the_new_spec_keys_load_as_before() -> None:
+    from selfimprove_assets.lib.models.artifacts import ModelSpec
+
+    spec = ModelSpec(model_type="classifier", labels=["a", "b"], backbone="x")
+    assert spec.lora_layers == "query_value" and spec.train_2d_embeddings is True
+    with pytest.raises(ValueError, match="lora_layers"):
+        ModelSpec(model_type="classifier", labels=["a"], backbone="x", lora_layers="every")
