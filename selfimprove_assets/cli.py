@@ -319,7 +319,7 @@ def demo(
                 for v in (summary["models"][t][key] for t in summary["models"])
             ],
         )
-    _emit({k: v for k, v in summary.items() if k != "series"}, as_json, table)
+    _emit({k: v for k, v in summary.items() if k not in ("series", "live")}, as_json, table)
     console.print(f"report: {summary['report']}")
     console.print(
         f"UI: DAGSTER_HOME={settings.dagster_home} dagster dev -w workspace.yaml   |   "

@@ -43,10 +43,11 @@ class DemoOptions:
     seed: int = 0
     error_rate: float = 0.02
     n_train: int = 240
-    n_stream: int = 160
+    n_stream: int = 240
     batch_size: int = 20
     min_commits: int = 30
-    epochs: int = 10
+    epochs: int = 15
+    warm_start_epochs: int = 5
     max_length: int = 256
     learning_rate: float = 3e-3
 
@@ -80,6 +81,7 @@ def _options(opts: DemoOptions) -> DemoOptions:
     if opts.quick:
         opts.n_train, opts.n_stream, opts.batch_size, opts.min_commits = 36, 36, 12, 10
         opts.epochs, opts.max_length, opts.learning_rate = 4, 128, 1e-2
+        opts.warm_start_epochs = 4
     if opts.scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {opts.scenario!r}; choose from {sorted(SCENARIOS)}")
     return opts
@@ -87,17 +89,19 @@ def _options(opts: DemoOptions) -> DemoOptions:
 
 def _status_table(store: FeedbackStore, phase: str, processed: int, total: int) -> Table:
     table = Table(title=f"selfimprove demo — {phase} — {processed}/{total} documents streamed")
-    for col in ("model", "default", "retrain state", "live accuracy (worst field)", "n"):
+    for col in ("model", "default", "retrain state", "live accuracy", "n", "worst field"):
         table.add_column(col)
     for model_type, info in models_overview(store).items():
         live = {k: v for k, v in info["live"].items() if v["accuracy"] is not None}
+        correct, n = _overall(live)
         worst = min(live.items(), key=lambda kv: kv[1]["accuracy"]) if live else None
         table.add_row(
             model_type,
             str(info["default_version"]),
             str(info["retrain_state"]),
-            f"{worst[0]} {worst[1]['accuracy']:.3f}" if worst else "-",
-            str(worst[1]["n"]) if worst else "0",
+            f"{correct / n:.3f}" if n else "-",
+            str(n),
+            f"{worst[0]} {worst[1]['accuracy']:.3f} (n={worst[1]['n']})" if worst else "-",
         )
     return table
 
@@ -126,7 +130,10 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
             tiny = tiny_backbone_for([corpus, stream_clean, stream_drift], settings.home / "tiny")
         settings = replace(settings, backbone=str(tiny))
     trainer = TrainingJobResource(
-        epochs=opts.epochs, max_length=opts.max_length, learning_rate=opts.learning_rate
+        epochs=opts.epochs,
+        warm_start_epochs=opts.warm_start_epochs,
+        max_length=opts.max_length,
+        learning_rate=opts.learning_rate,
     )
     defs = build_definitions(settings, min_commits=opts.min_commits, resources={"trainer": trainer})
     repo = defs.get_repository_def()
@@ -248,26 +255,70 @@ def _tick(
     }
 
 
+def _overall(live: dict[str, dict[str, Any]]) -> tuple[int, int]:
+    """(correct, total) over every field of a model: documents for the classifier, entities
+    for the extractor (each field's accuracy times its sample size, summed)."""
+    correct = sum(round(v["accuracy"] * v["n"]) for v in live.values() if v["accuracy"] is not None)
+    total = sum(int(v["n"]) for v in live.values() if v["accuracy"] is not None)
+    return correct, total
+
+
+def batch_series(timeline: Timeline, model_type: str) -> list[dict[str, Any]]:
+    """Accuracy of the default on each streamed batch alone.
+
+    The live counters accumulate since the default was deployed, so a batch's figure is the
+    difference from the previous point; after a promotion the new default's counters start at
+    zero and the first point is its own batch.
+    """
+    series: list[dict[str, Any]] = []
+    previous: tuple[Any, int, int] | None = None
+    for point in timeline.points:
+        info = point["overview"][model_type]
+        version = info.get("default_version")
+        correct, total = _overall(info["live"])
+        if previous is not None and previous[0] == version:
+            d_correct, d_total = correct - previous[1], total - previous[2]
+        else:
+            d_correct, d_total = correct, total
+        previous = (version, correct, total)
+        series.append(
+            {
+                "processed": point["processed"],
+                "phase": point["phase"],
+                "version": version,
+                "correct": d_correct,
+                "total": d_total,
+                "accuracy": d_correct / d_total if d_total else None,
+            }
+        )
+    return series
+
+
+def _pooled(points: list[dict[str, Any]]) -> float | None:
+    total = sum(p["total"] for p in points)
+    return round(sum(p["correct"] for p in points) / total, 4) if total else None
+
+
 def _summary(
     store: FeedbackStore, timeline: Timeline, golden_before: dict[str, Any], elapsed: float
 ) -> dict[str, Any]:
     rows = {}
     for model_type in MODEL_TYPES:
-        worst_series = []
-        for point in timeline.points:
-            live = point["overview"][model_type]["live"]
-            accs = [v["accuracy"] for v in live.values() if v["accuracy"] is not None]
-            worst_series.append((point["processed"], point["phase"], min(accs) if accs else None))
-        before = [a for _, ph, a in worst_series if ph == "clean" and a is not None]
+        series = batch_series(timeline, model_type)
         events = [e for e in timeline.events if e["model_type"] == model_type]
         promoted = [e for e in events if e["promoted"]]
+        after = [p for p in series if promoted and p["processed"] > promoted[-1]["processed"]]
+        drifted = [p for p in series if p["phase"] == "drift" and p["accuracy"] is not None]
+        before_promotion = [
+            p for p in drifted if not promoted or p["processed"] <= promoted[0]["processed"]
+        ]
         default = store.get_default(model_type)
         rows[model_type] = {
-            "accuracy_before_drift": before[-1] if before else None,
-            "accuracy_lowest": min((a for _, _, a in worst_series if a is not None), default=None),
-            "accuracy_after_promotion": (
-                worst_series[-1][2] if promoted and worst_series else None
+            "accuracy_before_drift": _pooled([p for p in series if p["phase"] == "clean"]),
+            "accuracy_lowest": min(
+                (round(p["accuracy"], 4) for p in before_promotion), default=None
             ),
+            "accuracy_after_promotion": _pooled(after),
             "retrains_triggered": len(events),
             "promotions": len(promoted),
             "documents_until_trigger": events[0]["processed"] if events else None,
@@ -280,7 +331,8 @@ def _summary(
         "seconds": round(elapsed, 1),
         "models": rows,
         "events": timeline.events,
-        "series": [
+        "series": {t: batch_series(timeline, t) for t in MODEL_TYPES},
+        "live": [
             {
                 "processed": p["processed"],
                 "phase": p["phase"],
@@ -301,14 +353,17 @@ def _write_report(settings: Settings, timeline: Timeline, summary: dict[str, Any
     reports.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for model_type in MODEL_TYPES:
-        xs, ys = [], []
-        for point in timeline.points:
-            live = point["overview"][model_type]["live"]
-            accs = [v["accuracy"] for v in live.values() if v["accuracy"] is not None]
-            if accs:
-                xs.append(point["processed"])
-                ys.append(sum(accs) / len(accs))
-        ax.plot(xs, ys, marker="o", label=f"{model_type} (mean field accuracy)")
+        points = [p for p in summary["series"][model_type] if p["accuracy"] is not None]
+        ax.plot(
+            [p["processed"] for p in points],
+            [p["accuracy"] for p in points],
+            marker="o",
+            label=f"{model_type} (accuracy per batch)",
+        )
+    clean = [p["processed"] for p in timeline.points if p["phase"] == "clean"]
+    if timeline.points and timeline.points[-1]["phase"] == "drift":
+        start = clean[-1] if clean else 0
+        ax.axvspan(start, timeline.points[-1]["processed"], color="0.92", zorder=0, label="drift")
     for event in timeline.events:
         ax.axvline(event["processed"], color="green" if event["promoted"] else "red", ls="--")
         ax.annotate(
@@ -319,7 +374,7 @@ def _write_report(settings: Settings, timeline: Timeline, summary: dict[str, Any
             fontsize=7,
         )
     ax.set_xlabel("documents streamed")
-    ax.set_ylabel("live accuracy of the default")
+    ax.set_ylabel("accuracy of the default on each batch")
     ax.set_ylim(0, 1.02)
     ax.legend(loc="lower left")
     ax.set_title("selfimprove: live accuracy over the document stream")
