@@ -48,6 +48,10 @@ class DemoOptions:
     min_commits: int = 30
     epochs: int = 15
     warm_start_epochs: int = 5
+    # After a rejection the demo plays the operator: this many batches later it re-runs the
+    # retraining job (as one would from the UI), now with the feedback that arrived meanwhile.
+    operator_retry_batches: int = 3
+    operator_retries: int = 1
     max_length: int = 256
     learning_rate: float = 3e-3
 
@@ -185,6 +189,10 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
                     event = _tick(
                         repo, instance, defs, model_type, cursors, _policy(opts, model_type)
                     )
+                    if event is None:
+                        event = _operator_retry(
+                            repo, instance, defs, store, model_type, timeline, processed, opts
+                        )
                     if event:
                         event["processed"] = processed
                         timeline.events.append(event)
@@ -228,11 +236,52 @@ def _tick(
     if not data.run_requests:
         return None
     request = data.run_requests[0]
-    job = repo.get_job(f"{model_type}_retraining")
-    started = time.perf_counter()
     tags = dict(request.tags) | {"dagster/sensor_name": sensor.name}
     if request.run_key:
         tags["dagster/run_key"] = request.run_key
+    return _run_retraining(repo, instance, defs, model_type, tags, run_config)
+
+
+def _operator_retry(
+    repo: Any,
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    store: FeedbackStore,
+    model_type: str,
+    timeline: Timeline,
+    processed: int,
+    opts: DemoOptions,
+) -> dict[str, Any] | None:
+    """The alternate path: a rejected candidate leaves the state FAILED and the sensor waits
+    for an operator. Some batches later the demo re-runs the retraining job the way an operator
+    would from the launchpad: same trigger, a new attempt of the same cycle, more feedback."""
+    default = store.get_default(model_type)
+    if default is None or default.retrain_state != "FAILED":
+        return None
+    mine = [e for e in timeline.events if e["model_type"] == model_type]
+    if not mine or mine[-1]["promoted"] or not mine[-1].get("tags"):
+        return None
+    if processed - mine[-1]["processed"] < opts.operator_retry_batches * opts.batch_size:
+        return None
+    if sum(1 for e in mine if e.get("operator_retry")) >= opts.operator_retries:
+        return None
+    tags = {k: v for k, v in mine[-1]["tags"].items() if not k.startswith("dagster/")}
+    tags["selfimprove/started_by"] = "operator (demo)"
+    event = _run_retraining(repo, instance, defs, model_type, tags, _policy(opts, model_type))
+    event["operator_retry"] = True
+    return event
+
+
+def _run_retraining(
+    repo: Any,
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    model_type: str,
+    tags: dict[str, str],
+    run_config: dict[str, Any],
+) -> dict[str, Any]:
+    job = repo.get_job(f"{model_type}_retraining")
+    started = time.perf_counter()
     result = job.execute_in_process(
         instance=instance, tags=tags, run_config=run_config, raise_on_error=False
     )
@@ -246,6 +295,7 @@ def _tick(
     return {
         "model_type": model_type,
         "trigger": json.loads(tags.get("selfimprove/trigger", "{}")),
+        "tags": tags,
         "run_id": result.run_id,
         "success": result.success,
         "promoted": bool(evaluation and evaluation["decision"]["promote"]),

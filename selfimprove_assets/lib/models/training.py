@@ -257,12 +257,16 @@ def train(
         optimizer, int(total_steps * config.warmup_ratio), max(total_steps, 1)
     )
 
-    best_loss = bundle.mean_loss(val_windows, config.batch_size) if val_windows else math.inf
+    start_loss = bundle.mean_loss(val_windows, config.batch_size) if val_windows else math.inf
+    # The kept model is the best *trained* epoch, never the untouched start: a warm start whose
+    # epochs all score worse than the parent on validation still yields a real candidate, and
+    # the evaluation (golden set + production slice) decides whether it beats the parent.
+    best_loss = math.inf
     best_state = bundle.trainable_state()
     best_epoch, bad_epochs, step = 0, 0, 0
     history: list[dict[str, float]] = []
     if val_windows:
-        emit(0, {"val_loss": best_loss, "epoch": 0.0})
+        emit(0, {"val_loss": start_loss, "epoch": 0.0})
     progress = tqdm(total=total_steps, desc=f"train {model_type}", disable=not config.progress)
     for epoch in range(1, config.epochs + 1):
         bundle.model.train()
@@ -295,7 +299,8 @@ def train(
         logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in record.items()})
         if not val_windows or record["val_loss"] < best_loss:
             # the lowest validation loss is kept, but only a real gain resets the patience
-            improved = not val_windows or record["val_loss"] < best_loss - config.min_delta
+            reference = min(best_loss, start_loss)
+            improved = not val_windows or record["val_loss"] < reference - config.min_delta
             best_loss = record.get("val_loss", math.inf)
             best_state, best_epoch = bundle.trainable_state(), epoch
             bad_epochs = 0 if improved else bad_epochs + 1
