@@ -31,6 +31,7 @@ from selfimprove_assets.lib.models.backbone import (
     load_tokenizer,
 )
 from selfimprove_assets.lib.models.featurizer import Featurizer, Window, length_batches
+from selfimprove_assets.lib.models.inference import token_batches
 from selfimprove_assets.lib.types import ModelType
 
 logger = logging.getLogger(__name__)
@@ -271,16 +272,18 @@ class ModelBundle:
         batch_size: int = 16,
         *,
         model: torch.nn.Module | None = None,
+        max_tokens: int | None = None,
     ) -> list[torch.Tensor]:
         """Logits per window (token logits for the extractor, one row for the classifier).
 
-        ``model`` runs instead of ``self.model`` when given: a predictor passes its inference
-        copy (see ``inference.inference_module``).
+        Windows are batched by length, ``batch_size`` at most and, with ``max_tokens``, no more
+        tokens than that per padded batch. ``model`` runs instead of ``self.model`` when given:
+        a predictor passes its inference copy (see ``inference.inference_module``).
         """
         module = self.model if model is None else model
         module.eval()
         out: list[torch.Tensor | None] = [None] * len(windows)
-        for idx in length_batches(windows, batch_size):
+        for idx in token_batches(windows, batch_size, max_tokens):
             batch = self.featurizer.collate([windows[i] for i in idx])
             batch.pop("labels", None)
             logits = module(**batch).logits.float()

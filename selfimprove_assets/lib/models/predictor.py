@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import threading
 from collections.abc import Sequence
 from typing import Any
+
+import torch
 
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.classifier import ClassifierResult, classify, document_logits
 from selfimprove_assets.lib.models.extractor import predict_entities
 from selfimprove_assets.lib.models.featurizer import Window
+from selfimprove_assets.lib.models.inference import (
+    InferenceOptions,
+    classifier_windows,
+    inference_module,
+    parameter_versions,
+    token_budget,
+)
 from selfimprove_assets.lib.types import Entity, ModelType, PageWords, Prediction
 
 
@@ -16,7 +29,11 @@ class ModelPredictor:
     """Batched inference for one model (classifier or extractor) over ``PageWords``.
 
     Windows of all documents in a call are sorted by length and batched together, so a call
-    with many documents pays little padding.
+    with many documents pays little padding. The model runs in its inference form (LoRA
+    merged, encoder in int8, classifier on each document's first tokens; see ``inference``),
+    built with the predictor and rebuilt if the bundle's weights change (a predictor kept across
+    training steps never predicts with stale weights). ``options`` defaults to the process
+    settings (``InferenceOptions.from_env``).
     """
 
     def __init__(
@@ -25,12 +42,22 @@ class ModelPredictor:
         *,
         name: str | None = None,
         version: str | None = None,
-        batch_size: int = 16,
+        batch_size: int = 32,
+        max_tokens: int | None = None,
+        options: InferenceOptions | None = None,
     ) -> None:
         self.bundle = bundle
         self.name = name
         self.version = version
         self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self.options = options or InferenceOptions.from_env()
+        self._lock = threading.Lock()
+        self._module: torch.nn.Module | None = None
+        self._module_key: tuple[int, ...] = ()
+        # Built now, so that a served model's first request does not wait for them.
+        self.inference_model()
+        _ = self.featurizer_key
 
     @property
     def model_type(self) -> str:
@@ -40,31 +67,83 @@ class ModelPredictor:
     def labels(self) -> list[str]:
         return list(self.bundle.spec.labels)
 
-    def _windows(self, documents: Sequence[PageWords]) -> list[Window]:
+    def windows(self, documents: Sequence[PageWords]) -> list[Window]:
+        """Every window of ``documents`` (``doc_index`` is the position in the list)."""
         windows: list[Window] = []
         for i, doc in enumerate(documents):
             windows.extend(self.bundle.featurizer.page_windows(doc, i))
         return windows
 
+    @functools.cached_property
+    def featurizer_key(self) -> str:
+        """Equal for two predictors whose featurizers cut documents into the same windows."""
+        f = self.bundle.featurizer
+        backend = getattr(f.tokenizer, "backend_tokenizer", None)
+        rules = (
+            backend.to_str()
+            if backend is not None
+            else json.dumps(f.tokenizer.get_vocab(), sort_keys=True)
+        )
+        geometry = (f.max_length, f.stride, f.cls_id, f.sep_id, f.pad_id)
+        return hashlib.sha256(f"{rules}|{geometry}".encode()).hexdigest()
+
+    def inference_model(self) -> torch.nn.Module:
+        """The module predictions run on, (re)built from the bundle's current weights."""
+        key = parameter_versions(self.bundle.model)
+        with self._lock:
+            if self._module is None or key != self._module_key:
+                self._module = inference_module(self.bundle.model, self.options.precision)
+                self._module_key = key
+            return self._module
+
+    def window_logits(self, windows: list[Window]) -> list[torch.Tensor]:
+        """Logits per window from the inference model (what every prediction is made from).
+
+        Batches hold up to ``batch_size`` windows and ``max_tokens`` padded tokens (by default
+        ``inference.token_budget``: large activations are slow to allocate).
+        """
+        module = self.inference_model()
+        max_tokens = self.max_tokens or token_budget(module)
+        return self.bundle.window_logits(
+            windows, self.batch_size, model=module, max_tokens=max_tokens
+        )
+
+    def classifier_inputs(
+        self, documents: Sequence[PageWords], windows: list[Window] | None = None
+    ) -> list[Window]:
+        """The windows the classifier reads: each document's first tokens, or all windows."""
+        return classifier_windows(
+            self.windows(documents) if windows is None else windows,
+            self.options.classifier_tokens,
+            self.bundle.featurizer.sep_id,
+        )
+
     def _require(self, model_type: ModelType) -> None:
         if self.model_type != model_type.value:
             raise TypeError(f"this predictor is a {self.model_type}, not a {model_type.value}")
 
-    def classify(self, documents: Sequence[PageWords]) -> list[ClassifierResult]:
+    def classify(
+        self, documents: Sequence[PageWords], *, windows: list[Window] | None = None
+    ) -> list[ClassifierResult]:
+        """Types of ``documents``. ``windows``: their windows, already cut by a featurizer with
+        the same ``featurizer_key`` (``DocumentPredictor`` tokenizes once for both models)."""
         self._require(ModelType.CLASSIFIER)
         if not documents:
             return []
-        windows = self._windows(documents)
-        logits = self.bundle.window_logits(windows, self.batch_size)
+        windows = self.classifier_inputs(documents, windows)
+        logits = self.window_logits(windows)
         doc_logits = document_logits(windows, logits, len(documents))
         return classify(doc_logits, self.bundle.spec.labels, self.bundle.spec.temperature)
 
-    def extract(self, documents: Sequence[PageWords]) -> list[list[Entity]]:
+    def extract(
+        self, documents: Sequence[PageWords], *, windows: list[Window] | None = None
+    ) -> list[list[Entity]]:
+        """Entities of ``documents`` (``windows`` as for ``classify``)."""
         self._require(ModelType.EXTRACTOR)
         if not documents:
             return []
-        windows = self._windows(documents)
-        logits = self.bundle.window_logits(windows, self.batch_size)
+        windows = self.windows(documents) if windows is None else windows
+        logits = self.window_logits(windows)
         per_doc: list[list[int]] = [[] for _ in documents]
         for i, window in enumerate(windows):
             per_doc[window.doc_index].append(i)
@@ -104,8 +183,24 @@ class DocumentPredictor:
         self.extractor = extractor
 
     def predict(self, documents: Sequence[PageWords]) -> list[Prediction]:
-        types = self.classifier.classify(documents) if self.classifier else [None] * len(documents)
-        entities = self.extractor.extract(documents) if self.extractor else [[] for _ in documents]
+        windows = None
+        if (
+            documents
+            and self.classifier is not None
+            and self.extractor is not None
+            and self.classifier.featurizer_key == self.extractor.featurizer_key
+        ):
+            windows = self.extractor.windows(documents)  # tokenized once for both models
+        types = (
+            self.classifier.classify(documents, windows=windows)
+            if self.classifier
+            else [None] * len(documents)
+        )
+        entities = (
+            self.extractor.extract(documents, windows=windows)
+            if self.extractor
+            else [[] for _ in documents]
+        )
         return [
             Prediction(
                 doc_type=t.doc_type if t else None,

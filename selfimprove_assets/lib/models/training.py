@@ -33,6 +33,7 @@ from selfimprove_assets.lib.models.extractor import (
     labels_from_tags,
 )
 from selfimprove_assets.lib.models.featurizer import Window, length_batches
+from selfimprove_assets.lib.models.inference import InferenceOptions, classifier_windows
 from selfimprove_assets.lib.models.predictor import ModelPredictor
 from selfimprove_assets.lib.types import ModelType, PageWords, TrainingExample
 
@@ -152,6 +153,8 @@ def evaluate_examples(
 
 
 def _windows(bundle: ModelBundle, examples: Sequence[TrainingExample]) -> list[Window]:
+    """Training windows. The classifier trains on what it reads when predicting: each
+    document's first ``InferenceOptions.classifier_tokens`` tokens (or every window)."""
     label2id = bundle.spec.label2id
     is_classifier = bundle.model_type == ModelType.CLASSIFIER.value
     windows: list[Window] = []
@@ -164,6 +167,9 @@ def _windows(bundle: ModelBundle, examples: Sequence[TrainingExample]) -> list[W
                 type2id=label2id if is_classifier else None,
             )
         )
+    if is_classifier:
+        tokens = InferenceOptions.from_env().classifier_tokens
+        windows = classifier_windows(windows, tokens, bundle.featurizer.sep_id)
     return windows
 
 
@@ -199,10 +205,14 @@ def build_bundle(
     return ModelBundle.from_backbone(spec)
 
 
-def _calibrate(bundle: ModelBundle, val: Sequence[TrainingExample], windows: list[Window]) -> None:
+def _calibrate(bundle: ModelBundle, val: Sequence[TrainingExample]) -> None:
+    """Fit the classifier's temperature on the logits serving will produce (the predictor's
+    inference form and input cut), so that the confidence it reports is calibrated there."""
     if bundle.model_type != ModelType.CLASSIFIER.value or not val:
         return
-    logits = document_logits(windows, bundle.window_logits(windows), len(val))
+    predictor = ModelPredictor(bundle)
+    windows = predictor.classifier_inputs([example_document(e) for e in val])
+    logits = document_logits(windows, predictor.window_logits(windows), len(val))
     targets = torch.tensor([bundle.spec.label2id[e.doc_type] for e in val])
     bundle.spec.temperature = fit_temperature(logits, targets)
 
@@ -315,7 +325,7 @@ def train(
 
     bundle.load_trainable_state(best_state)
     bundle.model.eval()
-    _calibrate(bundle, val_set, val_windows)
+    _calibrate(bundle, val_set)
     metrics = evaluate_examples(bundle, val_set, config.batch_size)
     if val_windows:
         metrics["val_loss"] = best_loss
