@@ -1,7 +1,8 @@
 """The gauntlet: default and candidate side by side on the golden set and the production slice."""
 
 import json
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import dagster as dg
 from pydantic import Field
@@ -36,22 +37,37 @@ class PromotionPolicyConfig(dg.Config):
         description="Require the fields that triggered the retrain to improve significantly on "
         "the production slice. Off: promote on non-regression alone.",
     )
+    trigger_test: Literal["pooled", "each"] = Field(
+        default="pooled",
+        description="pooled: one paired test of the trigger fields' combined figure, and no "
+        "trigger field may drop by more than trigger_field_tolerance; each: every trigger field "
+        "must improve significantly on its own (strict: a near-perfect field cannot).",
+    )
+    trigger_field_tolerance: float = Field(
+        default=0.02,
+        description="pooled test: largest drop any single trigger field may show on production.",
+    )
 
 
 def compare_scores(
-    model_type: str, default: ModelScore, candidate: ModelScore, dataset: str, n_boot: int
+    model_type: str,
+    default: ModelScore,
+    candidate: ModelScore,
+    dataset: str,
+    n_boot: int,
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> ComparisonReport:
     if model_type == "classifier":
         records = [
             ClassificationRecord(d.document_id, d.gold_type, d.predicted_type, c.predicted_type)
             for d, c in zip(default.documents, candidate.documents, strict=True)
         ]
-        return compare_classification(records, dataset=dataset, n_boot=n_boot)
+        return compare_classification(records, dataset=dataset, n_boot=n_boot, groups=groups)
     records_e = [
         ExtractionRecord(d.document_id, d.per_label, c.per_label, d.gold_type)
         for d, c in zip(default.documents, candidate.documents, strict=True)
     ]
-    return compare_extraction(records_e, dataset=dataset, n_boot=n_boot)
+    return compare_extraction(records_e, dataset=dataset, n_boot=n_boot, groups=groups)
 
 
 def build_evaluation_asset(model_type: str) -> dg.AssetsDefinition:
@@ -81,7 +97,10 @@ def build_evaluation_asset(model_type: str) -> dg.AssetsDefinition:
             golden_tolerance=config.golden_tolerance,
             critical=config.critical,
             require_significant_improvement_on=required,
+            trigger_test=config.trigger_test,
+            trigger_field_tolerance=config.trigger_field_tolerance,
         )
+        groups = {TRIGGER_FIELDS: list(candidate["trigger_fields"])}
         uri = mlflow.tracking_uri
         reports: dict[str, ComparisonReport] = {}
         scores: dict[str, dict[str, float]] = {}
@@ -95,7 +114,7 @@ def build_evaluation_asset(model_type: str) -> dg.AssetsDefinition:
                 continue
             d = score_version(uri, model_type, candidate["parent_version"], examples)
             c = score_version(uri, model_type, candidate["version"], examples)
-            reports[name] = compare_scores(model_type, d, c, name, config.bootstrap)
+            reports[name] = compare_scores(model_type, d, c, name, config.bootstrap, groups)
             scores[name] = {"default": d.headline, "candidate": c.headline}
             if name == "golden":
                 candidate_golden = c.to_dict()

@@ -15,6 +15,11 @@ would have to overcome, which matters on a small golden set.
 * Extractor significance: paired bootstrap test of ``F1(candidate) <= F1(default)``, with the
   null-centred p-value of Berg-Kirkpatrick et al. (2012): the share of replicates whose
   difference is at least twice the observed one.
+* Groups: a named set of labels (extractor: micro-F1 over their pooled tp / fp / fn) or of
+  gold types (classifier: accuracy on those documents; ``doc_type`` means every document),
+  tested as one figure on the same resamples. The promotion policy tests the fields that
+  triggered a retrain this way: one test of their combined figure has the power that a test
+  per field lacks when a field was nearly perfect already.
 
 Inputs are plain per-document records, so this module never needs a model.
 """
@@ -115,7 +120,8 @@ class FieldComparison:
 @dataclass
 class ComparisonReport:
     """Overall figure plus a breakdown (per gold type for classifiers, per label for
-    extractors; ``by_type`` adds per-type micro-F1 for extractors when types are given)."""
+    extractors; ``by_type`` adds per-type micro-F1 for extractors when types are given;
+    ``groups`` holds the pooled figures of the groups asked for)."""
 
     model_type: str
     dataset: str
@@ -127,12 +133,14 @@ class ComparisonReport:
     overall: FieldComparison
     fields: dict[str, FieldComparison]
     by_type: dict[str, FieldComparison] = field(default_factory=dict)
+    groups: dict[str, FieldComparison] = field(default_factory=dict)
 
     def get(self, name: str) -> FieldComparison | None:
-        """``"overall"`` (or ``"doc_type"`` for a classifier) is the overall figure."""
+        """``"overall"`` (or ``"doc_type"`` for a classifier) is the overall figure; then
+        fields, then groups."""
         if name == "overall" or (self.model_type == "classifier" and name == "doc_type"):
             return self.overall
-        return self.fields.get(name)
+        return self.fields.get(name) or self.groups.get(name)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +154,7 @@ class ComparisonReport:
             "overall": self.overall.to_dict(),
             "fields": {k: v.to_dict() for k, v in self.fields.items()},
             "by_type": {k: v.to_dict() for k, v in self.by_type.items()},
+            "groups": {k: v.to_dict() for k, v in self.groups.items()},
         }
 
     def to_markdown(self) -> str:
@@ -177,6 +186,8 @@ class ComparisonReport:
             out += ["\n", head.format(breakdown), *(row(c) for c in self.fields.values())]
         if self.by_type:
             out += ["\n", head.format("type"), *(row(c) for c in self.by_type.values())]
+        if self.groups:
+            out += ["\n", head.format("group"), *(row(c) for c in self.groups.values())]
         return "".join(out)
 
 
@@ -246,14 +257,32 @@ def _check_common(n: int, ids: list[str], confidence: float, n_boot: int) -> Non
         raise ValueError("confidence must be in (0, 1) and n_boot >= 100")
 
 
+def _group_members(
+    groups: Mapping[str, Sequence[str]] | None, known: Sequence[str]
+) -> dict[str, list[str]]:
+    """Each group's members that the records measure; groups measuring none are left out."""
+    out: dict[str, list[str]] = {}
+    for name, members in (groups or {}).items():
+        if isinstance(members, str):
+            raise ValueError(f"group {name!r} must be a list of names, not the string {members!r}")
+        present = [m for m in dict.fromkeys(members) if m in known]
+        if present:
+            out[name] = present
+    return out
+
+
 def compare_classification(
     records: Sequence[ClassificationRecord],
     dataset: str = "golden",
     confidence: float = 0.95,
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> ComparisonReport:
-    """Accuracy of both classifiers, overall and per gold type, with McNemar and bootstrap."""
+    """Accuracy of both classifiers, overall and per gold type, with McNemar and bootstrap.
+
+    ``groups``: name -> gold types whose documents are compared together (``doc_type``
+    stands for every document)."""
     _check_common(len(records), [r.document_id for r in records], confidence, n_boot)
     gold = np.array([r.gold for r in records], dtype=object)
     cd = np.array([r.default == r.gold for r in records])
@@ -265,9 +294,15 @@ def compare_classification(
         str(t): _classification_field(str(t), gold == t, cd, cc, blocks, confidence)
         for t in sorted(set(gold.tolist()))
     }
+    pooled = {}
+    for name, members in _group_members(groups, ["doc_type", *fields]).items():
+        mask = everything if "doc_type" in members else np.isin(gold, members)
+        pooled[name] = _classification_field(name, mask, cd, cc, blocks, confidence)
+        pooled[name].extra["members"] = members
     return ComparisonReport(
-        "classifier", dataset, "accuracy", len(records), confidence, n_boot, seed, overall, fields
-    )
+        "classifier", dataset, "accuracy", len(records), confidence, n_boot, seed, overall, fields,
+        groups=pooled,
+    )  # fmt: skip
 
 
 def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
@@ -306,8 +341,11 @@ def compare_extraction(
     confidence: float = 0.95,
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> ComparisonReport:
-    """Micro-F1 of both extractors (``n`` = gold entities), per label and per document type."""
+    """Micro-F1 of both extractors (``n`` = gold entities), per label and per document type.
+
+    ``groups``: name -> labels whose tp / fp / fn are pooled into one micro-F1."""
     _check_common(len(records), [r.document_id for r in records], confidence, n_boot)
     labels = sorted({lbl for r in records for lbl in (*r.default, *r.candidate)})
     if not labels:
@@ -349,7 +387,16 @@ def compare_extraction(
             {k: np.concatenate([w[:, docs] @ a[docs].sum(axis=1) for w in blocks])
              for k, a in arrays.items()},
         )  # fmt: skip
+    pooled: dict[str, FieldComparison] = {}
+    for name, members in _group_members(groups, labels).items():
+        cols = [labels.index(m) for m in members]
+        pooled[name] = compare(
+            name,
+            {k: a[:, cols].sum() for k, a in arrays.items()},
+            {k: b[:, cols].sum(axis=1) for k, b in boot.items()},
+        )
+        pooled[name].extra["members"] = members
     return ComparisonReport(
         "extractor", dataset, "micro_f1", len(records), confidence, n_boot, seed,
-        overall, fields, by_type,
+        overall, fields, by_type, pooled,
     )  # fmt: skip

@@ -136,3 +136,44 @@ def test_input_errors() -> None:
         compare_classification(_cls(["a", "a"], ["a", "a"], ["a", "a"]) * 2)
     with pytest.raises(ValueError, match="negative"):
         compare_extraction(_ext([{"x": (1, -1, 0)}], [{"x": (1, 0, 0)}]))
+
+
+def test_groups_pool_labels_and_types_on_the_same_resamples() -> None:
+    # extractor: label "a" 10 gold entities per side, "b" 10; pooled F1 from summed counts
+    records = [
+        ExtractionRecord(
+            str(i),
+            {"a": (1, 0, 0), "b": (0, 0, 1), "c": (1, 0, 0)},
+            {"a": (1, 0, 0), "b": (1, 1, 0) if i < 5 else (0, 0, 1), "c": (0, 0, 1)},
+        )
+        for i in range(10)
+    ]
+    report = compare_extraction(
+        records, n_boot=300, groups={"ab": ["a", "b", "missing"], "none": ["missing"], "one": ["b"]}
+    )
+    ab = report.groups["ab"]
+    # default: tp 10, fp 0, fn 10 -> 2/3; candidate: tp 15, fp 5, fn 5 -> 0.75
+    assert (ab.default, ab.candidate) == pytest.approx((20 / 30, 30 / 40))
+    assert ab.n == 20 and ab.extra["members"] == ["a", "b"]
+    assert "none" not in report.groups  # measures nothing
+    one = report.groups["one"]
+    assert (one.default, one.candidate, one.p_value) == (
+        report.fields["b"].default,
+        report.fields["b"].candidate,
+        report.fields["b"].p_value,
+    )
+    assert report.get("ab") is ab and "| ab |" in report.to_markdown()
+    assert json.loads(json.dumps(report.to_dict()))["groups"]["ab"]["n"] == 20
+    with pytest.raises(ValueError, match="list of names"):
+        compare_extraction(records, n_boot=300, groups={"ab": "a"})
+
+    gold = ["a"] * 20 + ["b"] * 20 + ["c"] * 20
+    default = gold[:50] + ["x"] * 10
+    candidate = gold[:20] + ["x"] * 5 + gold[25:]
+    cls = compare_classification(
+        _cls(gold, default, candidate), n_boot=300, groups={"bc": ["b", "c"], "all": ["doc_type"]}
+    )
+    assert cls.groups["bc"].n == 40
+    assert (cls.groups["bc"].default, cls.groups["bc"].candidate) == pytest.approx((0.75, 0.875))
+    assert cls.groups["all"].default == cls.overall.default
+    assert cls.groups["all"].p_value == cls.overall.p_value

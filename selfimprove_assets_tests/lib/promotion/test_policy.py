@@ -16,6 +16,7 @@ from selfimprove_assets.lib.promotion import (
     decide,
     rebase_thresholds,
 )
+from selfimprove_assets.lib.promotion.policy import TRIGGER_FIELDS
 
 
 def _classifier_report(
@@ -41,7 +42,10 @@ def test_clear_improvement_is_promoted_with_every_reason_listed() -> None:
     assert decision.promote, decision.reasons
     assert not decision.failed
     assert any(r.startswith("PASS overall accuracy") for r in decision.reasons)
-    assert any(r.startswith("PASS improvement on 'doc_type'") for r in decision.reasons)
+    assert any(
+        r.startswith("PASS improvement on the trigger fields together (doc_type)")
+        for r in decision.reasons
+    )
 
 
 def test_golden_regression_is_rejected_even_with_a_production_gain() -> None:
@@ -62,16 +66,38 @@ def test_insignificant_improvement_is_rejected() -> None:
     assert "p=" in decision.failed[0] and "alpha 0.05" in decision.failed[0]
 
 
-def _extraction_report(p_name: tuple[float, float], p_total: tuple[float, float], seed: int):
+def _extraction_report(
+    p_name: tuple[float, float],
+    p_total: tuple[float, float],
+    seed: int,
+    n: int = 150,
+    trigger: list[str] | None = None,
+):
+    """Per document one entity of each label; each model finds it with the given chance."""
     rng = np.random.default_rng(seed)
     recs = []
-    for i in range(150):
+    for i in range(n):
         d, c = {}, {}
         for label, (pd_, pc_) in (("name", p_name), ("total", p_total)):
             td, tc = int(rng.random() < pd_), int(rng.random() < pc_)
             d[label], c[label] = (td, 0, 1 - td), (tc, 0, 1 - tc)
         recs.append(ExtractionRecord(str(i), d, c))
-    return compare_extraction(recs, n_boot=500, seed=seed)
+    groups = {TRIGGER_FIELDS: trigger} if trigger else None
+    return compare_extraction(recs, n_boot=500, seed=seed, groups=groups)
+
+
+def _fixed_report(right: dict[str, tuple[int, int]], n: int, trigger: list[str] | None = None):
+    """One entity of each label per document; default finds it in the first k_d documents,
+    the candidate in the first k_c (so neither is ever right where the other fails twice)."""
+    recs = []
+    for i in range(n):
+        d, c = {}, {}
+        for label, (k_d, k_c) in right.items():
+            td, tc = int(i < k_d), int(i < k_c)
+            d[label], c[label] = (td, 0, 1 - td), (tc, 0, 1 - tc)
+        recs.append(ExtractionRecord(str(i), d, c))
+    groups = {TRIGGER_FIELDS: trigger} if trigger else None
+    return compare_extraction(recs, n_boot=1000, seed=0, groups=groups)
 
 
 def test_extractor_critical_label_regression_and_trigger_fields() -> None:
@@ -83,9 +109,48 @@ def test_extractor_critical_label_regression_and_trigger_fields() -> None:
     decision = decide(policy, golden, production, ["name"])
     assert not decision.promote
     assert [r.split(":")[0] for r in decision.failed] == ["FAIL critical 'total'"]
-    assert any(r.startswith("PASS improvement on 'name'") for r in decision.reasons)
+    assert any(
+        r.startswith("PASS improvement on the trigger fields together (name)")
+        for r in decision.reasons
+    )
     relaxed = PromotionPolicy.from_dict({"golden_tolerance": 0.2, "critical": {"total": 0.2}})
     assert decide(relaxed, golden, production, ["name"]).promote
+
+
+def test_pooled_trigger_test_accepts_a_repair_that_a_per_field_test_cannot_show() -> None:
+    # drift broke "name" (0.6 -> 0.9) and dragged "total" a little (0.96 -> 1.0): at n=60 the
+    # near-perfect field cannot show a significant gain of its own
+    golden = _extraction_report((0.95, 0.95), (0.95, 0.95), seed=1)
+    trigger = ["name", "total"]
+    production = _fixed_report({"name": (36, 54), "total": (58, 60)}, n=60, trigger=trigger)
+    assert production.fields["total"].p_value > 0.05 and production.fields["total"].delta > 0
+    strict = decide(PromotionPolicy(trigger_test="each"), golden, production, trigger)
+    assert not strict.promote
+    assert [r.split(":")[0] for r in strict.failed] == ["FAIL improvement on 'total'"]
+    pooled = decide(PromotionPolicy(), golden, production, trigger)
+    assert pooled.promote, pooled.failed
+    assert any(
+        r.startswith("PASS improvement on the trigger fields together (name, total)")
+        for r in pooled.reasons
+    )
+    assert any(r.startswith("PASS trigger field 'total'") for r in pooled.reasons)
+
+
+def test_pooled_trigger_test_rejects_a_gain_that_hides_a_loss() -> None:
+    golden = _extraction_report((0.95, 0.95), (0.95, 0.95), seed=1)
+    trigger = ["name", "total"]
+    # "name" gains a lot, "total" loses 0.1: the pool improves, the drop bound fails
+    production = _fixed_report({"name": (80, 190), "total": (190, 170)}, n=200, trigger=trigger)
+    assert production.groups[TRIGGER_FIELDS].delta > 0
+    decision = decide(PromotionPolicy(), golden, production, trigger)
+    assert not decision.promote
+    assert [r.split(":")[0] for r in decision.failed] == ["FAIL trigger field 'total'"]
+    relaxed = PromotionPolicy(trigger_field_tolerance=0.5)
+    assert decide(relaxed, golden, production, trigger).promote
+    # without the pooled figure in the report, two trigger fields cannot be judged together
+    bare = _fixed_report({"name": (80, 190), "total": (190, 170)}, n=200)
+    missing = decide(PromotionPolicy(), golden, bare, trigger)
+    assert any("together (name, total): not measured" in r for r in missing.failed)
 
 
 def test_unmeasured_fields_fail_and_policy_validation() -> None:
@@ -99,6 +164,10 @@ def test_unmeasured_fields_fail_and_policy_validation() -> None:
         PromotionPolicy.from_dict({"alpah": 0.1})
     with pytest.raises(PolicyError, match="alpha"):
         PromotionPolicy.from_dict({"alpha": 2})
+    with pytest.raises(PolicyError, match="trigger_test"):
+        PromotionPolicy.from_dict({"trigger_test": "some"})
+    with pytest.raises(PolicyError, match="trigger_field_tolerance"):
+        PromotionPolicy.from_dict({"trigger_field_tolerance": -0.1})
     policy = PromotionPolicy.from_dict({"require_significant_improvement_on": "trigger fields"})
     assert policy.require_significant_improvement_on == ["trigger fields"]
     assert PromotionPolicy.from_dict(policy.to_dict()) == policy
