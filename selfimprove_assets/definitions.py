@@ -46,11 +46,19 @@ def build_definitions(
     settings: Settings | None = None,
     *,
     min_commits: int = 30,
+    min_corrections: int = 0,
     resources: dict[str, Any] | None = None,
 ) -> dg.Definitions:
-    """The code location; ``resources`` replaces defaults (tests: a tiny trainer)."""
+    """The code location; ``resources`` replaces defaults (tests: a tiny trainer).
+
+    ``min_commits`` / ``min_corrections``: the accuracy sensors' evidence rules (committed
+    documents since deploy; corrections on the fields below threshold), see
+    ``lib.monitor.trigger.evaluate_trigger``."""
     jobs = {t: retraining_job(t) for t in MODEL_TYPES}
-    sensors = [build_accuracy_sensor(t, jobs[t], min_commits=min_commits) for t in MODEL_TYPES]
+    sensors = [
+        build_accuracy_sensor(t, jobs[t], min_commits=min_commits, min_corrections=min_corrections)
+        for t in MODEL_TYPES
+    ]
     sensors += [build_failure_sensor(list(jobs.values())), build_cancel_sensor(list(jobs.values()))]
     base = dg.Definitions(
         assets=[

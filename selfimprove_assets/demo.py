@@ -36,6 +36,11 @@ logger = logging.getLogger(__name__)
 DEMO_TOKEN = "demo-reviewer-token"
 
 
+# The in-process runs log to the terminal at INFO: Dagster's DEBUG events (every step start,
+# input load and output) would bury the demo's own progress display. The UI keeps them all.
+QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 @dataclass
 class DemoOptions:
     quick: bool = False
@@ -43,14 +48,19 @@ class DemoOptions:
     seed: int = 0
     error_rate: float = 0.02
     n_train: int = 240
-    n_stream: int = 240
+    n_clean: int = 80  # streamed like the training data, before the drift
+    n_stream: int = 320  # drifted documents streamed after them
     batch_size: int = 20
     min_commits: int = 30
+    # The sensor starts a retrain once the failing fields hold this many corrections: enough
+    # for a candidate to learn the new pattern and show it on the held-out slice.
+    min_corrections: int = 60
     epochs: int = 15
+    classifier_epochs: int = 6
     warm_start_epochs: int = 5
     # After a rejection the demo plays the operator: this many batches later it re-runs the
     # retraining job (as one would from the UI), now with the feedback that arrived meanwhile.
-    operator_retry_batches: int = 3
+    operator_retry_batches: int = 5
     operator_retries: int = 1
     max_length: int = 256
     learning_rate: float = 3e-3
@@ -84,6 +94,7 @@ def tiny_backbone_for(folders: list[Path], target: Path) -> Path:
 def _options(opts: DemoOptions) -> DemoOptions:
     if opts.quick:
         opts.n_train, opts.n_stream, opts.batch_size, opts.min_commits = 36, 36, 12, 10
+        opts.n_clean, opts.min_corrections, opts.classifier_epochs = 12, 0, 4
         opts.epochs, opts.max_length, opts.learning_rate = 4, 128, 1e-2
         opts.warm_start_epochs = 4
     if opts.scenario not in SCENARIOS:
@@ -124,7 +135,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
     stream_drift = settings.home / "stream" / f"drift-{opts.scenario}"
     with console.status("generating the synthetic corpus and the document streams..."):
         generate_corpus(corpus, n=opts.n_train, seed=opts.seed, scenario="baseline")
-        generate_corpus(stream_clean, n=opts.n_stream // 3, seed=opts.seed + 1, scenario="baseline")
+        generate_corpus(stream_clean, n=opts.n_clean, seed=opts.seed + 1, scenario="baseline")
         generate_corpus(stream_drift, n=opts.n_stream, seed=opts.seed + 2, scenario=opts.scenario)
     console.print(
         f"[bold]drift scenario[/] {opts.scenario}: {SCENARIOS[opts.scenario].description}"
@@ -135,23 +146,33 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
         settings = replace(settings, backbone=str(tiny))
     trainer = TrainingJobResource(
         epochs=opts.epochs,
+        classifier_epochs=opts.classifier_epochs,
         warm_start_epochs=opts.warm_start_epochs,
         max_length=opts.max_length,
         learning_rate=opts.learning_rate,
     )
-    defs = build_definitions(settings, min_commits=opts.min_commits, resources={"trainer": trainer})
+    defs = build_definitions(
+        settings,
+        min_commits=opts.min_commits,
+        min_corrections=opts.min_corrections,
+        resources={"trainer": trainer},
+    )
     repo = defs.get_repository_def()
     assets_job = defs.resolve_implicit_global_asset_job_def()
     with console.status("ingesting: pages, OCR, alignment, golden/training split..."):
         assets_job.execute_in_process(
             instance=instance,
             asset_selection=[dg.AssetKey(k) for k in DOCUMENT_ASSET_KEYS],
-            run_config={"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}},
+            run_config={
+                **QUIET,
+                "ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}},
+            },
         )
     with console.status("training V1 of both models (LoRA on the backbone)..."):
         assets_job.execute_in_process(
             instance=instance,
             asset_selection=[dg.AssetKey("classifier_baseline"), dg.AssetKey("extractor_baseline")],
+            run_config=QUIET,
         )
     store = FeedbackStore(settings.database_url)
     app = create_app(replace(settings, api_tokens=f"{DEMO_TOKEN}:admin"), store=store)
@@ -283,7 +304,7 @@ def _run_retraining(
     job = repo.get_job(f"{model_type}_retraining")
     started = time.perf_counter()
     result = job.execute_in_process(
-        instance=instance, tags=tags, run_config=run_config, raise_on_error=False
+        instance=instance, tags=tags, run_config={**QUIET, **run_config}, raise_on_error=False
     )
     if not result.success:
         from selfimprove_assets.defs.feedback.sensors import mark_run_failed
@@ -363,6 +384,7 @@ def _summary(
             p for p in drifted if not promoted or p["processed"] <= promoted[0]["processed"]
         ]
         default = store.get_default(model_type)
+        drift_start = max((p["processed"] for p in series if p["phase"] == "clean"), default=0)
         rows[model_type] = {
             "accuracy_before_drift": _pooled([p for p in series if p["phase"] == "clean"]),
             "accuracy_lowest": min(
@@ -371,7 +393,9 @@ def _summary(
             "accuracy_after_promotion": _pooled(after),
             "retrains_triggered": len(events),
             "promotions": len(promoted),
-            "documents_until_trigger": events[0]["processed"] if events else None,
+            "drifted_documents_until_trigger": (
+                events[0]["processed"] - drift_start if events else None
+            ),
             "cycle_seconds": events[0]["seconds"] if events else None,
             "golden_before": golden_before.get(model_type),
             "golden_after": promoted[-1]["scores"]["golden"]["candidate"] if promoted else None,

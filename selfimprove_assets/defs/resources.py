@@ -98,6 +98,11 @@ class TrainingJobResource(dg.ConfigurableResource):
         description="Maximum epochs of a run that continues the default (a candidate starts "
         "where its parent stopped, so it needs fewer); at most `epochs`; None means `epochs`.",
     )
+    classifier_epochs: int | None = Field(
+        default=None,
+        description="Maximum epochs for the classifier, when lower than `epochs` (it converges "
+        "in a few epochs on a few hundred documents); None means the same as the extractor.",
+    )
     patience: int = Field(default=3, description="Epochs without improvement before stopping.")
     batch_size: int = Field(default=8, description="Training batch size.")
     learning_rate: float = Field(
@@ -115,10 +120,13 @@ class TrainingJobResource(dg.ConfigurableResource):
     extra_args: list[str] = Field(default_factory=list, description="More CLI args for train.py.")
 
     def epochs_for(self, request: TrainingRequest) -> int:
+        epochs = self.epochs
+        if request.model_type == "classifier" and self.classifier_epochs:
+            epochs = min(epochs, self.classifier_epochs)
         warm = request.base != BACKBONE_BASE
         if warm and self.warm_start_epochs:
-            return min(self.warm_start_epochs, self.epochs)
-        return self.epochs
+            return min(self.warm_start_epochs, epochs)
+        return epochs
 
     def job_args(self, context: dg.AssetExecutionContext, request: TrainingRequest) -> list[str]:
         """The arguments of ``training_jobs.train``, the same wherever the job runs."""

@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from selfimprove_assets.definitions import build_definitions, defs
+from selfimprove_assets.defs.resources import BACKBONE_BASE, TrainingJobResource, TrainingRequest
 from selfimprove_assets.lib.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,3 +52,16 @@ def test_dagster_definitions_validate(tmp_path: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_trainer_epochs_per_model_type_and_start() -> None:
+    def request(model_type: str, base: str) -> TrainingRequest:
+        return TrainingRequest(model_type, Path("d.parquet"), base, "sqlite://", "/a", "/b")
+
+    trainer = TrainingJobResource(epochs=15, warm_start_epochs=5, classifier_epochs=6)
+    assert trainer.epochs_for(request("extractor", BACKBONE_BASE)) == 15
+    assert trainer.epochs_for(request("classifier", BACKBONE_BASE)) == 6
+    assert trainer.epochs_for(request("extractor", "models:/entity-extractor/1")) == 5
+    assert trainer.epochs_for(request("classifier", "models:/doc-classifier/1")) == 5
+    plain = TrainingJobResource(epochs=4, warm_start_epochs=None)
+    assert plain.epochs_for(request("classifier", "models:/doc-classifier/1")) == 4

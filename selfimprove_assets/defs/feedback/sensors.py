@@ -32,6 +32,7 @@ def build_accuracy_sensor(
     job: AssetJob,
     *,
     min_commits: int = MIN_COMMITS_DEFAULT,
+    min_corrections: int = 0,
     interval_seconds: int = 30,
 ) -> dg.SensorDefinition:
     @dg.sensor(
@@ -40,7 +41,12 @@ def build_accuracy_sensor(
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Triggers {model_type} retraining when live accuracy is statistically "
-        f"below its threshold (after at least {min_commits} committed documents).",
+        f"below its threshold (after at least {min_commits} committed documents"
+        + (
+            f" and {min_corrections} corrections on the failing fields)."
+            if min_corrections
+            else ")."
+        ),
     )
     def _sensor(
         context: dg.SensorEvaluationContext, store: FeedbackStoreResource
@@ -69,6 +75,7 @@ def build_accuracy_sensor(
             default.thresholds,
             commits_since_deploy=feedback.counter_commit_total(model_type, default.version),
             min_commits=min_commits,
+            min_corrections=min_corrections,
         )
         context.update_cursor(str(latest))
         if decision.trigger and waiting:

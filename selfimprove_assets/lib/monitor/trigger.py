@@ -137,6 +137,7 @@ class BelowThreshold:
     upper: float
     threshold: float
     n: int
+    errors: int = 0
 
 
 @dataclass
@@ -177,6 +178,7 @@ def evaluate_trigger(
     min_commits: int,
     confidence: float = REPEATED_CHECK_CONFIDENCE,
     min_field_samples: int | None = None,
+    min_corrections: int = 0,
 ) -> TriggerDecision:
     """Retrain when some field's accuracy is statistically below its threshold.
 
@@ -186,11 +188,17 @@ def evaluate_trigger(
     test is :func:`~selfimprove_assets.lib.monitor.stats.is_statistically_below` at
     ``confidence``. ``thresholds`` maps field -> minimum accuracy; the key ``"*"`` is a
     default for fields without their own entry. Fields with no threshold are reported only.
+
+    ``min_corrections``: the fields that are below together must also hold at least this many
+    corrected observations before the retrain starts. Detection alone can be certain after a
+    dozen errors, but a retraining set with a dozen corrections rarely yields a candidate that
+    learns the new pattern *and* shows it significantly on the held-out slice; waiting for more
+    evidence trades detection latency for a candidate that can pass the gauntlet.
     """
     model_type = ModelType(model_type)
     state = RetrainState(state)
-    if min_commits < 0 or commits_since_deploy < 0:
-        raise ValueError("commits_since_deploy and min_commits must be >= 0")
+    if min_commits < 0 or commits_since_deploy < 0 or min_corrections < 0:
+        raise ValueError("commits_since_deploy, min_commits and min_corrections must be >= 0")
     min_n = min_commits if min_field_samples is None else min_field_samples
     if state in (RetrainState.TRIGGERED, RetrainState.INPROGRESS):
         return TriggerDecision(False, f"skipped: a {model_type} retrain is already {state}")
@@ -225,12 +233,19 @@ def evaluate_trigger(
             # one-sided bounds at `confidence` == two-sided interval at 2*confidence - 1
             bounds = wilson_interval(correct, n, 2 * confidence - 1)
             decision.below.append(
-                BelowThreshold(name, value, bounds.lower, bounds.upper, threshold, n)
+                BelowThreshold(name, value, bounds.lower, bounds.upper, threshold, n, n - correct)
             )
         elif value < threshold:
             decision.watch.append(name)
 
-    if decision.below:
+    errors = sum(b.errors for b in decision.below)
+    if decision.below and errors < min_corrections:
+        decision.reason = (
+            f"waiting for corrections: {', '.join(decision.below_fields)} statistically below "
+            f"threshold, but with {errors} corrected observations; a retrain needs "
+            f"{min_corrections}"
+        )
+    elif decision.below:
         decision.trigger = True
         parts = [
             f"{b.field} accuracy {b.value:.3f} (n={b.n}); its one-sided {confidence:.0%} upper "

@@ -40,6 +40,17 @@ def test_no_trigger_while_a_retrain_runs(state: RetrainState) -> None:
     assert state.value in decision.reason
 
 
+def test_waits_for_enough_corrections_to_learn_from() -> None:
+    # 70/100 right: certainly below 0.9, with 30 corrections
+    waiting = _classifier(70, 100, min_corrections=31)
+    assert not waiting.trigger and waiting.below_fields == ["doc_type"]
+    assert "waiting for corrections" in waiting.reason and "30 corrected" in waiting.reason
+    assert _classifier(70, 100, min_corrections=30).trigger
+    assert _classifier(70, 100, min_corrections=30).below[0].errors == 30
+    with pytest.raises(ValueError, match="min_corrections"):
+        _classifier(70, 100, min_corrections=-1)
+
+
 def test_no_trigger_when_only_noisily_below() -> None:
     decision = _classifier(9, 10, min_commits=5, threshold=0.92)
     assert not decision.trigger
