@@ -113,6 +113,12 @@ class TrainingJobResource(dg.ConfigurableResource):
         default="all_linear",
         description="LoRA placement for V1: all_linear (attention + feed-forward) or query_value.",
     )
+    lora_dropout: float = Field(
+        default=0.1,
+        description="Dropout on the LoRA adapters' input (V1; candidates keep their parent's). "
+        "0 trains 10-20% faster on CPU, but a V1 classifier with 4 epochs and no dropout was "
+        "seen stuck at chance for 3 epochs.",
+    )
     train_2d_embeddings: bool = Field(
         default=False,
         description="V1 also trains the 2-D box embeddings (they overfit small data).",
@@ -144,6 +150,7 @@ class TrainingJobResource(dg.ConfigurableResource):
             "--max-length", str(self.max_length),
             "--patience", str(self.patience),
             "--lora-layers", self.lora_layers,
+            "--lora-dropout", str(self.lora_dropout),
             *(["--train-2d-embeddings"] if self.train_2d_embeddings else []),
             "--no-progress",
             "--dagster-run-id", context.run.run_id,

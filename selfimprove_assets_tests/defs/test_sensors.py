@@ -34,18 +34,23 @@ def env(tmp_path: Path) -> dict[str, Any]:
     }
 
 
+def _invoice_prediction(store: FeedbackStore, content_hash: str) -> str:
+    """A stored document that classifier v1 called an invoice (not reviewed yet)."""
+    return store.add_document(
+        content_hash=content_hash,
+        media_type="application/pdf",
+        size_bytes=1,
+        page_count=1,
+        pages_uri="p",
+        blob_uri="b",
+        predictions=[("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})],
+    )
+
+
 def _commit(store: FeedbackStore, n: int, wrong: int, start: int = 0) -> None:
     ids = []
     for i in range(start, start + n):
-        doc = store.add_document(
-            content_hash=f"h{i}",
-            media_type="application/pdf",
-            size_bytes=1,
-            page_count=1,
-            pages_uri="p",
-            blob_uri="b",
-            predictions=[("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})],
-        )
+        doc = _invoice_prediction(store, f"h{i}")
         verified = "referral" if i - start < wrong else "invoice"
         store.set_review(doc, verified={"classifier": {"doc_type": verified}})
         ids.append(doc)
@@ -123,15 +128,7 @@ def test_suspicious_feedback_is_listed_for_a_human(env: dict[str, Any]) -> None:
     store: FeedbackStore = env["store"]
     ids = []
     for i in range(70):
-        doc = store.add_document(
-            content_hash=f"s{i}",
-            media_type="application/pdf",
-            size_bytes=1,
-            page_count=1,
-            pages_uri="p",
-            blob_uri="b",
-            predictions=[("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})],
-        )
+        doc = _invoice_prediction(store, f"s{i}")
         reviewer, verified = ("careful", "invoice") if i < 40 else ("hasty", "referral")
         if i < 2:
             verified = "referral"

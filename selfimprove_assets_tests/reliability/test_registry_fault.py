@@ -10,6 +10,7 @@ running ``deploy_version`` again.)
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -45,20 +46,28 @@ def _promote(store, client: MlflowClient):  # noqa: ANN001, ANN202 - test helper
     )
 
 
-def test_unreachable_registry_promotes_nothing_the_client_can_see(
-    make_api: ApiFactory,
-    registry: MlflowClient,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _failed_promotion(
+    make_api: ApiFactory, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, MlflowClient]:
+    """An API serving classifier v1, v2 registered, and a promotion of v2 that failed because
+    the registry was unreachable. Returns the API and the unreachable client."""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
     api = make_api()
     register(api.store, api.models, "classifier", "2", parent="1", make_default=False)
     assert api.upload().json()["model_versions"]["classifier"] == "1"
     unreachable = MlflowClient(tracking_uri=f"http://127.0.0.1:{free_port()}")
-
     with pytest.raises(Exception):  # noqa: B017 - whatever the MLflow client raises
         _promote(api.store, unreachable)
+    return api, unreachable
+
+
+def test_unreachable_registry_promotes_nothing_the_client_can_see(
+    make_api: ApiFactory,
+    registry: MlflowClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api, _ = _failed_promotion(make_api, monkeypatch)
 
     # Nothing half-promoted: table, registry and the API all still say version 1.
     assert champion_version(registry, "classifier") == "1"
@@ -79,13 +88,7 @@ def test_unreachable_registry_is_reported_and_a_rerun_repairs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Whatever order the two writes take, the check tells the truth and a re-run converges."""
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
-    api = make_api()
-    register(api.store, api.models, "classifier", "2", parent="1", make_default=False)
-    unreachable = MlflowClient(tracking_uri=f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(Exception):  # noqa: B017
-        _promote(api.store, unreachable)
+    api, unreachable = _failed_promotion(make_api, monkeypatch)
     table = api.store.get_default("classifier")
     assert table is not None
     agrees, message = registry_agrees(api.store, registry, "classifier")

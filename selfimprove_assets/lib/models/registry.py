@@ -18,7 +18,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,16 +190,13 @@ class ModelRegistry:
         with tempfile.TemporaryDirectory(prefix="selfimprove-model-") as tmp:
             bundle_dir = bundle.save(Path(tmp) / "bundle")
             model_dir = Path(tmp) / MODEL_ARTIFACT
-            with warnings.catch_warnings():
-                # predict has no type hints on purpose (see SelfImproveModel.predict)
-                warnings.filterwarnings("ignore", message=".*type hints.*", category=UserWarning)
-                mlflow.pyfunc.save_model(
-                    path=str(model_dir),
-                    python_model=SelfImproveModel(),
-                    artifacts={BUNDLE_KEY: str(bundle_dir)},
-                    pip_requirements=pip_requirements(),
-                    metadata={"model_type": bundle.model_type, "backbone": bundle.spec.backbone},
-                )
+            mlflow.pyfunc.save_model(
+                path=str(model_dir),
+                python_model=SelfImproveModel(),
+                artifacts={BUNDLE_KEY: str(bundle_dir)},
+                pip_requirements=pip_requirements(),
+                metadata={"model_type": bundle.model_type, "backbone": bundle.spec.backbone},
+            )
             size = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file())
             self.client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT)
         run = self.client.get_run(run_id)
