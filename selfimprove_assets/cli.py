@@ -151,8 +151,14 @@ def train_baseline(
         if t not in MODEL_TYPES:
             _fail(f"unknown model type {t!r}; choose classifier or extractor")
     settings = _settings()
+    import dagster as dg
+
     with console.status(f"training baseline {', '.join(types)} (see progress in the log)..."):
-        result = materialize(settings, [f"{t}_baseline" for t in types])
+        try:
+            result = materialize(settings, [f"{t}_baseline" for t in types])
+        except dg.Failure as failure:  # e.g. a V1 that learnt nothing: no default was set
+            _fail(failure.description or str(failure))
+            return
     summary = _materialization_summary(result)
     _emit(summary, as_json, _summary_table("baselines", summary))
 
@@ -294,6 +300,8 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The whole self-improving loop on embedded defaults and the synthetic corpus."""
+    import dagster as dg
+
     from selfimprove_assets.demo import DemoOptions, run_demo
 
     settings = _settings()
@@ -305,6 +313,9 @@ def demo(
         )
     except ValueError as exc:
         _fail(str(exc))
+        return
+    except dg.Failure as failure:  # V1 learnt nothing: stop with the reason, not a traceback
+        _fail(failure.description or str(failure))
         return
     table = Table(title=f"selfimprove demo ({summary['seconds']} s)")
     table.add_column("figure")

@@ -25,6 +25,14 @@ from selfimprove_assets.lib.store.repository import FeedbackStore
 TOKEN = "loop-test-token"
 
 
+BASELINES = ["classifier_baseline", "extractor_baseline"]
+# Tiny test models may stay at chance on the golden set (the classifier usually does); the
+# baselines still become the default so the loop around them can be exercised.
+SMOKE_BASELINES = {
+    "ops": {b: {"config": {"require_learning": False}} for b in BASELINES},
+}
+
+
 @dataclass
 class LoopEnv:
     settings: Settings
@@ -101,5 +109,5 @@ def build_loop_env(root: Path, *, n_train: int = 36, n_stream: int = 36) -> Loop
         {"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}},
     )
     assert result.success
-    assert env.materialize(["classifier_baseline", "extractor_baseline"]).success
+    assert env.materialize(BASELINES, SMOKE_BASELINES).success
     return env

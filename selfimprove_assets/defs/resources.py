@@ -106,7 +106,9 @@ class TrainingJobResource(dg.ConfigurableResource):
     patience: int = Field(default=3, description="Epochs without improvement before stopping.")
     batch_size: int = Field(default=8, description="Training batch size.")
     learning_rate: float = Field(
-        default=3e-3, description="Learning rate (LoRA adapters and fresh heads want ~1e-3)."
+        default=2e-3,
+        description="Learning rate (LoRA adapters and fresh heads want ~1e-3; at 3e-3 a V1 "
+        "extractor was seen collapsing to the label prior on one corpus seed).",
     )
     max_length: int = Field(default=256, description="Tokens per window.")
     lora_layers: str = Field(

@@ -35,7 +35,7 @@ from selfimprove_assets.demo import tiny_backbone_for
 from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.settings import load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets_tests.loop_env import LoopEnv
+from selfimprove_assets_tests.loop_env import BASELINES, SMOKE_BASELINES, LoopEnv
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Promotes whatever the candidate scores: the point here is what the UI shows, not the policy.
@@ -125,7 +125,7 @@ def _run_loop(
         DOCUMENT_ASSET_KEYS, {"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}}
     )
     assert documents.success, "the documents group did not materialize"
-    assert env.materialize(["classifier_baseline", "extractor_baseline"]).success
+    assert env.materialize(BASELINES, SMOKE_BASELINES).success
     stats = env.stream_reviews()
     assert stats["failed"] == 0 and stats["committed"] > 0, stats
     runs = {model_type: _retrain(env, model_type) for model_type in size.retrain}

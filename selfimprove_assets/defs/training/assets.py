@@ -18,6 +18,7 @@ from selfimprove_assets.defs.resources import (
     TrainingRequest,
 )
 from selfimprove_assets.lib.deployment import deploy_version, score_version
+from selfimprove_assets.lib.evaluation.scoring import learnt_something
 from selfimprove_assets.lib.models.dataset import read_dataset
 from selfimprove_assets.lib.types import RetrainState
 
@@ -26,6 +27,12 @@ class BaselineConfig(dg.Config):
     threshold_margin: float = Field(
         default=0.05,
         description="Thresholds start at the golden-set field accuracy minus this margin.",
+    )
+    require_learning: bool = Field(
+        default=True,
+        description="Fail, and keep no default, when V1 scores no better on the golden set than "
+        "a model that learnt nothing (majority type; no entities). Off for smoke tests on "
+        "tiny models.",
     )
 
 
@@ -66,6 +73,21 @@ def build_baseline_asset(model_type: str) -> dg.AssetsDefinition:
         version = str(result["version"])
         golden = read_dataset(golden_test_set)
         model_score = score_version(mlflow.tracking_uri, model_type, version, golden)
+        failed = learnt_something(model_type, model_score.headline, golden)
+        if failed and not config.require_learning:
+            context.log.warning("%s V%s: %s (require_learning is off)", model_type, version, failed)
+        elif failed:
+            # Registered in MLflow for inspection, but never the default: thresholds derived
+            # from a collapsed model would hide every later drop.
+            raise dg.Failure(
+                description=f"{model_type} V{version} is not made the default: {failed}. "
+                "Look at its MLflow run; a lower learning rate (trainer resource) usually helps.",
+                metadata={
+                    "version": version,
+                    "golden_headline": dg.MetadataValue.float(float(model_score.headline)),
+                    "mlflow_run_id": str(result.get("run_id", "")),
+                },
+            )
         info = deploy_version(
             store.get(),
             mlflow.client(),

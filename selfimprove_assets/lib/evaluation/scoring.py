@@ -137,3 +137,33 @@ def score(predictor: ModelPredictor, examples: Sequence[TrainingExample]) -> Mod
         {k: dict(v) for k, v in totals.items()},
         documents,
     )
+
+
+def trivial_headline(model_type: str | ModelType, examples: Sequence[TrainingExample]) -> float:
+    """The headline figure a model that learnt nothing gets on ``examples``.
+
+    A classifier that always answers the most common type scores that type's share; an
+    extractor that finds nothing (what a collapsed token classifier predicts: all ``O``)
+    scores an entity F1 of 0.
+    """
+    if ModelType(model_type) is ModelType.EXTRACTOR or not examples:
+        return 0.0
+    counts: dict[str, int] = defaultdict(int)
+    for example in examples:
+        counts[example.doc_type] += 1
+    return max(counts.values()) / len(examples)
+
+
+def learnt_something(
+    model_type: str | ModelType, headline: float, examples: Sequence[TrainingExample]
+) -> str | None:
+    """``None`` when ``headline`` beats the trivial model on ``examples``; else why not."""
+    trivial = trivial_headline(model_type, examples)
+    if headline > trivial:
+        return None
+    what = "accuracy" if ModelType(model_type) is ModelType.CLASSIFIER else "entity micro-F1"
+    return (
+        f"the {ModelType(model_type).value} scores {what} {headline:.3f} on "
+        f"{len(examples)} documents, no better than a model that learnt nothing "
+        f"({trivial:.3f}); training did not converge"
+    )
