@@ -135,14 +135,16 @@ def example_document(example: TrainingExample) -> PageWords:
 
 
 def evaluate_examples(
-    bundle: ModelBundle, examples: Sequence[TrainingExample], batch_size: int = 16
+    predictor: ModelPredictor, examples: Sequence[TrainingExample]
 ) -> dict[str, float]:
-    """Validation metrics through the serving predictor (flat, prefixed ``val_``)."""
+    """Validation metrics through the serving predictor (flat, prefixed ``val_``).
+
+    One predictor serves a whole run: it rebuilds its inference copy only when the weights
+    have changed since the last call."""
     if not examples:
         return {}
-    predictor = ModelPredictor(bundle, batch_size=batch_size)
     docs = [example_document(e) for e in examples]
-    if bundle.model_type == ModelType.CLASSIFIER.value:
+    if predictor.model_type == ModelType.CLASSIFIER.value:
         results = predictor.classify(docs)
         report = classification_report(
             [e.doc_type for e in examples], [r.doc_type for r in results]
@@ -205,16 +207,16 @@ def build_bundle(
     return ModelBundle.from_backbone(spec)
 
 
-def _calibrate(bundle: ModelBundle, val: Sequence[TrainingExample]) -> None:
+def _calibrate(predictor: ModelPredictor, val: Sequence[TrainingExample]) -> None:
     """Fit the classifier's temperature on the logits serving will produce (the predictor's
     inference form and input cut), so that the confidence it reports is calibrated there."""
-    if bundle.model_type != ModelType.CLASSIFIER.value or not val:
+    if predictor.model_type != ModelType.CLASSIFIER.value or not val:
         return
-    predictor = ModelPredictor(bundle)
     windows = predictor.classifier_inputs([example_document(e) for e in val])
     logits = document_logits(windows, predictor.window_logits(windows), len(val))
-    targets = torch.tensor([bundle.spec.label2id[e.doc_type] for e in val])
-    bundle.spec.temperature = fit_temperature(logits, targets)
+    spec = predictor.bundle.spec
+    targets = torch.tensor([spec.label2id[e.doc_type] for e in val])
+    spec.temperature = fit_temperature(logits, targets)
 
 
 def train(
@@ -245,6 +247,8 @@ def train(
         raise ValueError("the training split is empty")
     labels = labels_for(model_type, [*train_set, *val_set], parent)
     bundle = build_bundle(model_type, labels, config, backbone=backbone, parent=parent)
+    # validation metrics and calibration go through what serving runs (its batching included)
+    predictor = ModelPredictor(bundle)
     new_labels = labels[len(parent.spec.labels) :] if parent is not None else []
     train_windows = _windows(bundle, train_set)
     val_windows = _windows(bundle, val_set)
@@ -303,7 +307,7 @@ def train(
         record: dict[str, float] = {"epoch": float(epoch), "train_loss": running / max(seen, 1)}
         if val_windows:
             record["val_loss"] = bundle.mean_loss(val_windows, config.batch_size)
-            record.update(evaluate_examples(bundle, val_set, config.batch_size))
+            record.update(evaluate_examples(predictor, val_set))
         history.append(record)
         emit(step, record)
         logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in record.items()})
@@ -325,8 +329,8 @@ def train(
 
     bundle.load_trainable_state(best_state)
     bundle.model.eval()
-    _calibrate(bundle, val_set)
-    metrics = evaluate_examples(bundle, val_set, config.batch_size)
+    _calibrate(predictor, val_set)
+    metrics = evaluate_examples(predictor, val_set)
     if val_windows:
         metrics["val_loss"] = best_loss
     if model_type == ModelType.CLASSIFIER.value:
