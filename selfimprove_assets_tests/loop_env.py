@@ -15,7 +15,7 @@ from selfimprove_assets.api.app import create_app
 from selfimprove_assets.definitions import build_definitions
 from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
 from selfimprove_assets.defs.resources import TrainingJobResource
-from selfimprove_assets.demo import tiny_backbone_for
+from selfimprove_assets.demo import SMOKE_BASELINES, tiny_backbone_for
 from selfimprove_assets.lib.documents.corpus import read_labels
 from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.settings import Settings, load_settings
@@ -26,11 +26,6 @@ TOKEN = "loop-test-token"
 
 
 BASELINES = ["classifier_baseline", "extractor_baseline"]
-# Tiny test models may stay at chance on the golden set (the classifier usually does); the
-# baselines still become the default so the loop around them can be exercised.
-SMOKE_BASELINES = {
-    "ops": {b: {"config": {"require_learning": False}} for b in BASELINES},
-}
 
 
 @dataclass

@@ -31,11 +31,11 @@ import pytest
 from selfimprove_assets.definitions import build_definitions
 from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
 from selfimprove_assets.defs.resources import TrainingJobResource
-from selfimprove_assets.demo import tiny_backbone_for
+from selfimprove_assets.demo import SMOKE_BASELINES, tiny_backbone_for
 from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.settings import load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets_tests.loop_env import BASELINES, SMOKE_BASELINES, LoopEnv
+from selfimprove_assets_tests.loop_env import BASELINES, LoopEnv
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Promotes whatever the candidate scores: the point here is what the UI shows, not the policy.

@@ -13,12 +13,9 @@ from sqlalchemy import event, select
 from selfimprove_assets.lib.store.models import CommitRow, FeedbackRow
 from selfimprove_assets.lib.store.outcomes import compute_outcome
 from selfimprove_assets.lib.store.repository import CommitResult, FeedbackStore
+from selfimprove_assets_tests.lib.store.factories import assert_counters_equal_recount, entity
 
 TYPES = ["referral", "lab_report", "invoice"]
-
-
-def _entity(label: str, text: str, y: int = 10) -> dict[str, Any]:
-    return {"label": label, "text": text, "page": 0, "bbox": [10, y, 50, y + 10]}
 
 
 def seed_documents(
@@ -28,7 +25,7 @@ def seed_documents(
     rng = random.Random(seed)
     ids = []
     for i in range(n):
-        predicted = [_entity("patient_name", f"Ann {i}"), _entity("mrn", str(i), 30)]
+        predicted = [entity("patient_name", f"Ann {i}"), entity("mrn", str(i), 30)]
         doc_id = store.add_document(
             content_hash=f"h{i}",
             media_type="application/pdf",
@@ -48,7 +45,7 @@ def seed_documents(
             if rng.random() < 0.3:
                 verified.pop()  # removed
             if rng.random() < 0.3:
-                verified.append(_entity("total", "$5", 50))  # added
+                verified.append(entity("total", "$5", 50))  # added
             store.set_review(
                 doc_id,
                 verified={
@@ -172,9 +169,7 @@ def test_overlapping_concurrent_batches_commit_every_document_once(store_url: st
     commits = _commits(store)
     assert {c: n for c, (_, n) in commits.items()} == dict(docs_per_commit)
     assert {r.commit_id: len(r.committed) for r in results if r.committed} == dict(docs_per_commit)
-    for model_type in ("classifier", "extractor"):
-        assert store.live_counters(model_type, "1") == store.recount(model_type, "1")
-    assert store.live_counters("classifier", "1")["doc_type"]["committed"] == len(ids)
+    assert_counters_equal_recount(store, len(ids))
     store.dispose()
 
 

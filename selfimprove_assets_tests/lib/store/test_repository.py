@@ -12,13 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from selfimprove_assets.lib.store.models import CommitRow, DocumentRow, FeedbackRow
 from selfimprove_assets.lib.store.repository import Conflict, FeedbackStore, NotFound
 from selfimprove_assets.lib.types import RetrainState
+from selfimprove_assets_tests.lib.store.factories import assert_counters_equal_recount, entity
 
 TYPES = ["referral", "lab_report", "invoice"]
 LABELS = ["patient_name", "mrn", "total"]
-
-
-def _entity(label: str, text: str) -> dict[str, Any]:
-    return {"label": label, "text": text, "page": 0, "bbox": [10, 10, 50, 20]}
 
 
 def _add(store: FeedbackStore, n: int = 1, version: str = "1") -> list[str]:
@@ -37,7 +34,7 @@ def _add(store: FeedbackStore, n: int = 1, version: str = "1") -> list[str]:
                     (
                         "extractor",
                         version,
-                        {"entities": [_entity("patient_name", "Ann Lee"), _entity("mrn", "123")]},
+                        {"entities": [entity("patient_name", "Ann Lee"), entity("mrn", "123")]},
                     ),
                 ],
             )
@@ -58,8 +55,8 @@ def _review(
 def test_commit_updates_counters_and_is_idempotent(store_url: str) -> None:
     store = FeedbackStore(store_url)
     a, b = _add(store, 2)
-    _review(store, a, "referral", [_entity("patient_name", "Ann Lee"), _entity("mrn", "123")])
-    _review(store, b, "invoice", [_entity("patient_name", "Ann Leigh"), _entity("total", "$5")])
+    _review(store, a, "referral", [entity("patient_name", "Ann Lee"), entity("mrn", "123")])
+    _review(store, b, "invoice", [entity("patient_name", "Ann Leigh"), entity("total", "$5")])
 
     first = store.commit_documents([a, b, "nope"])
     assert sorted(first.committed) == sorted([a, b])
@@ -119,7 +116,7 @@ def test_concurrent_commits_of_the_same_document_count_once(store_url: str) -> N
     store = FeedbackStore(store_url)
     ids = _add(store, 5)
     for i in ids:
-        _review(store, i, "invoice", [_entity("patient_name", "Bob")])
+        _review(store, i, "invoice", [entity("patient_name", "Bob")])
     barrier = threading.Barrier(6)
     results = []
 
@@ -170,12 +167,10 @@ def test_counters_equal_recount_after_random_commit_sequences(
     store = FeedbackStore(url)
     ids = _add(store, len(reviews))
     for doc_id, (doc_type, ents) in zip(ids, reviews, strict=True):
-        _review(store, doc_id, doc_type, [_entity(lbl, txt) for lbl, txt in ents])
+        _review(store, doc_id, doc_type, [entity(lbl, txt) for lbl, txt in ents])
     for batch in [*batches, list(range(len(ids)))]:
         store.commit_documents([ids[i] for i in batch if i < len(ids)])
-    for model_type in ("classifier", "extractor"):
-        assert store.live_counters(model_type, "1") == store.recount(model_type, "1")
-    assert store.live_counters("classifier", "1")["doc_type"]["committed"] == len(ids)
+    assert_counters_equal_recount(store, len(ids))
     store.dispose()
 
 
