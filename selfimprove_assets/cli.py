@@ -369,3 +369,93 @@ def main() -> None:  # pragma: no cover - console script entry
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+# ---------------------------------------------------------------- data in and out (issue 17)
+
+
+def _interchange_table(title: str, data: dict[str, Any]) -> Table:
+    table = Table(title=title)
+    table.add_column("what")
+    table.add_column("value")
+    for key, value in data.items():
+        if key != "skipped_examples":
+            table.add_row(key, str(value))
+    return table
+
+
+@app.command("import")
+def import_cmd(
+    src: Annotated[Path, typer.Argument(help="The export to convert (file or folder).")],
+    out_dir: Annotated[Path, typer.Argument(help="New labeled folder (labels.jsonl + files/).")],
+    source_format: Annotated[
+        str, typer.Option("--from", help="label-studio, funsd or sroie")
+    ] = "label-studio",
+    doc_type: Annotated[
+        str | None, typer.Option(help="Type for documents the source gives none.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Convert labels made elsewhere into the labeled-corpus contract (then `ingest OUT`)."""
+    from selfimprove_assets.lib.interchange.common import InterchangeError
+    from selfimprove_assets.lib.interchange.importers import run_import
+
+    try:
+        with console.status(f"importing {src} ({source_format})..."):
+            summary = run_import(source_format, src, out_dir, doc_type=doc_type)
+    except InterchangeError as exc:
+        _fail(str(exc))
+        return
+    data = summary.to_dict()
+    for line in summary.skipped[:20]:
+        console.print(f"[yellow]skipped:[/] {line}")
+    _emit(data, as_json, _interchange_table(f"imported into {out_dir}", data))
+
+
+@app.command("export")
+def export_cmd(
+    out_dir: Annotated[Path, typer.Argument(help="New folder for the export.")],
+    since: Annotated[
+        str | None, typer.Option(help="Only documents committed at or after (ISO date/time, UTC).")
+    ] = None,
+    model_type: Annotated[
+        str | None, typer.Option(help="Only documents whose classifier/extractor review is final.")
+    ] = None,
+    export_format: Annotated[
+        str, typer.Option("--format", help="labels-jsonl (re-ingestable) or label-studio")
+    ] = "labels-jsonl",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Committed documents with their verified types and entities (and boxes)."""
+    from datetime import UTC, datetime
+
+    from selfimprove_assets.lib.interchange.common import InterchangeError
+    from selfimprove_assets.lib.interchange.export import export
+    from selfimprove_assets.lib.store.repository import FeedbackStore
+
+    if model_type is not None and model_type not in MODEL_TYPES:
+        _fail(f"unknown model type {model_type!r}; choose classifier or extractor")
+    after = None
+    if since is not None:
+        try:
+            after = datetime.fromisoformat(since)
+        except ValueError:
+            _fail(f"--since {since!r} is not an ISO date or date-time (e.g. 2026-12-01)")
+            return
+        after = after.replace(tzinfo=UTC) if after.tzinfo is None else after.astimezone(UTC)
+    settings = _settings()
+    store = FeedbackStore(settings.database_url)
+    try:
+        with console.status(f"exporting committed documents to {out_dir}..."):
+            summary = export(
+                store, out_dir, since=after, model_type=model_type, format=export_format
+            )
+    except InterchangeError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        store.dispose()
+    data = summary.to_dict()
+    for line in summary.skipped[:20]:
+        console.print(f"[yellow]skipped:[/] {line}")
+    _emit(data, as_json, _interchange_table(f"exported to {out_dir}", data))

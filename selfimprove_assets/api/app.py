@@ -12,10 +12,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, File, Form, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Query, UploadFile
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
@@ -39,16 +40,22 @@ from selfimprove_assets.api.schemas import (
     CommitOut,
     DocumentOut,
     ErrorOut,
+    ExportOut,
     HealthOut,
+    LabelsOut,
     ModelsOut,
+    PageWordsOut,
+    QueueOut,
     ReviewIn,
     RollbackOut,
     UploadOut,
+    WordOut,
 )
 from selfimprove_assets.api.serving import PredictorProvider
 from selfimprove_assets.api.storage import BlobStore
 from selfimprove_assets.api.uploads import UploadService
 from selfimprove_assets.lib.documents.page_store import PageStore
+from selfimprove_assets.lib.interchange.export import exported_documents
 from selfimprove_assets.lib.settings import Settings, load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import MODEL_TYPES
@@ -150,7 +157,7 @@ def create_app(
         responses=_errors(400, 401, 403, 409, 413, 415, 422, 503),
     )
     async def upload_document(
-        file: Annotated[UploadFile, File(description="a PDF, PNG or JPEG file")],
+        file: Annotated[UploadFile, File(description="a PDF, PNG, JPEG or (multi-page) TIFF file")],
         external_id: Annotated[str | None, Form(max_length=200, pattern=NO_CONTROL_CHARS)] = None,
         principal: Principal = reviewer,
     ) -> UploadOut:
@@ -170,7 +177,61 @@ def create_app(
     )
     def get_document(document_id: DocumentIdParam, principal: Principal = reviewer) -> DocumentOut:
         """The prediction and the current review state of a document."""
-        return views.document_out(store.get_document(document_id))
+        return views.document_view(store, document_id)
+
+    @app.get(
+        "/v1/documents",
+        response_model=QueueOut,
+        tags=["documents"],
+        responses=_errors(401, 403, 422),
+    )
+    def list_documents(
+        status: Annotated[
+            Literal["unreviewed", "reviewed", "committed"] | None,
+            Query(
+                description="unreviewed: not every prediction reviewed; reviewed: reviewed, "
+                "not committed; committed: final"
+            ),
+        ] = None,
+        doc_type: Annotated[
+            str | None,
+            Query(max_length=100, pattern=NO_CONTROL_CHARS, description="the predicted type"),
+        ] = None,
+        model_version: Annotated[str | None, Query(max_length=32, pattern=NO_CONTROL_CHARS)] = None,
+        model_type: Annotated[Literal["classifier", "extractor"] | None, Query()] = None,
+        since: Annotated[
+            datetime | None, Query(description="uploaded at or after (ISO 8601; UTC if no zone)")
+        ] = None,
+        order: Annotated[
+            Literal["created", "newest", "confidence"],
+            Query(description="created: oldest first; confidence: least certain first"),
+        ] = "created",
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        principal: Principal = reviewer,
+    ) -> QueueOut:
+        """The review queue: documents filtered by review state, type, version and age, paged."""
+        total, items = store.list_documents(
+            status=status,
+            doc_type=doc_type,
+            model_version=model_version,
+            model_type=model_type,
+            since=views.as_utc(since),
+            order=order,
+            limit=limit,
+            offset=offset,
+        )
+        return views.queue_out(total, items, offset, limit)
+
+    @app.get(
+        "/v1/labels",
+        response_model=LabelsOut,
+        tags=["documents"],
+        responses=_errors(401, 403),
+    )
+    def list_labels(principal: Principal = reviewer) -> LabelsOut:
+        """The document types and entity labels a reviewer picks from (models and reviews)."""
+        return views.labels_out(store, provider.snapshot)
 
     @app.put(
         "/v1/documents/{document_id}/review",
@@ -193,7 +254,7 @@ def create_app(
         store.set_review(
             document_id, verified=views.verified_dicts(review), reviewer=principal.name
         )
-        return views.document_out(store.get_document(document_id))
+        return views.document_view(store, document_id)
 
     @app.post(
         "/v1/commits",
@@ -253,20 +314,74 @@ def create_app(
         png = cached_page_png(blob, kind, page, renders_dir, document["content_hash"])
         return Response(png, media_type="image/png", headers={"Cache-Control": "private"})
 
+    @app.get(
+        "/v1/documents/{document_id}/pages/{page}/words",
+        response_model=PageWordsOut,
+        tags=["documents"],
+        responses=_errors(401, 403, 404, 422),
+    )
+    def page_words(
+        document_id: DocumentIdParam,
+        page: Annotated[int, PathParam(ge=0, le=100_000)],
+        principal: Principal = reviewer,
+    ) -> PageWordsOut:
+        """The words of one page with their 0-1000 boxes (a drawn box takes its text from them)."""
+        document = store.get_document(document_id)
+        if page >= document["page_count"]:
+            raise ApiError(
+                404,
+                f"document {document_id!r} has {document['page_count']} page(s); no page {page}",
+            )
+        words = uploads.words_of(document)
+        return PageWordsOut(
+            document_id=document_id,
+            page=page,
+            words=[WordOut(text=w.text, bbox=list(w.bbox)) for w in words if w.page == page],
+        )
+
+    @app.get(
+        "/v1/export",
+        response_model=ExportOut,
+        tags=["admin"],
+        responses=_errors(401, 403, 422),
+    )
+    def export_documents(
+        since: Annotated[
+            datetime | None, Query(description="committed at or after (ISO 8601; UTC if no zone)")
+        ] = None,
+        model_type: Annotated[Literal["classifier", "extractor"] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        principal: Principal = admin,
+    ) -> ExportOut:
+        """Committed documents with their verified type and entities (admin): for audits,
+        training elsewhere, or ``selfimprove ingest`` after ``selfimprove export``."""
+        records = exported_documents(store, since=views.as_utc(since), model_type=model_type)
+        return views.export_out(records, offset, limit)
+
+    @app.get("/review", include_in_schema=False)
+    def review_queue_page() -> FileResponse:
+        """The review page opened on the queue."""
+        return _review_html()
+
     @app.get("/review/{document_id}", include_in_schema=False)
     def review_page(document_id: DocumentIdParam) -> FileResponse:
         """The review page (the document is fetched by its script, with the reviewer's token)."""
-        return FileResponse(
-            STATIC_DIR / "review.html",
-            media_type="text/html",
-            headers={
-                # Page images are blob: URLs made by the script; nothing else leaves the origin,
-                # and no Referer carries a ?token= anywhere.
-                "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; "
-                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-                "Referrer-Policy": "no-referrer",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
+        return _review_html()
 
     return app
+
+
+def _review_html() -> FileResponse:
+    return FileResponse(
+        STATIC_DIR / "review.html",
+        media_type="text/html",
+        headers={
+            # Page images are blob: URLs made by the script; nothing else leaves the origin,
+            # and no Referer carries a ?token= anywhere.
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -1,9 +1,11 @@
 """Bearer-token access with two roles.
 
 Tokens come from ``SELFIMPROVE_API_TOKENS`` (through ``Settings.api_tokens``) as
-``"tok1:reviewer,tok2:admin"``. A reviewer uploads, reviews, commits and reads; an admin may
-also change model state. Tokens are compared in constant time against *every* configured token
-(no early exit that would leak which prefix matched), and are never logged or echoed.
+``"tok1:reviewer:alice,tok2:admin:bob"`` (the ``:name`` part is optional: ``tok1:reviewer``
+still works, and is recorded as ``reviewer-<position>``). A reviewer uploads, reviews, commits
+and reads; an admin may also change model state and export. Tokens are compared in constant
+time against *every* configured token (no early exit that would leak which prefix matched), and
+are never logged or echoed.
 """
 
 from __future__ import annotations
@@ -42,33 +44,54 @@ class Principal:
     name: str
 
 
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+
+
 class TokenTable:
     """The configured tokens; ``authenticate`` maps an Authorization header to a Principal."""
 
-    def __init__(self, entries: list[tuple[bytes, Role]]) -> None:
+    def __init__(self, entries: list[tuple[bytes, Role, str | None]]) -> None:
         self._entries = entries
 
     @classmethod
     def parse(cls, spec: str) -> TokenTable:
-        """Parse ``"tok1:reviewer,tok2:admin"``; a malformed entry is a configuration error."""
-        entries: list[tuple[bytes, Role]] = []
+        """Parse ``"tok1:reviewer:alice,tok2:admin"``; a malformed entry is a configuration error.
+
+        An entry is ``token:role`` or ``token:role:name``. The name is the reviewer recorded on
+        reviews and commits; without one the reviewer is ``<role>-<position>``, which changes
+        when the list is reordered, so name every token whose reviews you keep.
+        """
+        roles = ", ".join(r.value for r in Role)
+        entries: list[tuple[bytes, Role, str | None]] = []
         for index, raw in enumerate(p.strip() for p in spec.split(",")):
             if not raw:
                 continue
-            token, sep, role = raw.rpartition(":")
-            if not sep or not token.strip():
+            parts = [p.strip() for p in raw.split(":")]
+            name: str | None = None
+            if len(parts) >= 3 and parts[-2].lower() in {r.value for r in Role}:
+                token, role, name = ":".join(parts[:-2]), parts[-2], parts[-1]
+            elif len(parts) >= 2:
+                token, role = ":".join(parts[:-1]), parts[-1]
+            else:
+                token = role = ""
+            if not token:
                 raise ValueError(
-                    f"SELFIMPROVE_API_TOKENS entry {index + 1} is not 'token:role' "
-                    f"(roles: {', '.join(r.value for r in Role)})"
+                    f"SELFIMPROVE_API_TOKENS entry {index + 1} is not 'token:role' or "
+                    f"'token:role:name' (roles: {roles})"
                 )
             try:
-                parsed = Role(role.strip().lower())
+                parsed = Role(role.lower())
             except ValueError:
                 raise ValueError(
-                    f"SELFIMPROVE_API_TOKENS entry {index + 1} has unknown role {role.strip()!r} "
-                    f"(roles: {', '.join(r.value for r in Role)})"
+                    f"SELFIMPROVE_API_TOKENS entry {index + 1} has unknown role {role!r} "
+                    f"(roles: {roles})"
                 ) from None
-            entries.append((token.strip().encode("utf-8"), parsed))
+            if name is not None and not _NAME.match(name):
+                raise ValueError(
+                    f"SELFIMPROVE_API_TOKENS entry {index + 1} has an invalid reviewer name: "
+                    "use 1-100 letters, digits, '.', '_', '@' or '-'"
+                )
+            entries.append((token.encode("utf-8"), parsed, name))
         return cls(entries)
 
     def __len__(self) -> int:
@@ -76,15 +99,15 @@ class TokenTable:
 
     def lookup(self, token: str) -> Principal | None:
         candidate = token.encode("utf-8")
-        found: tuple[int, Role] | None = None
-        for index, (known, role) in enumerate(self._entries):
+        found: tuple[int, Role, str | None] | None = None
+        for index, (known, role, name) in enumerate(self._entries):
             # No break: the time taken does not depend on which entry (if any) matches.
             if hmac.compare_digest(candidate, known) and found is None:
-                found = (index, role)
+                found = (index, role, name)
         if found is None:
             return None
-        index, role = found
-        return Principal(role=role, name=f"{role.value}-{index + 1}")
+        index, role, name = found
+        return Principal(role=role, name=name or f"{role.value}-{index + 1}")
 
     def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:

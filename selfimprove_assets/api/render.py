@@ -1,7 +1,8 @@
 """Page images for the review page: one PNG per page, rendered once and cached.
 
 PDF pages are rendered with pdfium (crop box and /Rotate honoured, as in extraction, so the
-0-1000 boxes line up); images are EXIF-transposed the same way extraction does.
+0-1000 boxes line up); images are EXIF-transposed the same way extraction does, and each frame
+of a multi-page TIFF is a page.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ def render_page_png(blob: Path, kind: str, page: int, *, max_width: int = MAX_WI
         with PDFIUM_LOCK:
             image = _render_pdf_page(blob, page, max_width)
     else:
-        if page != 0:
-            raise IndexError(page)
         with Image.open(blob) as opened:
+            if not 0 <= page < int(getattr(opened, "n_frames", 1)):
+                raise IndexError(page)
+            opened.seek(page)  # a multi-page TIFF's frames are its pages
             opened.load()
             image = ImageOps.exif_transpose(opened).convert("RGB")
         if image.width > max_width:

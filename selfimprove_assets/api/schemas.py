@@ -8,7 +8,7 @@ page coordinates, ``[x0, y0, x1, y1]`` with ``x0 <= x1`` and ``y0 <= y1``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -45,8 +45,20 @@ def _assume_utc(value: datetime) -> datetime:
 Timestamp = Annotated[datetime, AfterValidator(_assume_utc)]
 
 
+ReadOnlyConfidence = Annotated[
+    float | None,
+    Field(
+        description="read-only: accepted (so a prediction can be sent back unchanged as "
+        "'correct as predicted') and ignored"
+    ),
+]
+
+
 class EntityIn(BaseModel):
-    """One verified entity; ``bbox`` is optional (a reviewer may type a value not on the page)."""
+    """One verified entity; ``bbox`` is optional (a reviewer may type a value not on the page).
+
+    A predicted entity sent back unchanged is valid: its read-only ``confidence`` is ignored.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +66,7 @@ class EntityIn(BaseModel):
     text: Annotated[str, Field(max_length=10_000, pattern=NO_NUL)]
     page: Annotated[int, Field(ge=0, le=100_000)] = 0
     bbox: Annotated[list[Coordinate], Field(min_length=4, max_length=4)] | None = None
+    confidence: ReadOnlyConfidence = None
 
     @field_validator("bbox")
     @classmethod
@@ -64,12 +77,21 @@ class EntityIn(BaseModel):
 
 
 class ReviewIn(BaseModel):
-    """The reviewer's verified metadata: the document type and the complete entity list."""
+    """The reviewer's verified metadata: the document type and the complete entity list.
+
+    The ``prediction`` object of an upload or ``GET`` answer is itself a valid review ("correct
+    as predicted"): its read-only fields are accepted and ignored.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     doc_type: Label
     entities: Annotated[list[EntityIn], Field(max_length=2_000)]
+    doc_type_confidence: ReadOnlyConfidence = None
+    thresholds: Annotated[
+        dict[str, float] | None,
+        Field(description="read-only (part of a prediction sent back unchanged): ignored"),
+    ] = None
 
 
 class CommitIn(BaseModel):
@@ -90,6 +112,11 @@ class PredictionOut(BaseModel):
     doc_type: str | None
     doc_type_confidence: float | None
     entities: list[EntityOut]
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="the predicting versions' thresholds (``doc_type``, an entity label, or "
+        "``*`` for any label): a confidence below its field's threshold asks for a look",
+    )
 
 
 class ModelVersions(BaseModel):
@@ -103,6 +130,7 @@ class UploadOut(BaseModel):
     page_count: int
     model_versions: ModelVersions
     prediction: PredictionOut
+    review_url: str = Field(description="the review page of this document (relative URL)")
 
 
 class VerifiedOut(BaseModel):
@@ -114,6 +142,7 @@ class ReviewState(BaseModel):
     reviewed: bool
     committed: bool
     reviewer: str | None = None
+    committed_by: str | None = None
     reviewed_at: Timestamp | None = None
     committed_at: Timestamp | None = None
     verified: VerifiedOut | None = None
@@ -132,6 +161,73 @@ class DocumentOut(BaseModel):
     model_versions: ModelVersions
     prediction: PredictionOut
     review: ReviewState
+
+
+class QueueItem(BaseModel):
+    id: str
+    external_id: str | None
+    filename: str | None
+    media_type: str
+    page_count: int
+    created_at: Timestamp | None
+    status: Literal["unreviewed", "reviewed", "committed"]
+    predicted_doc_type: str | None
+    confidence: float | None = Field(
+        description="the least confidence of the prediction (type and entities)"
+    )
+    model_versions: ModelVersions
+    reviewer: str | None = None
+    reviewed_at: Timestamp | None = None
+    committed_at: Timestamp | None = None
+    review_url: str
+
+
+class QueueOut(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    next_offset: int | None
+    items: list[QueueItem]
+
+
+class WordOut(BaseModel):
+    text: str
+    bbox: list[int]
+
+
+class PageWordsOut(BaseModel):
+    document_id: str
+    page: int
+    words: list[WordOut]
+
+
+class LabelsOut(BaseModel):
+    doc_types: list[str] = Field(description="the classifier's types and every predicted type")
+    labels: list[str] = Field(
+        description="the extractor's labels and every label predicted or used by reviewers"
+    )
+
+
+class ExportItem(BaseModel):
+    id: str
+    external_id: str | None
+    filename: str | None
+    media_type: str
+    content_hash: str
+    page_count: int
+    doc_type: str | None
+    entities: list[EntityOut]
+    reviewer: str | None
+    committed_at: Timestamp | None
+    model_versions: ModelVersions
+
+
+class ExportOut(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    next_offset: int | None
+    items: list[ExportItem]
 
 
 class CommitOut(BaseModel):

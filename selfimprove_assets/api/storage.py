@@ -17,8 +17,13 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
-MEDIA_TYPES = {"pdf": "application/pdf", "png": "image/png", "jpeg": "image/jpeg"}
-EXTENSIONS = {"pdf": ".pdf", "png": ".png", "jpeg": ".jpg"}
+MEDIA_TYPES = {
+    "pdf": "application/pdf",
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "tiff": "image/tiff",
+}
+EXTENSIONS = {"pdf": ".pdf", "png": ".png", "jpeg": ".jpg", "tiff": ".tif"}
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
 

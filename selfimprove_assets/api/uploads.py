@@ -10,7 +10,7 @@ one transaction).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from selfimprove_assets.api.errors import ApiError
 from selfimprove_assets.api.pdf_guard import InflationBomb, check_inflated_size
@@ -27,15 +27,15 @@ from selfimprove_assets.api.storage import (
     sanitize_filename,
     sha256_hex,
 )
-from selfimprove_assets.api.views import prediction_out
+from selfimprove_assets.api.views import kind_of, prediction_out, review_url, version_thresholds
 from selfimprove_assets.lib.documents.page_store import PageStore
 from selfimprove_assets.lib.documents.pages import (
     DocumentError,
     detect_type,
     extract_pages_from_bytes,
 )
-from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets.lib.types import PageWords, Prediction
+from selfimprove_assets.lib.store.repository import NO_MODEL_VERSION, FeedbackStore
+from selfimprove_assets.lib.types import PageWords, Prediction, Word
 
 if TYPE_CHECKING:
     from selfimprove_assets.api.app import ApiConfig
@@ -67,6 +67,27 @@ def check_external_id(external_id: str | None) -> None:
         )
 
 
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif")
+
+
+def unsupported_reason(head: bytes) -> str:
+    """The 415 message: what is accepted, and what the file looks like when we can tell."""
+    accepted = "upload a PDF, PNG, JPEG or TIFF (the type is detected from the content)"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return (
+            "HEIC/HEIF photos are not supported: "
+            + accepted
+            + "; phones export JPEG (on iPhone: Settings > Camera > Formats > Most Compatible)"
+        )
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return f"GIF images are not supported: {accepted}"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return f"WebP images are not supported: {accepted}"
+    if head.startswith(b"PK\x03\x04"):
+        return f"ZIP archives (and Office files) are not supported: {accepted}"
+    return f"unsupported file type: {accepted}"
+
+
 class UploadService:
     def __init__(
         self,
@@ -91,9 +112,7 @@ class UploadService:
             raise ApiError(422, "file is empty")
         kind = detect_type(data[:1024])
         if kind is None:
-            raise ApiError(
-                415, "unsupported file type: upload a PDF, PNG or JPEG (detected from its content)"
-            )
+            raise ApiError(415, unsupported_reason(data[:64]))
         return kind
 
     def _models(self) -> ServedModels:
@@ -125,6 +144,20 @@ class UploadService:
         except DocumentError as exc:
             raise ApiError(exc.status_code, f"{name}: {exc.reason}", code=exc.kind) from None
 
+    def words_of(self, document: dict[str, Any]) -> list[Word]:
+        """The words of a stored document: from the words cache, or extracted again from its
+        file (and cached) when the cache was cleared."""
+        digest = document["content_hash"]
+        cached = self.pages.get(digest)
+        if cached is None:
+            kind = kind_of(document["media_type"])
+            blob = self.blobs.path_for(digest, kind)
+            if not blob.is_file():
+                raise ApiError(404, f"the file of document {document['id']!r} is no longer stored")
+            cached = self._extract(blob.read_bytes(), digest, document.get("filename") or "upload")
+            self.pages.put(digest, cached)
+        return cached.words
+
     def check_content(self, data: bytes, kind: str, name: str) -> None:
         """Checks that cost CPU (run in the worker thread, never on the event loop)."""
         if kind != "pdf":
@@ -147,6 +180,8 @@ class UploadService:
         blob_path = self.blobs.put(data, kind, digest)
         pages_path = self.pages.put(digest, pages)
         predicted = predicted_dicts(prediction)
+        for model_type, why in models.not_needed.items():
+            predicted[model_type]["not_needed"] = why
         versions = models.versions
         document_id = self.store.add_document(
             content_hash=digest,
@@ -158,7 +193,10 @@ class UploadService:
             filename=safe_name,
             external_id=external_id,
             ocr_pages=pages.ocr_pages,
-            predictions=[(t, str(versions[t]), predicted[t]) for t in ("classifier", "extractor")],
+            predictions=[
+                (t, versions[t] or NO_MODEL_VERSION, predicted[t])
+                for t in ("classifier", "extractor")
+            ],
         )
         logger.info(
             "document %s: %d page(s), %d words, predicted by %s",
@@ -172,5 +210,10 @@ class UploadService:
             content_hash=digest,
             page_count=pages.page_count,
             model_versions=ModelVersions(**versions),
-            prediction=prediction_out(predicted["classifier"], predicted["extractor"]),
+            prediction=prediction_out(
+                predicted["classifier"],
+                predicted["extractor"],
+                version_thresholds(self.store, dict(versions)),
+            ),
+            review_url=review_url(document_id),
         )

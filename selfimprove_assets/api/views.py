@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -20,16 +21,23 @@ from selfimprove_assets.api.schemas import (
     DocumentOut,
     EntityOut,
     Estimate,
+    ExportItem,
+    ExportOut,
     FieldFigures,
+    LabelsOut,
     LiveAccuracy,
     ModelStatus,
     ModelVersions,
     PredictionOut,
+    QueueItem,
+    QueueOut,
     ReviewIn,
     ReviewState,
     VerifiedOut,
 )
+from selfimprove_assets.api.serving import ServedModels
 from selfimprove_assets.lib.feedback.live import live_figures
+from selfimprove_assets.lib.interchange.export import ExportedDocument
 from selfimprove_assets.lib.monitor.stats import wilson_interval
 from selfimprove_assets.lib.monitor.trigger import MetricEstimate, field_metrics
 from selfimprove_assets.lib.store.repository import CommitResult, FeedbackStore
@@ -37,7 +45,12 @@ from selfimprove_assets.lib.types import ModelType
 
 logger = logging.getLogger(__name__)
 
-_KINDS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpeg"}
+_KINDS = {
+    "application/pdf": "pdf",
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/tiff": "tiff",
+}
 
 
 def kind_of(media_type: str) -> str:
@@ -61,17 +74,49 @@ def _entities(items: list[dict[str, Any]] | None) -> list[EntityOut]:
 
 
 def prediction_out(
-    classifier: dict[str, Any] | None, extractor: dict[str, Any] | None
+    classifier: dict[str, Any] | None,
+    extractor: dict[str, Any] | None,
+    thresholds: dict[str, float] | None = None,
 ) -> PredictionOut:
     classifier = classifier or {}
     return PredictionOut(
         doc_type=classifier.get("doc_type"),
         doc_type_confidence=classifier.get("confidence"),
         entities=_entities((extractor or {}).get("entities")),
+        thresholds=thresholds or {},
     )
 
 
-def document_out(document: dict[str, Any]) -> DocumentOut:
+def review_url(document_id: str) -> str:
+    return f"/review/{document_id}"
+
+
+def version_thresholds(store: FeedbackStore, versions: dict[str, str | None]) -> dict[str, float]:
+    """The thresholds of the versions that predicted a document: the classifier's ``doc_type``
+    and the extractor's per-label ones (``*`` for any label)."""
+    out: dict[str, float] = {}
+    for model_type in ("extractor", "classifier"):
+        version = versions.get(model_type)
+        info = store.get_version(model_type, version) if version else None
+        if info is None:
+            continue
+        for name, value in (info.thresholds or {}).items():
+            if model_type == "classifier" and name != "doc_type":
+                continue
+            if isinstance(value, int | float):
+                out[str(name)] = float(value)
+    return out
+
+
+def document_view(store: FeedbackStore, document_id: str) -> DocumentOut:
+    document = store.get_document(document_id)
+    versions = {t: r.get("model_version") for t, r in document["feedback"].items()}
+    return document_out(document, thresholds=version_thresholds(store, versions))
+
+
+def document_out(
+    document: dict[str, Any], thresholds: dict[str, float] | None = None
+) -> DocumentOut:
     feedback: dict[str, dict[str, Any]] = document["feedback"]
     cls = feedback.get("classifier", {})
     ext = feedback.get("extractor", {})
@@ -88,6 +133,7 @@ def document_out(document: dict[str, Any]) -> DocumentOut:
         reviewed=reviewed,
         committed=committed,
         reviewer=next((r["reviewer"] for r in rows if r.get("reviewer")), None),
+        committed_by=next((r["committed_by"] for r in rows if r.get("committed_by")), None),
         reviewed_at=max((r["reviewed_at"] for r in rows if r.get("reviewed_at")), default=None),
         committed_at=max((r["committed_at"] for r in rows if r.get("committed_at")), default=None),
         verified=verified,
@@ -103,10 +149,100 @@ def document_out(document: dict[str, Any]) -> DocumentOut:
         ocr_pages=list(document.get("ocr_pages") or []),
         created_at=document.get("created_at"),
         model_versions=ModelVersions(
-            classifier=cls.get("model_version"), extractor=ext.get("model_version")
+            classifier=cls.get("model_version") or None,
+            extractor=ext.get("model_version") or None,
         ),
-        prediction=prediction_out(cls.get("predicted"), ext.get("predicted")),
+        prediction=prediction_out(cls.get("predicted"), ext.get("predicted"), thresholds),
         review=review,
+    )
+
+
+def queue_out(total: int, items: list[dict[str, Any]], offset: int, limit: int) -> QueueOut:
+    out = []
+    for item in items:
+        feedback = item["feedback"]
+        rows = list(feedback.values())
+        out.append(
+            QueueItem(
+                id=item["id"],
+                external_id=item["external_id"],
+                filename=item["filename"],
+                media_type=item["media_type"],
+                page_count=int(item["page_count"]),
+                created_at=item["created_at"],
+                status=item["status"],
+                predicted_doc_type=item["predicted_doc_type"],
+                confidence=item["min_confidence"],
+                model_versions=ModelVersions(
+                    classifier=feedback.get("classifier", {}).get("model_version"),
+                    extractor=feedback.get("extractor", {}).get("model_version"),
+                ),
+                reviewer=next((r["reviewer"] for r in rows if r.get("reviewer")), None),
+                reviewed_at=max(
+                    (r["reviewed_at"] for r in rows if r.get("reviewed_at")), default=None
+                ),
+                committed_at=max(
+                    (r["committed_at"] for r in rows if r.get("committed_at")), default=None
+                ),
+                review_url=review_url(item["id"]),
+            )
+        )
+    following = offset + len(out)
+    return QueueOut(
+        total=total,
+        offset=offset,
+        limit=limit,
+        next_offset=following if following < total else None,
+        items=out,
+    )
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """A query timestamp in UTC (one without a zone is taken as UTC, as the store writes)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def labels_out(store: FeedbackStore, served: ServedModels) -> LabelsOut:
+    known = store.known_labels()
+    types = set(known["doc_types"])
+    labels = set(known["labels"])
+    if served.classifier is not None:
+        types.update(served.classifier.labels)
+    if served.extractor is not None:
+        labels.update(t[2:] for t in served.extractor.labels if t[:2] in ("B-", "I-"))
+    return LabelsOut(doc_types=sorted(types), labels=sorted(labels))
+
+
+def export_out(records: list[ExportedDocument], offset: int, limit: int) -> ExportOut:
+    page = records[offset : offset + limit]
+    items = [
+        ExportItem(
+            id=r.document_id,
+            external_id=r.external_id,
+            filename=r.filename,
+            media_type=r.media_type,
+            content_hash=r.content_hash,
+            page_count=r.page_count,
+            doc_type=r.doc_type,
+            entities=_entities([e.to_dict() for e in r.entities]),
+            reviewer=r.reviewer,
+            committed_at=r.committed_at,
+            model_versions=ModelVersions(
+                classifier=r.model_versions.get("classifier"),
+                extractor=r.model_versions.get("extractor"),
+            ),
+        )
+        for r in page
+    ]
+    following = offset + len(items)
+    return ExportOut(
+        total=len(records),
+        offset=offset,
+        limit=limit,
+        next_offset=following if following < len(records) else None,
+        items=items,
     )
 
 

@@ -210,7 +210,8 @@ def test_unsupported_type_is_415(
     response = api.client.post(
         "/v1/documents", files={"file": (name, data, content_type)}, headers=REVIEWER
     )
-    assert "PDF, PNG or JPEG" in assert_error(response, 415, "unsupported_media_type")["message"]
+    message = assert_error(response, 415, "unsupported_media_type")["message"]
+    assert "PDF, PNG, JPEG or TIFF" in message
     nothing_written(api)
 
 

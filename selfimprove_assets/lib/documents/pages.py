@@ -87,11 +87,13 @@ class DocumentError(Exception):
 
 
 def detect_type(head: bytes) -> str | None:
-    """Name the file type from its first bytes: ``pdf``, ``png``, ``jpeg`` or None."""
+    """Name the file type from its first bytes: ``pdf``, ``png``, ``jpeg``, ``tiff`` or None."""
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "png"
     if head.startswith(b"\xff\xd8\xff"):
         return "jpeg"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
     # The PDF header may follow a little junk; readers accept it within the first KiB.
     if b"%PDF-" in head[:1024]:
         return "pdf"
@@ -148,20 +150,43 @@ def extract_pages_from_bytes(
     kind = detect_type(data[:1024])
     if kind is None:
         raise DocumentError(
-            name, "unsupported type: expected a PDF, PNG or JPEG file", "unsupported_type"
+            name, "unsupported type: expected a PDF, PNG, JPEG or TIFF file", "unsupported_type"
         )
     if kind == "pdf":
         return _extract_pdf(data, name, max_pages, ocr_dpi, max_pixels, min_text_chars)
+    if kind == "tiff":
+        return _extract_tiff(data, name, max_pages, max_pixels)
     image = _open_image(data, name, max_pixels)
     words = ocr_image(image, page=0)
     return PageWords(words=words, page_count=1, ocr_pages=[0])
 
 
-def _open_image(data: bytes, name: str, max_pixels: int) -> Image.Image:
+def _extract_tiff(data: bytes, name: str, max_pages: int, max_pixels: int) -> PageWords:
+    """A (multi-page) TIFF, e.g. a fax: every frame is a page, OCR'd like an image."""
+    try:
+        with Image.open(io.BytesIO(data)) as tiff:
+            page_count = int(getattr(tiff, "n_frames", 1))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DocumentError(name, f"corrupted TIFF: {exc}", "corrupted") from None
+    if page_count > max_pages:
+        raise DocumentError(
+            name,
+            f"TIFF has {page_count:,} pages, over the limit of {max_pages:,}",
+            "too_many_pages",
+        )
+    words: list[Word] = []
+    for index in range(page_count):
+        image = _open_image(data, name, max_pixels, frame=index)
+        words += ocr_image(image, page=index)
+    return PageWords(words=words, page_count=page_count, ocr_pages=list(range(page_count)))
+
+
+def _open_image(data: bytes, name: str, max_pixels: int, frame: int = 0) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
+            image.seek(frame)
             width, height = image.size
             if width * height > max_pixels:
                 raise DocumentError(

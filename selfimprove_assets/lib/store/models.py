@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -49,7 +50,12 @@ class DocumentRow(Base):
     pages_uri: Mapped[str] = mapped_column(String(1024))
     blob_uri: Mapped[str] = mapped_column(String(1024))
     source: Mapped[str] = mapped_column(String(32), default="api")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    # For the review queue (filter by type, least certain first) without reading the JSON.
+    predicted_doc_type: Mapped[str | None] = mapped_column(String(100))
+    min_confidence: Mapped[float | None] = mapped_column(Float, index=True)
 
 
 class CommitRow(Base):

@@ -56,6 +56,10 @@ from selfimprove_assets.lib.types import RetrainState
 
 COUNTER_COLUMNS = ("committed", "corrected", *OUTCOME_KEYS)
 _COUNTER_KEY = ("model_type", "model_version", "field")
+NO_MODEL_VERSION = ""
+"""``model_version`` of the feedback row of a model type that served nothing (the data did not
+need it, e.g. no classifier for a one-type corpus): reviewed and committed like any other row,
+so the verified values are kept, but never counted toward a model."""
 _COUNTER_ARRAY_COLUMNS = (*_COUNTER_KEY, *COUNTER_COLUMNS)
 
 # PostgreSQL's commit statements take the batch as arrays: one statement per batch whatever its
@@ -239,6 +243,34 @@ def feedback_to_dict(row: FeedbackRow) -> dict[str, Any]:
     }
 
 
+QUEUE_STATUSES = ("unreviewed", "reviewed", "committed")
+QUEUE_ORDERS = ("created", "newest", "confidence")
+
+
+def _queue_columns(
+    predictions: Sequence[tuple[str, str, dict[str, Any]]],
+) -> tuple[str | None, float | None]:
+    """The predicted type and the least confidence of a document's predictions (for the
+    review queue): the classifier's confidence and every predicted entity's."""
+    doc_type: str | None = None
+    values: list[float] = []
+    for model_type, _version, predicted in predictions:
+        if model_type == "classifier" and isinstance(predicted.get("doc_type"), str):
+            doc_type = str(predicted["doc_type"])[:100]
+        confidence = predicted.get("confidence")
+        if isinstance(confidence, int | float):
+            values.append(float(confidence))
+        for entity in predicted.get("entities") or []:
+            if isinstance(entity, dict) and isinstance(entity.get("confidence"), int | float):
+                values.append(float(entity["confidence"]))
+    return doc_type, (min(values) if values else None)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 class FeedbackStore:
     """The repository over documents, feedback, counters, the model table and retrain cycles."""
 
@@ -292,6 +324,7 @@ class FeedbackStore:
         never exists without the record of which versions predicted it.
         """
         doc_id = document_id or uuid.uuid4().hex
+        doc_type, least = _queue_columns(predictions)
         with self.session() as s:
             s.add(
                 DocumentRow(
@@ -306,6 +339,8 @@ class FeedbackStore:
                     pages_uri=pages_uri,
                     blob_uri=blob_uri,
                     source=source,
+                    predicted_doc_type=doc_type,
+                    min_confidence=least,
                 )
             )
             s.flush()
@@ -327,6 +362,18 @@ class FeedbackStore:
                 raise NotFound(f"document {document_id!r} does not exist")
             rows = s.scalars(select(FeedbackRow).where(FeedbackRow.document_id == document_id))
             feedback = {r.model_type: feedback_to_dict(r) for r in rows}
+            commit_ids = {f["commit_id"] for f in feedback.values() if f["commit_id"] is not None}
+            if commit_ids:
+                by_commit = {
+                    row.id: row.committed_by
+                    for row in s.execute(
+                        select(CommitRow.id, CommitRow.committed_by).where(
+                            CommitRow.id.in_(commit_ids)
+                        )
+                    )
+                }
+                for f in feedback.values():
+                    f["committed_by"] = by_commit.get(f["commit_id"])
             return {
                 "id": doc.id,
                 "content_hash": doc.content_hash,
@@ -346,6 +393,216 @@ class FeedbackStore:
     def count_documents(self) -> int:
         with self.session() as s:
             return int(s.scalar(select(func.count()).select_from(DocumentRow)) or 0)
+
+    # ---------------------------------------------------------------- review queue
+
+    def list_documents(
+        self,
+        *,
+        status: str | None = None,
+        doc_type: str | None = None,
+        model_version: str | None = None,
+        model_type: str | None = None,
+        since: datetime | None = None,
+        order: str = "created",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """One page of the review queue and the number of documents that match in all.
+
+        ``status`` is ``unreviewed`` (some prediction not reviewed yet), ``reviewed`` (all
+        reviewed, not all committed) or ``committed``; ``doc_type`` filters the predicted type,
+        ``model_version`` (optionally of one ``model_type``) the versions that predicted;
+        ``since`` keeps documents uploaded at or after it. ``order`` is ``created`` (oldest
+        first: a queue), ``newest`` or ``confidence`` (least certain prediction first; documents
+        without a confidence last). Each item carries its feedback rows' review state.
+        """
+        if status not in (None, *QUEUE_STATUSES):
+            raise StoreError(f"unknown status {status!r}: use {', '.join(QUEUE_STATUSES)}")
+        if order not in QUEUE_ORDERS:
+            raise StoreError(f"unknown order {order!r}: use {', '.join(QUEUE_ORDERS)}")
+        doc = _table(DocumentRow)
+        fb = _table(FeedbackRow)
+
+        def rows_where(*conditions: Any) -> Any:
+            return select(fb.c.id).where(fb.c.document_id == doc.c.id, *conditions).exists()
+
+        conditions: list[Any] = []
+        if status == "unreviewed":
+            conditions.append(rows_where(fb.c.reviewed_at.is_(None)))
+        elif status == "reviewed":
+            conditions.append(~rows_where(fb.c.reviewed_at.is_(None)))
+            conditions.append(rows_where(fb.c.committed_at.is_(None)))
+        elif status == "committed":
+            conditions.append(~rows_where(fb.c.committed_at.is_(None)))
+        if doc_type is not None:
+            conditions.append(doc.c.predicted_doc_type == doc_type)
+        if model_version is not None:
+            version_match = [fb.c.model_version == model_version]
+            if model_type is not None:
+                version_match.append(fb.c.model_type == model_type)
+            conditions.append(rows_where(*version_match))
+        if since is not None:
+            conditions.append(doc.c.created_at >= since)
+        ordering: list[Any]
+        if order == "confidence":
+            ordering = [
+                doc.c.min_confidence.is_(None),
+                doc.c.min_confidence.asc(),
+                doc.c.created_at.asc(),
+                doc.c.id.asc(),
+            ]
+        elif order == "newest":
+            ordering = [doc.c.created_at.desc(), doc.c.id.desc()]
+        else:
+            ordering = [doc.c.created_at.asc(), doc.c.id.asc()]
+        with self._read_connection() as conn:
+            total = int(conn.scalar(select(func.count()).select_from(doc).where(*conditions)) or 0)
+            docs = conn.execute(
+                select(
+                    doc.c.id,
+                    doc.c.external_id,
+                    doc.c.filename,
+                    doc.c.media_type,
+                    doc.c.page_count,
+                    doc.c.created_at,
+                    doc.c.predicted_doc_type,
+                    doc.c.min_confidence,
+                )
+                .where(*conditions)
+                .order_by(*ordering)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            ids = [d.id for d in docs]
+            feedback: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+            if ids:
+                for row in conn.execute(
+                    select(
+                        fb.c.document_id,
+                        fb.c.model_type,
+                        fb.c.model_version,
+                        fb.c.reviewer,
+                        fb.c.reviewed_at,
+                        fb.c.committed_at,
+                    ).where(fb.c.document_id.in_(ids))
+                ):
+                    feedback[row.document_id][row.model_type] = {
+                        "model_version": row.model_version,
+                        "reviewer": row.reviewer,
+                        "reviewed_at": _as_utc(row.reviewed_at),
+                        "committed_at": _as_utc(row.committed_at),
+                    }
+        items = []
+        for d in docs:
+            rows = feedback.get(d.id, {})
+            if rows and all(r["committed_at"] is not None for r in rows.values()):
+                state = "committed"
+            elif not rows:  # every row archived after a retrain: committed long ago
+                state = "committed"
+            elif all(r["reviewed_at"] is not None for r in rows.values()):
+                state = "reviewed"
+            else:
+                state = "unreviewed"
+            items.append(
+                {
+                    "id": d.id,
+                    "external_id": d.external_id,
+                    "filename": d.filename,
+                    "media_type": d.media_type,
+                    "page_count": d.page_count,
+                    "created_at": _as_utc(d.created_at),
+                    "predicted_doc_type": d.predicted_doc_type,
+                    "min_confidence": d.min_confidence,
+                    "status": state,
+                    "feedback": rows,
+                }
+            )
+        return total, items
+
+    def known_labels(self) -> dict[str, list[str]]:
+        """Types and entity labels the store has seen: predicted types, and every field the
+        counters hold (labels predicted or used by reviewers in committed documents)."""
+        doc = _table(DocumentRow)
+        counters = _table(CounterRow)
+        with self._read_connection() as conn:
+            types = conn.scalars(
+                select(doc.c.predicted_doc_type)
+                .where(doc.c.predicted_doc_type.is_not(None))
+                .distinct()
+            ).all()
+            labels = conn.scalars(
+                select(counters.c.field).where(counters.c.model_type == "extractor").distinct()
+            ).all()
+        return {"doc_types": sorted(set(types)), "labels": sorted(set(labels))}
+
+    def committed_reviews(
+        self, *, since: datetime | None = None, model_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every committed document with its verified metadata, live and archived feedback
+        alike (rows a promoted model trained on move to the archive but stay committed).
+
+        A document is listed when its ``model_type`` row (any row when None) is committed (at or
+        after ``since``); each item carries every committed row of the document by model type.
+        Ordered by first commit, then id.
+        """
+        doc = _table(DocumentRow)
+        by_doc: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        with self._read_connection() as conn:
+            for table in (_table(FeedbackRow), _table(FeedbackArchiveRow)):
+                query = select(
+                    table.c.document_id,
+                    table.c.model_type,
+                    table.c.model_version,
+                    table.c.verified,
+                    table.c.reviewer,
+                    table.c.committed_at,
+                    table.c.commit_id,
+                ).where(table.c.committed_at.is_not(None), table.c.verified.is_not(None))
+                for row in conn.execute(query):
+                    by_doc[row.document_id][row.model_type] = {
+                        "model_version": row.model_version,
+                        "verified": row.verified,
+                        "reviewer": row.reviewer,
+                        "committed_at": _as_utc(row.committed_at),
+                        "commit_id": row.commit_id,
+                    }
+            selected = []
+            for doc_id, rows in by_doc.items():
+                chosen = [rows[model_type]] if model_type else list(rows.values())
+                if model_type and model_type not in rows:
+                    continue
+                if since is not None and not any(
+                    r["committed_at"] is not None and r["committed_at"] >= since for r in chosen
+                ):
+                    continue
+                selected.append(doc_id)
+            docs = {}
+            for chunk in _chunks(selected, 500):
+                for d in conn.execute(select(doc).where(doc.c.id.in_(chunk))):
+                    docs[d.id] = d
+        items = []
+        for doc_id in selected:
+            d = docs.get(doc_id)
+            if d is None:
+                continue
+            rows = by_doc[doc_id]
+            items.append(
+                {
+                    "id": d.id,
+                    "external_id": d.external_id,
+                    "filename": d.filename,
+                    "media_type": d.media_type,
+                    "content_hash": d.content_hash,
+                    "page_count": d.page_count,
+                    "blob_uri": d.blob_uri,
+                    "created_at": _as_utc(d.created_at),
+                    "first_commit": min(r["commit_id"] or 0 for r in rows.values()),
+                    "feedback": rows,
+                }
+            )
+        items.sort(key=lambda item: (item["first_commit"], item["id"]))
+        return items
 
     # ---------------------------------------------------------------- review and commit
 
@@ -459,6 +716,8 @@ class FeedbackStore:
                             "field_outcomes": outcome.field_outcomes,
                         }
                     )
+                    if row.model_version == NO_MODEL_VERSION:
+                        continue  # no model predicted it: nothing to count toward
                     corrected[row.model_type] += int(outcome.corrected)
                     for fld, delta in outcome.counter_deltas.items():
                         acc = deltas[(row.model_type, row.model_version, fld)]
@@ -657,6 +916,23 @@ class FeedbackStore:
             if limit is not None:
                 query = query.limit(limit)
             return [feedback_to_dict(r) for r in s.scalars(query)]
+
+    def verified_doc_types(self) -> dict[str, int]:
+        """Committed documents per verified type (the classifier rows' reviews, every version,
+        archived too): how the sensor sees a second type arrive."""
+        counts: dict[str, int] = defaultdict(int)
+        with self._read_connection() as conn:
+            for table in (_table(FeedbackRow), _table(FeedbackArchiveRow)):
+                doc_type = table.c.verified["doc_type"].as_string()
+                query = (
+                    select(doc_type, func.count())
+                    .where(table.c.model_type == "classifier", table.c.committed_at.is_not(None))
+                    .group_by(doc_type)
+                )
+                for value, n in conn.execute(query):
+                    if value:
+                        counts[str(value)] += int(n)
+        return dict(counts)
 
     def curation_rows(self, model_type: str, version: str) -> list[dict[str, Any]]:
         """Committed, not yet retrained feedback of a version, flattened for curation.
