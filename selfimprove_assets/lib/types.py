@@ -119,6 +119,11 @@ class TrainingExample:
 
     ``word_tags`` has one tag per word (``O``, ``B-<label>``, ``I-<label>``). It is produced by
     aligning labeled entities to page words (documents) or from verified feedback (curation).
+
+    ``entities`` are the labeled (or reviewer-verified) entities as written, including those
+    the alignment could not place on any word: they are the truth every score counts against.
+    ``None`` means the example does not carry them (datasets written before they were kept, or
+    a feedback row without an entity review); scores then fall back to the tagged words.
     """
 
     document_id: str
@@ -128,3 +133,4 @@ class TrainingExample:
     pages: list[int]
     word_tags: list[str]
     source: str = "train"
+    entities: list[Entity] | None = None

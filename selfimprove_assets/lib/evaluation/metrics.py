@@ -6,13 +6,12 @@ models on small golden sets where a point of F1 may be one document.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from selfimprove_assets.lib.text import normalize_text
 from selfimprove_assets.lib.types import Entity
 
 
@@ -93,14 +92,6 @@ def classification_report(
         per_type=per_type,
         macro_f1=_macro(list(per_type.values()), len(y_true)).f1,
     )
-
-
-_SPACES = re.compile(r"\s+")
-
-
-def normalize_text(text: str) -> str:
-    """Case-, width- and whitespace-insensitive form used to match entity texts."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
 
 
 def _key(entity: Entity) -> tuple[str, str, int]:

@@ -4,6 +4,12 @@ Besides the usual accuracy and entity P/R/F1, a score carries the *field figures
 would have produced: the same per-field outcome counts (unchanged / modified / added / removed)
 that commits write to the live counters. Thresholds are based on those, so a freshly deployed
 model's live accuracy and its threshold measure the same thing.
+
+The truth is the labeled entities as written (:func:`example_truth`): every labeled entity
+counts, including one that OCR or the alignment could not place on any word (a miss for every
+model), and a predicted value matches when its label, page and normalized text
+(:func:`selfimprove_assets.lib.text.normalize_text`, the live diff's rule) equal the labeled
+value, not the OCR'd words under it.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from selfimprove_assets.lib.evaluation.metrics import (
     EntityReport,
     classification_report,
     entity_report,
-    normalize_text,
 )
 from selfimprove_assets.lib.feedback.diff import diff_entities
-from selfimprove_assets.lib.models.extractor import example_entities, example_words
+from selfimprove_assets.lib.models.dataset import example_truth
+from selfimprove_assets.lib.models.extractor import example_words
 from selfimprove_assets.lib.models.predictor import ModelPredictor
+from selfimprove_assets.lib.text import normalize_text
 from selfimprove_assets.lib.types import Entity, ModelType, PageWords, TrainingExample
 
 OUTCOMES = ("unchanged", "modified", "added", "removed")
@@ -115,13 +122,22 @@ def score(predictor: ModelPredictor, examples: Sequence[TrainingExample]) -> Mod
             for e, g, p in zip(examples, gold_types, predicted, strict=True)
         ]
         return ModelScore("classifier", len(examples), report.accuracy, report, figures, documents)
-    truths = [example_entities(e) for e in examples]
-    preds = predictor.extract(docs)
+    return score_extraction(examples, predictor.extract(docs))
+
+
+def score_extraction(
+    examples: Sequence[TrainingExample], predictions: Sequence[Sequence[Entity]]
+) -> ModelScore:
+    """Score an extractor's entities (one list per example) against the examples' truth."""
+    if len(examples) != len(predictions):
+        raise ValueError(f"{len(examples)} documents but {len(predictions)} predictions")
+    truths = [example_truth(e) for e in examples]
+    preds = [list(p) for p in predictions]
     ereport = entity_report(truths, preds)
     totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     documents = []
     for example, truth, pred in zip(examples, truths, preds, strict=True):
-        for label, counts in diff_entities(list(pred), list(truth)).counts.items():
+        for label, counts in diff_entities(pred, truth).counts.items():
             for k in OUTCOMES:
                 totals[label][k] += int(counts.get(k, 0))
         documents.append(

@@ -8,7 +8,8 @@ and every verified entity must be accounted for exactly once.
 Entity matching rule (applied independently within each label):
 
 1. **Unchanged** — a predicted and a verified entity on the same page whose *normalized* texts
-   are equal (see :func:`normalize_text`). Equal keys are interchangeable, so this step is a
+   are equal (see :func:`selfimprove_assets.lib.text.normalize_text`, the same
+   normalization the offline scores use). Equal keys are interchangeable, so this step is a
    multiset intersection and does not depend on list order.
 2. **Modified** — the remaining predicted and verified entities of that label are paired
    greedily, best pair first, by ``score = max(box IoU, text similarity)``; IoU counts only
@@ -27,37 +28,14 @@ Hence, per label: ``unchanged + modified + removed == #predicted`` and
 from __future__ import annotations
 
 import difflib
-import re
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from selfimprove_assets.lib.text import normalize_text
 from selfimprove_assets.lib.types import BBox, Entity, FieldOutcome
 
-_WHITESPACE = re.compile(r"\s+")
 OUTCOME_KEYS: tuple[str, ...] = tuple(o.value for o in FieldOutcome)
-
-
-def normalize_text(text: str) -> str:
-    """Normalize an entity value so cosmetic edits do not count as corrections.
-
-    NFKC folds compatibility forms (full-width digits, ligatures), ``casefold`` ignores case,
-    whitespace runs collapse to one space, and punctuation at either end is stripped
-    ("Smith," == "smith"). Inner punctuation is kept: "12/03" and "1203" are different values.
-    """
-    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    value = _WHITESPACE.sub(" ", folded).strip()
-    start, end = 0, len(value)
-    while start < end and (_is_punct(value[start]) or value[start].isspace()):
-        start += 1
-    while end > start and (_is_punct(value[end - 1]) or value[end - 1].isspace()):
-        end -= 1
-    return value[start:end]
-
-
-def _is_punct(char: str) -> bool:
-    return unicodedata.category(char).startswith("P")
 
 
 def box_iou(a: BBox | None, b: BBox | None) -> float:

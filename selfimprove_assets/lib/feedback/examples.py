@@ -21,7 +21,8 @@ def feedback_examples(
     """Build one example per feedback row; returns the examples and the documents skipped.
 
     A classifier row gives the verified type; its entities come from the same document's
-    extractor review when there is one (so both models can learn from one review).
+    extractor review when there is one (so both models can learn from one review). Each
+    example carries the verified entities as written (``TrainingExample.entities``).
     """
     examples: list[TrainingExample] = []
     skipped: list[str] = []
@@ -35,11 +36,18 @@ def feedback_examples(
         doc_type = verified_by_type.get("classifier", {}).get("doc_type") or (
             (row.get("verified") or {}).get("doc_type") or "unknown"
         )
-        entities = [
-            Entity.from_dict(e) for e in verified_by_type.get("extractor", {}).get("entities", [])
-        ]
+        review = verified_by_type.get("extractor", {})
+        entities = [Entity.from_dict(e) for e in review.get("entities", [])]
         tags = align_entities(words.words, entities).tags
         example = to_training_example(row["document_id"], doc_type, words, tags)
         example.source = source
+        # The reviewer's values are the truth a production slice is scored against, also
+        # those the alignment could not place; without an entity review there is none.
+        example.entities = [_as_label(e) for e in entities] if "entities" in review else None
         examples.append(example)
     return examples, skipped
+
+
+def _as_label(entity: Entity) -> Entity:
+    """A verified entity as a label: what the reviewer confirmed, without a model confidence."""
+    return Entity(label=entity.label, text=entity.text, page=entity.page, bbox=entity.bbox)

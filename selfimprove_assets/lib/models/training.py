@@ -26,9 +26,9 @@ from selfimprove_assets.lib.evaluation.metrics import (
 )
 from selfimprove_assets.lib.models.artifacts import ModelBundle, ModelSpec
 from selfimprove_assets.lib.models.classifier import document_logits, fit_temperature
+from selfimprove_assets.lib.models.dataset import example_truth
 from selfimprove_assets.lib.models.extractor import (
     bio_labels,
-    example_entities,
     example_words,
     labels_from_tags,
 )
@@ -150,7 +150,7 @@ def evaluate_examples(
             [e.doc_type for e in examples], [r.doc_type for r in results]
         )
     else:
-        report = entity_report([example_entities(e) for e in examples], predictor.extract(docs))
+        report = entity_report([example_truth(e) for e in examples], predictor.extract(docs))
     return flat_metrics(report, prefix="val_")
 
 
