@@ -19,6 +19,7 @@ from selfimprove_assets.defs.feedback.checks import feedback_checks
 from selfimprove_assets.defs.feedback.sensors import (
     MODEL_TYPE_TAG,
     AssetJob,
+    baseline_job,
     build_accuracy_sensor,
     build_cancel_sensor,
     build_failure_sensor,
@@ -55,8 +56,15 @@ def build_definitions(
     documents since deploy; corrections on the fields below threshold), see
     ``lib.monitor.trigger.evaluate_trigger``."""
     jobs = {t: retraining_job(t) for t in MODEL_TYPES}
+    joins = {t: baseline_job(t) for t in MODEL_TYPES}
     sensors = [
-        build_accuracy_sensor(t, jobs[t], min_commits=min_commits, min_corrections=min_corrections)
+        build_accuracy_sensor(
+            t,
+            jobs[t],
+            joins_job=joins[t],
+            min_commits=min_commits,
+            min_corrections=min_corrections,
+        )
         for t in MODEL_TYPES
     ]
     sensors += [build_failure_sensor(list(jobs.values())), build_cancel_sensor(list(jobs.values()))]
@@ -73,7 +81,7 @@ def build_definitions(
             *evaluation_assets,
         ],
         asset_checks=feedback_checks,
-        jobs=list(jobs.values()),
+        jobs=[*jobs.values(), *joins.values()],
         sensors=sensors,
         resources=default_resources(settings) | (resources or {}),
         executor=dg.in_process_executor,

@@ -208,7 +208,13 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
                 live.update(_status_table(store, phase, processed, len(docs)))
                 for model_type in MODEL_TYPES:
                     event = _tick(
-                        repo, instance, defs, model_type, cursors, _policy(opts, model_type)
+                        repo,
+                        instance,
+                        defs,
+                        model_type,
+                        cursors,
+                        _policy(opts, model_type),
+                        _baseline_config(opts),
                     )
                     if event is None:
                         event = _operator_retry(
@@ -253,8 +259,11 @@ def _tick(
     model_type: str,
     cursors: dict[str, str | None],
     run_config: dict[str, Any],
+    baseline_config: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """Evaluate the real sensor; execute the run it requests, as the daemon would."""
+    """Evaluate the real sensor; execute the run it requests, as the daemon would (a
+    retraining run, or the V1 of a model type that joins the loop, e.g. the classifier of a
+    one-type corpus once reviewers verify a second type)."""
     sensor = repo.get_sensor_def(f"{model_type}_accuracy_sensor")
     context = dg.build_sensor_context(
         instance=instance,
@@ -272,7 +281,38 @@ def _tick(
     tags = dict(request.tags) | {"dagster/sensor_name": sensor.name}
     if request.run_key:
         tags["dagster/run_key"] = request.run_key
+    if request.job_name and request.job_name != f"{model_type}_retraining":
+        return _run_joining(repo, instance, model_type, request, tags, baseline_config or {})
     return _run_retraining(repo, instance, defs, model_type, tags, run_config)
+
+
+def _run_joining(
+    repo: Any,
+    instance: dg.DagsterInstance,
+    model_type: str,
+    request: dg.RunRequest,
+    tags: dict[str, str],
+    baseline_config: dict[str, Any],
+) -> dict[str, Any]:
+    op = f"{model_type}_baseline"
+    config = dict(request.run_config["ops"][op]["config"])
+    config |= baseline_config.get("ops", {}).get(op, {}).get("config", {})
+    started = time.perf_counter()
+    result = repo.get_job(str(request.job_name)).execute_in_process(
+        instance=instance,
+        tags=tags,
+        run_config={**QUIET, "ops": {op: {"config": config}}},
+        raise_on_error=False,
+    )
+    return {
+        "model_type": model_type,
+        "joined": True,
+        "tags": {},
+        "run_id": result.run_id,
+        "success": result.success,
+        "promoted": False,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def _operator_retry(
@@ -388,7 +428,9 @@ def _summary(
     rows = {}
     for model_type in MODEL_TYPES:
         series = batch_series(timeline, model_type)
-        events = [e for e in timeline.events if e["model_type"] == model_type]
+        events = [
+            e for e in timeline.events if e["model_type"] == model_type and not e.get("joined")
+        ]
         promoted = [e for e in events if e["promoted"]]
         after = [p for p in series if promoted and p["processed"] > promoted[-1]["processed"]]
         drifted = [p for p in series if p["phase"] == "drift" and p["accuracy"] is not None]

@@ -7,6 +7,11 @@ the *snapshot* of served models is replaced by one reference assignment. A reque
 snapshot once and keeps it to the end, so an in-flight prediction finishes on the version it
 started with and records exactly the versions that made it. A version that fails to load is
 logged and the old snapshot keeps serving; the load is retried at the next check.
+
+A model type without a default serves nothing when the data gives it nothing to learn
+(``lib.models.needs.model_needed`` on the training data the other model's default recorded): a
+one-type corpus is served by the extractor alone, every prediction answering that one type; a
+corpus without entities by the classifier alone. Otherwise a missing default refuses uploads.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
+from selfimprove_assets.lib.models.needs import TRAINING_DATA_KEY, DataSummary, model_needed
 from selfimprove_assets.lib.models.predictor import DocumentPredictor, ModelPredictor
 from selfimprove_assets.lib.store.repository import FeedbackStore, ModelInfo
 from selfimprove_assets.lib.types import MODEL_TYPES, PageWords, Prediction
@@ -44,16 +50,23 @@ class ServedModels:
     extractor: ModelPredictor | None
     classifier_version: str | None
     extractor_version: str | None
+    not_needed: Mapping[str, str] = field(default_factory=dict)
+    """Model types without a default that the data does not need, with the reason."""
+    only_type: str | None = None
+    """The corpus's one document type, answered when no classifier is needed."""
 
     @property
     def versions(self) -> dict[str, str | None]:
         return {"classifier": self.classifier_version, "extractor": self.extractor_version}
 
     def missing(self) -> list[str]:
-        return [t for t, v in self.versions.items() if v is None]
+        """Model types that are needed and have no default: nothing can be served."""
+        return [t for t, v in self.versions.items() if v is None and t not in self.not_needed]
 
     def predict(self, pages: PageWords) -> Prediction:
         prediction = DocumentPredictor(self.classifier, self.extractor).predict_one(pages)
+        if self.classifier is None:
+            prediction.doc_type = self.only_type
         # The snapshot's versions are the truth, whatever the predictor objects were named.
         prediction.classifier_version = self.classifier_version
         prediction.extractor_version = self.extractor_version
@@ -162,6 +175,7 @@ class PredictorProvider:
         wanted = {t: (info.version if info else None) for t, info in defaults.items()}
         if wanted == old.versions and not old.missing():
             return
+        not_needed, only_type = _not_needed(defaults)
         loaded: dict[str, ModelPredictor | None] = {}
         errors: list[str] = []
         for model_type, info in defaults.items():
@@ -185,8 +199,10 @@ class PredictorProvider:
             extractor=loaded["extractor"],
             classifier_version=wanted["classifier"],
             extractor_version=wanted["extractor"],
+            not_needed={t: why for t, why in not_needed.items() if wanted[t] is None},
+            only_type=only_type,
         )
-        if new.versions != old.versions:
+        if new.versions != old.versions or new.not_needed != old.not_needed:
             self._snapshot = new  # the atomic swap: one reference assignment
             self.swaps += 1
             logger.info("serving %s (was %s)", new.versions, old.versions)
@@ -201,3 +217,23 @@ class PredictorProvider:
                     break
             else:
                 return
+
+
+def _not_needed(defaults: Mapping[str, ModelInfo | None]) -> tuple[dict[str, str], str | None]:
+    """Which model types without a default the data does not need (with why), judged on the
+    training data a deployed default recorded; and the one document type if there is one."""
+    recorded: list[DataSummary] = []
+    for info in defaults.values():
+        metrics = info.baseline_metrics if info is not None else {}
+        summary = DataSummary.from_dict((metrics or {}).get(TRAINING_DATA_KEY))
+        if summary is not None:
+            recorded.append(summary)
+    if not recorded:
+        return {}, None
+    data = recorded[0]
+    reasons: dict[str, str] = {}
+    for model_type, info in defaults.items():
+        reason = model_needed(model_type, data) if info is None else None
+        if reason:
+            reasons[model_type] = reason
+    return reasons, data.only_type

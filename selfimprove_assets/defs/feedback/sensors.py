@@ -5,8 +5,14 @@ limit). It reports the live accuracy as a materialization of ``<type>_accuracy``
 page plots it per commit batch) and, when a figure is statistically below its threshold, moves
 the retrain state to TRIGGERED with a compare-and-set and requests one retraining run whose
 run key makes a duplicate impossible.
+
+A model type the data did not need (its baseline materialized ``needed: false``: one document
+type, no labeled entities) has no default; its sensor waits until the reviewers' verified data
+makes it needed (a second verified type, for the classifier) and then requests its V1: the
+baseline, trained from the backbone on the initial training set plus the committed reviews.
 """
 
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -16,28 +22,43 @@ import dagster as dg
 from selfimprove_assets.defs.feedback.assets import accuracy_metadata
 from selfimprove_assets.defs.resources import FeedbackStoreResource
 from selfimprove_assets.lib.feedback.live import live_figures
+from selfimprove_assets.lib.models.needs import TRAINING_DATA_KEY, DataSummary, model_needed
 from selfimprove_assets.lib.monitor.trigger import evaluate_trigger
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
 
 MODEL_TYPE_TAG = "selfimprove/model_type"
 TRIGGER_TAG = "selfimprove/trigger"
+JOINS_TAG = "selfimprove/joins"
 MIN_COMMITS_DEFAULT = 30
 # What dg.define_asset_job returns; Dagster exports no public name for that class.
 AssetJob = Any
+
+
+def baseline_job(model_type: str) -> AssetJob:
+    """V1 of a model type that joins the loop (requested by its accuracy sensor)."""
+    return dg.define_asset_job(
+        name=f"{model_type}_joins_loop",
+        selection=dg.AssetSelection.assets(f"{model_type}_baseline"),
+        tags={MODEL_TYPE_TAG: model_type},
+        description=f"Train V1 of the {model_type} once the reviewed data needs one (the corpus "
+        "had none to learn: e.g. one document type), from the backbone on the initial "
+        "training set plus the committed reviews; register and deploy it.",
+    )
 
 
 def build_accuracy_sensor(
     model_type: str,
     job: AssetJob,
     *,
+    joins_job: AssetJob | None = None,
     min_commits: int = MIN_COMMITS_DEFAULT,
     min_corrections: int = 0,
     interval_seconds: int = 30,
 ) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{model_type}_accuracy_sensor",
-        job=job,
+        jobs=[job] if joins_job is None else [job, joins_job],
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Triggers {model_type} retraining when live accuracy is statistically "
@@ -59,7 +80,7 @@ def build_accuracy_sensor(
         default = feedback.get_default(model_type)
         if default is None:
             context.update_cursor(str(latest))
-            return dg.SkipReason(f"no default {model_type} yet")
+            return _join_loop(context, feedback, model_type, joins_job)
         figures = live_figures(feedback, model_type, default.version)
         waiting = _waiting_for_operator(feedback, model_type, default.retrain_state)
         observed = dg.AssetMaterialization(
@@ -108,6 +129,7 @@ def build_accuracy_sensor(
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(
+                    job_name=job.name,
                     run_key=f"{model_type}-v{default.version}-commit{latest}",
                     tags={
                         MODEL_TYPE_TAG: model_type,
@@ -120,6 +142,61 @@ def build_accuracy_sensor(
         )
 
     return _sensor
+
+
+def _join_loop(
+    context: dg.SensorEvaluationContext,
+    feedback: FeedbackStore,
+    model_type: str,
+    joins_job: AssetJob | None,
+) -> dg.SkipReason | dg.SensorResult:
+    """No default: request V1 when the baseline found the model not needed and the committed
+    reviews now make it needed (``model_needed`` on the initial training data plus reviews)."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(f"{model_type}_baseline"))
+    materialization = event.asset_materialization if event is not None else None
+    metadata = materialization.metadata if materialization is not None else {}
+    needed = metadata.get("needed")
+    recorded = metadata.get(TRAINING_DATA_KEY)
+    initial = DataSummary.from_dict(getattr(recorded, "value", None))
+    if joins_job is None or getattr(needed, "value", True) is not False or initial is None:
+        return dg.SkipReason(f"no default {model_type} yet")
+    if model_type == "classifier":
+        reviewed = DataSummary(doc_types=feedback.verified_doc_types())
+    else:  # reviews' entities are only read when curating; the extractor joins by a baseline
+        reviewed = DataSummary()
+    reason = model_needed(model_type, initial.merged(reviewed))
+    if reason:
+        return dg.SkipReason(f"{model_type} not needed: {reason}")
+    types = sorted(initial.merged(reviewed).doc_types)
+    active = context.instance.get_runs(
+        dg.RunsFilter(
+            job_name=joins_job.name,
+            statuses=[
+                dg.DagsterRunStatus.QUEUED,
+                dg.DagsterRunStatus.NOT_STARTED,
+                dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED,
+            ],
+        ),
+        limit=1,
+    )
+    if active:
+        return dg.SkipReason(f"{model_type} V1 is being trained (run {active[0].run_id})")
+    # One request per set of types: a V1 that failed is not retried on the same data.
+    digest = hashlib.sha256("\n".join(types).encode()).hexdigest()[:16]
+    context.log.info("%s joins the loop: verified types %s", model_type, types)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                job_name=joins_job.name,
+                run_key=f"{model_type}-joins-{digest}",
+                run_config={
+                    "ops": {f"{model_type}_baseline": {"config": {"include_feedback": True}}}
+                },
+                tags={MODEL_TYPE_TAG: model_type, JOINS_TAG: json.dumps(types)[:4000]},
+            )
+        ]
+    )
 
 
 def _waiting_for_operator(feedback: FeedbackStore, model_type: str, state: str) -> str | None:

@@ -181,5 +181,5 @@ def learnt_something(
     return (
         f"the {ModelType(model_type).value} scores {what} {headline:.3f} on "
         f"{len(examples)} documents, no better than a model that learnt nothing "
-        f"({trivial:.3f}); training did not converge"
+        f"({trivial:.3f})"
     )

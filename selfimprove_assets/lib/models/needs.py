@@ -1,0 +1,185 @@
+"""Whether a model type has anything to learn from the data, and why a V1 learnt nothing.
+
+A corpus with one document type needs no classifier (there is nothing to tell apart), and a
+corpus whose documents carry no labeled entities needs no extractor. This is the one place
+that rule lives: the baseline asset asks it before training, the sensors ask it again when
+reviewers' verified documents arrive (a second type makes the classifier needed).
+
+When a needed model did train and still scores no better than a model that learnt nothing,
+:func:`diagnose_no_learning` says why in terms of the data and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from selfimprove_assets.lib.types import ModelType, TrainingExample
+
+TRAINING_DATA_KEY = "training_data"
+"""Where a baseline's metadata and a deployed version's metrics keep its ``DataSummary``."""
+MIN_EXAMPLES_PER_LABEL = 5
+"""Fewer training examples than this per type or entity label rarely teach a model the label."""
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What a training set holds, as far as deciding and diagnosing goes.
+
+    ``doc_types``: documents per type; ``entity_labels``: entities per label (``B-`` tags, one
+    per aligned entity). Sensors build it from the store without reading any page.
+    """
+
+    doc_types: Mapping[str, int] = field(default_factory=dict)
+    entity_labels: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def documents(self) -> int:
+        return sum(self.doc_types.values())
+
+    @property
+    def entities(self) -> int:
+        return sum(self.entity_labels.values())
+
+    @classmethod
+    def of(cls, examples: Iterable[TrainingExample]) -> DataSummary:
+        types: Counter[str] = Counter()
+        labels: Counter[str] = Counter()
+        for example in examples:
+            types[example.doc_type] += 1
+            labels.update(t[2:] for t in example.word_tags if t.startswith("B-"))
+        return cls(dict(types), dict(labels))
+
+    def to_dict(self) -> dict[str, dict[str, int]]:
+        return {"doc_types": dict(self.doc_types), "entity_labels": dict(self.entity_labels)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> DataSummary | None:
+        """The summary a baseline recorded (``None`` when it recorded none)."""
+        if not isinstance(data, Mapping) or "doc_types" not in data:
+            return None
+        return cls(
+            {str(k): int(v) for k, v in (data.get("doc_types") or {}).items()},
+            {str(k): int(v) for k, v in (data.get("entity_labels") or {}).items()},
+        )
+
+    @property
+    def only_type(self) -> str | None:
+        """The document type when there is exactly one (what serving answers without a
+        classifier)."""
+        return next(iter(self.doc_types)) if len(self.doc_types) == 1 else None
+
+    def merged(self, other: DataSummary) -> DataSummary:
+        types = Counter(self.doc_types)
+        types.update(other.doc_types)
+        labels = Counter(self.entity_labels)
+        labels.update(other.entity_labels)
+        return DataSummary(dict(types), dict(labels))
+
+    def rare(
+        self, model_type: str | ModelType, minimum: int = MIN_EXAMPLES_PER_LABEL
+    ) -> dict[str, int]:
+        """Types (classifier) or entity labels (extractor) with fewer than ``minimum`` examples."""
+        counts = (
+            self.doc_types if ModelType(model_type) is ModelType.CLASSIFIER else self.entity_labels
+        )
+        return {k: n for k, n in sorted(counts.items()) if n < minimum}
+
+
+def _summary(data: DataSummary | Sequence[TrainingExample]) -> DataSummary:
+    return data if isinstance(data, DataSummary) else DataSummary.of(data)
+
+
+def model_needed(
+    model_type: str | ModelType, data: DataSummary | Sequence[TrainingExample]
+) -> str | None:
+    """``None`` when ``model_type`` has something to learn from ``data``; else why it is not
+    needed (a sentence for people: the CLI prints it and the baseline's metadata keeps it)."""
+    summary = _summary(data)
+    if ModelType(model_type) is ModelType.CLASSIFIER:
+        if len(summary.doc_types) >= 2:
+            return None
+        if not summary.doc_types:
+            return "the training set holds no documents, so there is no document type to learn"
+        (only, n), *_ = summary.doc_types.items()
+        return (
+            f"every training document ({n}) has the type {only!r}: with one type there is "
+            "nothing to classify; the classifier joins when a second type appears (a later "
+            "ingest, or reviewers' verified types)"
+        )
+    if summary.entities > 0:
+        return None
+    return (
+        f"none of the {summary.documents} training documents has a labeled entity that "
+        "aligned to its words: there is nothing to extract; the extractor joins when labeled "
+        "entities appear"
+    )
+
+
+def _names(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{k} ({n})" for k, n in counts.items())
+
+
+def diagnose_no_learning(
+    model_type: str | ModelType,
+    training: DataSummary | Sequence[TrainingExample],
+    *,
+    predicted_types: Sequence[str | None] = (),
+    predicted_entities: int | None = None,
+) -> str:
+    """Why a model scored no better than one that learnt nothing, and what to do about it.
+
+    ``predicted_types`` (classifier) / ``predicted_entities`` (extractor): what the model said
+    on the documents it was scored on, to tell a collapse onto one answer from a weak model.
+    """
+    summary = _summary(training)
+    kind = ModelType(model_type)
+    causes: list[str] = []
+    actions: list[str] = []
+    not_needed = model_needed(kind, summary)
+    if not_needed:
+        return f"{not_needed}. Nothing to train until the data holds what the model learns"
+    rare = summary.rare(kind)
+    if kind is ModelType.CLASSIFIER:
+        distinct = {t for t in predicted_types if t is not None}
+        if predicted_types and len(distinct) == 1:
+            causes.append(
+                f"it answers {next(iter(distinct))!r} for every document it was scored on "
+                "(collapse onto one class)"
+            )
+        if rare:
+            causes.append(
+                f"types with fewer than {MIN_EXAMPLES_PER_LABEL} training documents: "
+                + _names(rare)
+            )
+            actions.append("add documents of those types, or merge them into a related type")
+    else:
+        if predicted_entities == 0:
+            causes.append(
+                "it predicts no entity at all on the documents it was scored on (collapse "
+                "onto 'O', the no-entity tag)"
+            )
+        if rare:
+            causes.append(
+                f"labels with fewer than {MIN_EXAMPLES_PER_LABEL} training entities: "
+                + _names(rare)
+            )
+            actions.append(
+                "add documents with those labels, or merge rare labels into related ones"
+            )
+        actions.append(
+            "check the alignment coverage in the labeled_corpus materialization (labeled "
+            "entities that match no page words are lost to training)"
+        )
+    if not rare:
+        causes.append(
+            f"the data looks sufficient ({summary.documents} training documents, every "
+            + ("type" if kind is ModelType.CLASSIFIER else "label")
+            + f" with at least {MIN_EXAMPLES_PER_LABEL} examples), so training did not converge"
+        )
+        actions.append(
+            "lower the learning rate or train more epochs (trainer resource) and retrain"
+        )
+    return "; ".join(causes) + ". What to do: " + "; ".join(actions)
