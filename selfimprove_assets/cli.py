@@ -160,6 +160,11 @@ def train_baseline(
             _fail(failure.description or str(failure))
             return
     summary = _materialization_summary(result)
+    for event in result.get_asset_materialization_events():  # a model the data does not need
+        mat = event.materialization
+        if "not_needed" in mat.metadata:
+            why = mat.metadata["not_needed"]
+            summary[mat.asset_key.to_user_string()]["not_needed"] = getattr(why, "value", why)
     _emit(summary, as_json, _summary_table("baselines", summary))
 
 
