@@ -6,26 +6,196 @@ import json
 import logging
 import os
 import random
+import signal
 import sys
+import threading
 import time
+import traceback
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from selfimprove_assets.lib.settings import Settings, load_settings
 from selfimprove_assets.lib.types import MODEL_TYPES
 
+if TYPE_CHECKING:
+    from selfimprove_assets.lib.store.repository import FeedbackStore
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# Longest error line printed without -v (a strict labels check can list many problems).
+MAX_ERROR_CHARS = 1500
+_state: dict[str, Any] = {"verbose": False, "signalled": False}
+
+
+def _one_line(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    line = "; ".join(part.strip() for part in text.splitlines() if part.strip())
+    return line if len(line) <= limit else line[: limit - 30].rstrip() + " ... (-v shows all)"
+
+
+def _user_facing(exc: BaseException) -> tuple[BaseException, str | None]:
+    """The exception a user should read, and the Dagster step it failed in (if any).
+
+    ``execute_in_process`` re-raises the asset's own exception with Dagster's wrapper as its
+    context; older paths raise the wrapper (``user_exception`` holds the asset's exception).
+    """
+    step: str | None = None
+    errors = sys.modules.get("dagster._core.errors")
+    if errors is None:
+        return exc, None
+    wrapper: type[BaseException] = errors.DagsterUserCodeExecutionError
+    seen: set[int] = set()
+    current: BaseException = exc
+    while isinstance(current, wrapper) and id(current) not in seen:
+        seen.add(id(current))
+        step = step or getattr(current, "step_key", None)
+        inner = getattr(current, "user_exception", None) or current.__cause__
+        if inner is None:
+            break
+        current = inner
+    context = current.__context__
+    while step is None and context is not None and id(context) not in seen:
+        seen.add(id(context))
+        if isinstance(context, wrapper):
+            step = getattr(context, "step_key", None)
+        context = context.__context__
+    return current, step
+
+
+def _error_message(exc: BaseException) -> str:
+    """The exception as one readable line: its message, with its type where that helps."""
+    failure = getattr(sys.modules.get("dagster"), "Failure", None)
+    if failure is not None and isinstance(exc, failure):
+        text = exc.description or str(exc)  # pyright: ignore[reportAttributeAccessIssue]
+    else:
+        text = str(exc)
+    if not text:
+        return type(exc).__name__
+    if isinstance(exc, ValueError) or (failure is not None and isinstance(exc, failure)):
+        return _one_line(text)  # the project's own errors: the message says it all
+    return _one_line(f"{type(exc).__name__}: {text}")
+
+
+def _print_error(message: str) -> None:
+    console.print(
+        f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False, markup=True
+    )
+
+
+def _hide_library_notices() -> None:
+    """Drop MLflow's notes on its own model classes and Dagster's beta/preview notices.
+
+    They say nothing about the user's data. A warnings filter cannot do it: MLflow wraps its
+    calls in ``catch_warnings`` + ``simplefilter("once")``, which outranks any filter. ``-v``
+    shows them.
+    """
+    show = warnings.showwarning
+
+    def filtered(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if f"{os.sep}mlflow{os.sep}" in filename or category.__name__ in _NOTICES:
+            return
+        show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = filtered
+
+
+_NOTICES = ("BetaWarning", "PreviewWarning", "SupersessionWarning")
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM and SIGINT stop the command: the first unwinds it (Dagster runs end as
+    failed, files are closed), a second one while it still unwinds exits at once."""
+    if _state["signalled"]:
+        os._exit(128 + signum)
+    _state["signalled"] = True
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _install_signal_handlers() -> Callable[[], None]:
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, _on_signal)
+    _state["signalled"] = False
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+class _Commands(TyperGroup):
+    """Every command's failure becomes one ``error:`` line (and exit code 1) at once.
+
+    Usage errors stay Typer's (exit code 2); ``-v`` prints the traceback before the line.
+    Typer's rich tracebacks are off: rendering the locals of Dagster's frames took minutes and
+    gigabytes before anything was printed.
+    """
+
+    # Typer hands its own Context subclass here; the base class names its vendored click one.
+    def invoke(self, ctx: typer.Context) -> Any:  # pyright: ignore[reportIncompatibleMethodOverride]
+        restore = _install_signal_handlers()
+        show_warning = warnings.showwarning
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):  # usage errors, help, _fail
+            raise
+        except Exception as exc:
+            self._report(ctx, exc)
+            raise typer.Exit(1) from None
+        except BaseException as exc:
+            interrupted = sys.modules.get("dagster._core.errors")
+            if not isinstance(exc, KeyboardInterrupt) and not (
+                interrupted is not None
+                and isinstance(exc, interrupted.DagsterExecutionInterruptedError)
+            ):
+                raise  # SystemExit and the like pass through
+            # Dagster maps SIGTERM onto its SIGINT handler while a run executes, so the signal
+            # is only known when it arrived outside a run.
+            name = str(exc) if str(exc) in ("SIGINT", "SIGTERM") else ""
+            command = ctx.invoked_subcommand or "selfimprove"
+            _print_error(f"{command} interrupted" + (f" ({name})" if name else ""))
+            raise typer.Exit(143 if name == "SIGTERM" else 130) from None
+        finally:
+            restore()
+            warnings.showwarning = show_warning
+
+    @staticmethod
+    def _report(ctx: typer.Context, exc: Exception) -> None:
+        if ctx.params.get("verbose") or _state["verbose"]:
+            traceback.print_exception(exc, file=sys.stderr)
+        cause, step = _user_facing(exc)
+        command = ctx.invoked_subcommand or "selfimprove"
+        where = f"{command} failed" + (f" in {step}" if step else "")
+        _print_error(f"{where}: {_error_message(cause)}")
+
 
 app = typer.Typer(
     help="selfimprove: document-AI models that get better from reviewers' corrections.",
     no_args_is_help=True,
     add_completion=False,
+    cls=_Commands,
+    pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
 out = Console()
@@ -37,8 +207,8 @@ def _settings() -> Settings:
     return settings
 
 
-def _fail(message: str, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+def _fail(message: str, code: int = 1) -> NoReturn:
+    _print_error(_one_line(message))
     raise typer.Exit(code)
 
 
@@ -49,8 +219,66 @@ def _emit(data: Any, as_json: bool, table: Table | None = None) -> None:
         out.print(table)
 
 
+def _safe_url(url: str) -> str:
+    """A database URL without its password, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def _store(settings: Settings) -> FeedbackStore:
+    """The feedback store, or one error line naming the database that cannot be opened."""
+    from selfimprove_assets.lib.store.repository import FeedbackStore
+
+    try:
+        return FeedbackStore(settings.database_url)
+    except Exception as exc:
+        _fail(
+            f"cannot open the feedback store {_safe_url(settings.database_url)} "
+            f"(SELFIMPROVE_DATABASE_URL): {_error_message(exc)}"
+        )
+
+
+def _check_mlflow(settings: Settings, timeout: float = 10.0) -> None:
+    """Fail at once when the MLflow tracking server is unreachable (MLflow's own client would
+    retry for minutes); file and database URIs need no server."""
+    uri = settings.mlflow_tracking_uri
+    if not uri.startswith(("http://", "https://")):
+        return
+    import httpx
+
+    try:
+        httpx.get(uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
+    except httpx.HTTPError as exc:
+        _fail(
+            f"the MLflow tracking server {uri} (SELFIMPROVE_MLFLOW_TRACKING_URI) is unreachable: "
+            f"{_error_message(exc)}"
+        )
+
+
+def _corpus_folder(folder: Path) -> None:
+    """One error line when a labeled folder is missing or has no labels.jsonl."""
+    if not folder.exists():
+        _fail(f"corpus folder {folder} does not exist")
+    if not folder.is_dir():
+        _fail(f"{folder} is not a folder (expected a folder with files and labels.jsonl)")
+    if not (folder / "labels.jsonl").is_file():
+        _fail(f"{folder} has no labels.jsonl (see the labeled-corpus contract in the README)")
+
+
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def _main(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Full logs, and a traceback on errors.")
+    ] = False,
+) -> None:
+    _state["verbose"] = verbose
+    if not verbose:
+        _hide_library_notices()
+        warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -71,6 +299,8 @@ def generate_corpus_cmd(
 
     if scenario not in SCENARIOS:
         _fail(f"unknown scenario {scenario!r}; choose one of: {', '.join(sorted(SCENARIOS))}")
+    if out_dir.exists() and not out_dir.is_dir():
+        _fail(f"{out_dir} exists and is not a folder")
     with console.status(f"generating {n} documents ({scenario})..."):
         summary = generate_corpus(out_dir, n=n, seed=seed, scenario=scenario, scan_share=scan_share)
     data = {k: str(v) if isinstance(v, Path) else v for k, v in vars(summary).items()}
@@ -92,11 +322,10 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Ingest a labeled corpus: extract pages, align labels, split golden and training sets."""
-    from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
+    _corpus_folder(corpus_dir)
+    from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS, QUARANTINE_FILE
     from selfimprove_assets.runner import materialize
 
-    if not (corpus_dir / "labels.jsonl").is_file():
-        _fail(f"{corpus_dir} has no labels.jsonl (see the labeled-corpus contract in the README)")
     settings = _settings()
     with console.status("ingesting (pages, OCR, alignment, splits)..."):
         result = materialize(
@@ -108,9 +337,21 @@ def ingest(
                     "corpus_splits": {"config": {"test_fraction": test_fraction, "seed": seed}},
                 }
             },
+            verbose=_state["verbose"],
         )
     summary = _materialization_summary(result)
-    _emit(summary, as_json, _summary_table("ingested", summary))
+    quarantined: list[dict[str, Any]] = result.asset_value("document_pages").get("quarantined", [])
+    _emit(summary | {"quarantined": quarantined}, as_json, _summary_table("ingested", summary))
+    if quarantined and not as_json:
+        table = Table(title=f"quarantined: {len(quarantined)} document(s) not ingested")
+        for col in ("document_id", "file", "reason"):
+            table.add_column(col, overflow="fold")
+        for row in quarantined:
+            table.add_row(
+                *[escape(str(row.get(k) or "-")) for k in ("document_id", "file", "reason")]
+            )
+        out.print(table)
+        out.print(f"quarantine list: {settings.home / Path(*QUARANTINE_FILE)}", soft_wrap=True)
 
 
 def _summary_table(title: str, summary: dict[str, dict[str, Any]]) -> Table:
@@ -153,9 +394,24 @@ def train_baseline(
     settings = _settings()
     import dagster as dg
 
+    from selfimprove_assets.runner import prepare_instance
+
+    instance = prepare_instance(settings)
+    if instance.get_latest_materialization_event(dg.AssetKey("initial_training_set")) is None:
+        _fail(
+            f"no ingested corpus in {settings.home} (SELFIMPROVE_HOME): run "
+            "`selfimprove ingest DIR` first"
+        )
+    _check_mlflow(settings)
+    _store(settings).dispose()
     with console.status(f"training baseline {', '.join(types)} (see progress in the log)..."):
         try:
-            result = materialize(settings, [f"{t}_baseline" for t in types])
+            result = materialize(
+                settings,
+                [f"{t}_baseline" for t in types],
+                instance=instance,
+                verbose=_state["verbose"],
+            )
         except dg.Failure as failure:  # e.g. a V1 that learnt nothing: no default was set
             _fail(failure.description or str(failure))
             return
@@ -201,10 +457,9 @@ def evaluate(
 def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Default versions, retrain states, thresholds and live accuracy."""
     from selfimprove_assets.lib.feedback.live import models_overview
-    from selfimprove_assets.lib.store.repository import FeedbackStore
 
     settings = _settings()
-    store = FeedbackStore(settings.database_url)
+    store = _store(settings)
     overview = models_overview(store)
     table = Table(title="models")
     for col in ("model", "default", "state", "field", "live accuracy", "n", "threshold"):
@@ -237,12 +492,30 @@ def serve(
     from selfimprove_assets.api.server import serve as run_server
 
     settings = _settings()
+    _check_port(host, port)
+    _store(settings).dispose()
     if not settings.api_tokens:
         console.print(
             "[yellow]SELFIMPROVE_API_TOKENS is empty: every endpoint but /health will answer "
             "401.[/] Set it like 'tok1:reviewer,tok2:admin'."
         )
     run_server(settings, host=host, port=port)
+
+
+def _check_port(host: str, port: int) -> None:
+    """One error line when the address cannot be served (in use, unknown host, no rights)."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as exc:
+        _fail(f"cannot serve on {host}:{port}: {_error_message(exc)}")
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds it
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            _fail(f"cannot listen on {host}:{port}: {exc.strerror or _error_message(exc)}")
 
 
 @app.command()
@@ -258,18 +531,25 @@ def simulate(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """A reviewer: upload each document, correct it against the ground truth, commit."""
-    from selfimprove_assets.lib.documents.corpus import read_labels
+    import httpx
+
+    from selfimprove_assets.lib.documents.corpus import scan_labels
     from selfimprove_assets.lib.simulation import ReviewerSimulator
 
     token = token or os.environ.get("SELFIMPROVE_API_TOKEN")
     if not token:
         _fail("no API token: pass --token or set SELFIMPROVE_API_TOKEN")
-    assert token is not None
+    _corpus_folder(corpus)
+    scan = scan_labels(corpus)
+    for problem in scan.problems:
+        console.print(f"skipped: {escape(problem.reason)}", soft_wrap=True, highlight=False)
+    documents = scan.documents
+    if not documents:
+        _fail(f"no usable document in {scan.path} ({len(scan.problems)} skipped)")
     try:
-        documents = read_labels(corpus)
-    except Exception as exc:
-        _fail(str(exc))
-        return
+        httpx.get(api.rstrip("/") + "/health", timeout=10.0).raise_for_status()
+    except httpx.HTTPError as exc:
+        _fail(f"the API at {api} is unreachable: {_error_message(exc)}")
     sim = ReviewerSimulator(api, token, error_rate=error_rate, rng=random.Random(seed))
     started = time.perf_counter()
     with Progress(
@@ -351,13 +631,13 @@ def rollback(
     """Make the previous default version the default again (registry and model table)."""
     from selfimprove_assets.api.admin import rollback as rollback_default
     from selfimprove_assets.api.errors import ApiError
-    from selfimprove_assets.lib.store.repository import FeedbackStore
 
     if model_type not in MODEL_TYPES:
         _fail(f"unknown model type {model_type!r}; choose classifier or extractor")
     settings = _settings()
+    _check_mlflow(settings)
     try:
-        result = rollback_default(FeedbackStore(settings.database_url), settings, model_type, "cli")
+        result = rollback_default(_store(settings), settings, model_type, "cli")
     except ApiError as exc:
         _fail(exc.message)
         return

@@ -12,7 +12,7 @@ from pydantic import Field
 from selfimprove_assets.defs.resources import SelfimproveHome
 from selfimprove_assets.lib.documents.corpus import (
     align_entities,
-    read_labels,
+    scan_labels,
     split_corpus,
     to_training_example,
 )
@@ -29,6 +29,8 @@ DOCUMENT_ASSET_KEYS = (
     "golden_test_set",
     "initial_training_set",
 )
+# Documents ingestion set aside, one JSON object each (under SELFIMPROVE_HOME).
+QUARANTINE_FILE = ("corpus_build", "quarantine.jsonl")
 
 
 class CorpusConfig(dg.Config):
@@ -61,19 +63,64 @@ def _counts_md(counter: Counter[str], what: str) -> dg.MetadataValue:
     return _md_table([{what: k, "count": v} for k, v in sorted(counter.items())], limit=100)
 
 
+def _write_quarantine(home: SelfimproveHome, rows: list[dict[str, Any]]) -> Path:
+    """Replace the quarantine list (one JSON object per set-aside document) atomically."""
+    path = home.path(*QUARANTINE_FILE)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _reasons_line(rows: list[dict[str, Any]], limit: int = 3) -> str:
+    shown = "; ".join(str(r["reason"]) for r in rows[:limit])
+    return shown + (f"; ... and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
 @dg.asset(group_name=GROUP, kinds={"python", "file"})
 def source_documents(
     context: dg.AssetExecutionContext, config: CorpusConfig, home: SelfimproveHome
 ) -> dict[str, Any]:
-    """The labeled documents of the corpus folder, as its labels.jsonl describes them."""
+    """The labeled documents of the corpus folder, as its labels.jsonl describes them.
+
+    A record with a problem (bad JSON or field, a missing file, a box far off the page) is
+    quarantined, listed with its reason in the metadata and in corpus_build/quarantine.jsonl;
+    the rest go on. Only a missing labels file, or no usable record at all, fails the asset.
+    """
     folder = Path(config.corpus_dir or home.settings.corpus_dir)
-    documents = read_labels(folder)
+    scan = scan_labels(folder)
+    quarantined = [p.to_dict() | {"stage": "labels"} for p in scan.problems]
+    quarantine_path = _write_quarantine(home, quarantined)
+    for row in quarantined:
+        context.log.warning("quarantined: %s", row["reason"])
+    for warning in scan.warnings[:10]:
+        context.log.warning("%s", warning)
+    if len(scan.warnings) > 10:
+        context.log.warning("... and %d more boxes clamped onto the page", len(scan.warnings) - 10)
+    if not scan.documents:
+        raise dg.Failure(
+            f"no usable document in {scan.path}"
+            + (
+                f": {len(quarantined)} quarantined ({_reasons_line(quarantined)}); "
+                f"the list is in {quarantine_path}"
+                if quarantined
+                else ""
+            )
+        )
+    documents = scan.documents
     types = Counter(d.doc_type for d in documents)
     labels = Counter(e.label for d in documents for e in d.entities)
     context.add_output_metadata(
         {
             "folder": str(folder),
             "documents": len(documents),
+            "quarantined": len(quarantined),
+            "quarantined_records": _md_table(
+                [{k: r[k] for k in ("line", "document_id", "file", "reason")} for r in quarantined],
+                limit=100,
+            ),
+            "quarantine_file": str(quarantine_path),
+            "boxes_clamped": len(scan.warnings),
             "doc_types": _counts_md(types, "doc_type"),
             "entity_labels": _counts_md(labels, "label"),
             "preview": _md_table(
@@ -95,6 +142,7 @@ def source_documents(
             }
             for d in documents
         ],
+        "quarantined": quarantined,
     }
 
 
@@ -102,7 +150,11 @@ def source_documents(
 def document_pages(
     context: dg.AssetExecutionContext, source_documents: dict[str, Any], home: SelfimproveHome
 ) -> dict[str, Any]:
-    """Words with boxes for every page (text layer, or Tesseract OCR), cached by content hash."""
+    """Words with boxes for every page (text layer, or Tesseract OCR), cached by content hash.
+
+    A file that cannot be read (corrupt, unsupported) is quarantined like a bad labels record
+    and the others go on; the asset fails only when no document could be read.
+    """
     store = PageStore(home.settings.pages_dir)
     hashes: dict[str, str] = {}
     rejected: list[dict[str, str]] = []
@@ -113,8 +165,9 @@ def document_pages(
         try:
             digest, page_words, hit = store.extract_cached(Path(doc["file"]))
         except Exception as exc:  # one bad file never stops the batch
-            rejected.append({"document_id": doc["document_id"], "reason": str(exc)})
-            context.log.warning("rejected %s: %s", doc["file"], exc)
+            reason = f"{doc['file']}: cannot extract pages ({type(exc).__name__}: {exc})"
+            rejected.append({"document_id": doc["document_id"], "reason": reason})
+            context.log.warning("quarantined %s: %s", doc["document_id"], reason)
             continue
         hashes[doc["document_id"]] = digest
         pages += page_words.page_count
@@ -123,6 +176,23 @@ def document_pages(
         if i % 25 == 0 or i == len(docs):
             context.log.info("extracted %d/%d documents", i, len(docs))
     elapsed = time.perf_counter() - started
+    by_id = {d["document_id"]: d for d in docs}
+    quarantined = list(source_documents.get("quarantined", [])) + [
+        {
+            "line": None,
+            "document_id": r["document_id"],
+            "file": by_id[r["document_id"]]["file"],
+            "reason": r["reason"],
+            "stage": "pages",
+        }
+        for r in rejected
+    ]
+    quarantine_path = _write_quarantine(home, quarantined)
+    if docs and not hashes:
+        raise dg.Failure(
+            f"no document of {source_documents['folder']} could be read: {len(rejected)} "
+            f"quarantined ({_reasons_line(rejected)}); the list is in {quarantine_path}"
+        )
     context.add_output_metadata(
         {
             "documents": len(hashes),
@@ -132,10 +202,12 @@ def document_pages(
             "cache_hits": cache_hits,
             "rejected": len(rejected),
             "rejected_files": _md_table(rejected),
+            "quarantined": len(quarantined),
+            "quarantine_file": str(quarantine_path),
             "seconds": dg.MetadataValue.float(elapsed),
         }
     )
-    return {"hashes": hashes, "rejected": rejected}
+    return {"hashes": hashes, "rejected": rejected, "quarantined": quarantined}
 
 
 @dg.asset(group_name=GROUP, kinds={"python", "parquet"})

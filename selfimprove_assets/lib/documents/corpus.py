@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -17,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +51,23 @@ class AlignmentResult:
     spans: list[tuple[Entity, list[int]]]
 
 
-def _parse_entity(raw: Any, where: str) -> Entity:
+# Label boxes are in page coordinates normalized to 0-1000. Annotation tools and rounding
+# put some a little past the edge (FUNSD has 1009.8); a coordinate at most this far outside the
+# page (2% of it) is clamped onto the page with a warning, one further out is an error.
+BOX_TOLERANCE = 20.0
+
+
+def _clamp_coordinate(value: Any) -> float | None:
+    """The coordinate on the 0-1000 page, or None when it is not a number near the page."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    if not -BOX_TOLERANCE <= value <= 1000 + BOX_TOLERANCE:
+        return None
+    return min(1000.0, max(0.0, float(value)))
+
+
+def _parse_entity(raw: Any, where: str, warnings: list[str] | None = None) -> Entity:
+    """One entity of a record; a box slightly off the page is clamped (noted in ``warnings``)."""
     if not isinstance(raw, dict):
         raise CorpusError(f"{where}: each entity must be an object, got {type(raw).__name__}")
     label, text = raw.get("label"), raw.get("text")
@@ -63,76 +81,170 @@ def _parse_entity(raw: Any, where: str) -> Entity:
     bbox = raw.get("bbox")
     box: BBox | None = None
     if bbox is not None:
-        ok = (
-            isinstance(bbox, list)
-            and len(bbox) == 4
-            and all(
-                isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1000
-                for v in bbox
-            )
-        )
-        if not ok or bbox[0] > bbox[2] or bbox[1] > bbox[3]:
+        values = [_clamp_coordinate(v) for v in bbox] if isinstance(bbox, list) else []
+        clamped = [v for v in values if v is not None]
+        if (
+            len(clamped) != 4
+            or len(values) != 4
+            or bbox[0] > bbox[2]  # compared as written: clamping must not mend an inverted box
+            or bbox[1] > bbox[3]
+        ):
             raise CorpusError(
-                f"{where}: entity 'bbox' must be [x0, y0, x1, y1] within 0-1000 with x0<=x1 and "
-                f"y0<=y1 (label {label!r}), got {bbox!r}"
+                f"{where}: entity 'bbox' must be [x0, y0, x1, y1] within 0-1000 (up to "
+                f"{BOX_TOLERANCE:g} outside is clamped) with x0<=x1 and y0<=y1 "
+                f"(label {label!r}), got {bbox!r}"
             )
-        box = (round(bbox[0]), round(bbox[1]), round(bbox[2]), round(bbox[3]))
+        if clamped != bbox and warnings is not None:
+            warnings.append(
+                f"{where}: bbox {bbox!r} of {label!r} clamped onto the page as "
+                f"{[round(v) for v in clamped]!r}"
+            )
+        box = (round(clamped[0]), round(clamped[1]), round(clamped[2]), round(clamped[3]))
     return Entity(label=label, text=text, page=page, bbox=box)
 
 
 def _resolve_inside(root: Path, relative: Any, where: str) -> Path:
+    """``root / relative`` when it names a regular file inside the corpus folder.
+
+    The path is checked as written: absolute paths and ``..`` components are refused (so a
+    labels file cannot reach outside its folder), but a symlink inside the folder may point
+    anywhere as long as its target is a regular file (a corpus of links into a shared dataset).
+    The returned path is the one inside the folder, not the link's target.
+    """
     if not isinstance(relative, str) or not relative.strip():
         raise CorpusError(f"{where}: 'file' must be a non-empty relative path")
-    if Path(relative).is_absolute():
+    if Path(relative).is_absolute() or Path(relative).drive:
         raise CorpusError(f"{where}: 'file' must be relative to the folder, got {relative!r}")
-    resolved = (root / relative).resolve()
-    if not resolved.is_relative_to(root):
-        raise CorpusError(f"{where}: 'file' {relative!r} points outside the corpus folder")
-    if not resolved.is_file():
-        raise CorpusError(f"{where}: file {relative!r} does not exist")
-    return resolved
+    parts = Path(relative).parts
+    if ".." in parts:
+        raise CorpusError(
+            f"{where}: 'file' {relative!r} points outside the corpus folder ('..' is not allowed)"
+        )
+    path = root.joinpath(*parts)
+    if path.is_file():
+        return path
+    if path.is_symlink():
+        target = os.readlink(path)
+        if not path.exists():
+            raise CorpusError(f"{where}: file {relative!r} is a broken symlink (to {target!r})")
+        raise CorpusError(f"{where}: file {relative!r} is a symlink to {target!r}, not a file")
+    if path.exists():
+        raise CorpusError(f"{where}: file {relative!r} is not a regular file")
+    raise CorpusError(f"{where}: file {relative!r} does not exist")
 
 
-def read_labels(folder: Path) -> list[LabeledDocument]:
-    """Read and validate ``labels.jsonl``; every problem is reported with its line number."""
+@dataclass
+class CorpusProblem:
+    """A labels.jsonl record that cannot be used: its line, what it names, and why."""
+
+    line: int
+    reason: str
+    document_id: str | None = None
+    file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "document_id": self.document_id,
+            "file": self.file,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class LabelsScan:
+    """``labels.jsonl`` read leniently: the usable documents, the records set aside (each with
+    its reason), and warnings about records kept with a fix (a box clamped onto the page)."""
+
+    path: Path
+    documents: list[LabeledDocument]
+    problems: list[CorpusProblem]
+    warnings: list[str]
+
+
+def scan_labels(folder: Path) -> LabelsScan:
+    """Read ``labels.jsonl``, setting aside each record with a problem instead of failing.
+
+    Raises :class:`CorpusError` only when the file itself is missing or unreadable. A record is
+    set aside for bad JSON, a missing or invalid field, a bad entity, a file that does not
+    exist (or is no regular file, or lies outside the folder), or a repeated ``document_id``
+    (the first one is kept).
+    """
     root = Path(folder).resolve()
     path = root / LABELS_FILE
     if not path.is_file():
         raise CorpusError(f"{root}: no {LABELS_FILE} found (see the corpus contract in DESIGN.md)")
     docs: list[LabeledDocument] = []
-    errors: list[str] = []
+    problems: list[CorpusProblem] = []
+    warnings: list[str] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                errors.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
-                continue
-            try:
-                docs.append(_parse_record(record, root, where))
-            except CorpusError as exc:
-                errors.append(str(exc))
-                continue
-            doc_id = docs[-1].document_id
-            if doc_id in seen:
-                errors.append(
-                    f"{where}: duplicate document_id {doc_id!r} (first on line {seen[doc_id]})"
-                )
-            seen.setdefault(doc_id, number)
-    if errors:
-        shown = "\n".join(errors[:20])
-        more = f"\n... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise CorpusError(f"{len(errors)} problem(s) in {path}:\n{shown}{more}")
-    if not docs:
-        raise CorpusError(f"{path}: no documents")
-    return docs
+    try:
+        with path.open(encoding="utf-8") as handle:
+            lines = list(handle)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{path}: cannot be read ({exc})") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            reason = f"{where}: not valid JSON ({exc.msg} at column {exc.colno})"
+            problems.append(CorpusProblem(number, reason))
+            continue
+        doc_id = record.get("document_id") if isinstance(record, dict) else None
+        file = record.get("file") if isinstance(record, dict) else None
+        problem = partial(
+            CorpusProblem,
+            number,
+            document_id=doc_id if isinstance(doc_id, str) else None,
+            file=file if isinstance(file, str) else None,
+        )
+        record_warnings: list[str] = []
+        try:
+            doc = _parse_record(record, root, where, record_warnings)
+        except CorpusError as exc:
+            problems.append(problem(str(exc)))
+            continue
+        if doc.document_id in seen:
+            first = seen[doc.document_id]
+            reason = f"{where}: duplicate document_id {doc.document_id!r} (first on line {first})"
+            problems.append(problem(reason))
+            continue
+        seen[doc.document_id] = number
+        warnings.extend(record_warnings)
+        docs.append(doc)
+    return LabelsScan(path=path, documents=docs, problems=problems, warnings=warnings)
 
 
-def _parse_record(record: Any, root: Path, where: str) -> LabeledDocument:
+def read_labels(folder: Path, *, strict: bool = True) -> list[LabeledDocument]:
+    """Read and validate ``labels.jsonl``; every problem is reported with its line number.
+
+    ``strict`` (the default) raises :class:`CorpusError` listing every bad record. With
+    ``strict=False`` the bad records are skipped (logged) and the rest returned; it raises only
+    when the file is missing or no record is usable. Boxes slightly off the page are clamped
+    either way (see :data:`BOX_TOLERANCE`). :func:`scan_labels` returns the skipped records too.
+    """
+    scan = scan_labels(folder)
+    for warning in scan.warnings:
+        logger.warning("%s", warning)
+    if scan.problems and (strict or not scan.documents):
+        reasons = [p.reason for p in scan.problems]
+        shown = "\n".join(reasons[:20])
+        more = f"\n... and {len(reasons) - 20} more" if len(reasons) > 20 else ""
+        usable = "" if strict else " and no usable document"
+        raise CorpusError(f"{len(reasons)} problem(s){usable} in {scan.path}:\n{shown}{more}")
+    for problem in scan.problems:
+        logger.warning("skipped: %s", problem.reason)
+    if not scan.documents:
+        raise CorpusError(f"{scan.path}: no documents")
+    return scan.documents
+
+
+def _parse_record(
+    record: Any, root: Path, where: str, warnings: list[str] | None = None
+) -> LabeledDocument:
     if not isinstance(record, dict):
         raise CorpusError(f"{where}: each line must be a JSON object")
     missing = [k for k in ("document_id", "file", "doc_type") if k not in record]
@@ -150,14 +262,25 @@ def _parse_record(record: Any, root: Path, where: str) -> LabeledDocument:
         document_id=doc_id,
         file=_resolve_inside(root, record["file"], where),
         doc_type=doc_type,
-        entities=[_parse_entity(e, f"{where}: entity {i}") for i, e in enumerate(entities)],
+        entities=[
+            _parse_entity(e, f"{where}: entity {i}", warnings) for i, e in enumerate(entities)
+        ],
     )
+
+
+def _relative_to(file: Path, folder: Path) -> Path:
+    """``file`` relative to ``folder``; a symlink inside the folder stays the link, not its
+    target (read_labels returns such paths), so the path is tried as written first."""
+    for base in (folder.resolve(), Path(os.path.abspath(folder))):
+        if Path(os.path.abspath(file)).is_relative_to(base):
+            return Path(os.path.abspath(file)).relative_to(base)
+    return file.resolve().relative_to(folder.resolve())
 
 
 def label_record(doc: LabeledDocument, folder: Path) -> dict[str, Any]:
     """The contract's JSON object for one document, with ``file`` relative to ``folder``."""
     file = Path(doc.file)
-    relative = file.resolve().relative_to(Path(folder).resolve()) if file.is_absolute() else file
+    relative = _relative_to(file, Path(folder)) if file.is_absolute() else file
     return {
         "document_id": doc.document_id,
         "file": relative.as_posix(),
