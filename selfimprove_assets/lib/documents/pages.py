@@ -27,7 +27,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_raw
 from PIL import Image, ImageOps
 
-from selfimprove_assets.lib.documents.ocr import ocr_image
+from selfimprove_assets.lib.documents.ocr import OcrSettings, ocr_image
 from selfimprove_assets.lib.documents.text_layer import text_layer_words
 from selfimprove_assets.lib.types import PageWords, Word
 
@@ -108,8 +108,12 @@ def extract_pages(
     ocr_dpi: int = DEFAULT_OCR_DPI,
     max_pixels: int = MAX_IMAGE_PIXELS,
     min_text_chars: int = MIN_TEXT_CHARS,
+    ocr_settings: OcrSettings | None = None,
 ) -> PageWords:
-    """Extract the words of the document at ``path``; raise DocumentError when it is unusable."""
+    """Extract the words of the document at ``path``; raise DocumentError when it is unusable.
+
+    ``ocr_settings`` say how scanned pages are prepared and read (default ``OcrSettings()``).
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -127,6 +131,7 @@ def extract_pages(
         ocr_dpi=ocr_dpi,
         max_pixels=max_pixels,
         min_text_chars=min_text_chars,
+        ocr_settings=ocr_settings,
     )
 
 
@@ -139,6 +144,7 @@ def extract_pages_from_bytes(
     ocr_dpi: int = DEFAULT_OCR_DPI,
     max_pixels: int = MAX_IMAGE_PIXELS,
     min_text_chars: int = MIN_TEXT_CHARS,
+    ocr_settings: OcrSettings | None = None,
 ) -> PageWords:
     """Same as ``extract_pages`` for bytes already in memory (an API upload)."""
     if len(data) > max_bytes:
@@ -153,15 +159,19 @@ def extract_pages_from_bytes(
             name, "unsupported type: expected a PDF, PNG, JPEG or TIFF file", "unsupported_type"
         )
     if kind == "pdf":
-        return _extract_pdf(data, name, max_pages, ocr_dpi, max_pixels, min_text_chars)
+        return _extract_pdf(
+            data, name, max_pages, ocr_dpi, max_pixels, min_text_chars, ocr_settings
+        )
     if kind == "tiff":
-        return _extract_tiff(data, name, max_pages, max_pixels)
+        return _extract_tiff(data, name, max_pages, max_pixels, ocr_settings)
     image = _open_image(data, name, max_pixels)
-    words = ocr_image(image, page=0)
+    words = ocr_image(image, page=0, settings=ocr_settings)
     return PageWords(words=words, page_count=1, ocr_pages=[0])
 
 
-def _extract_tiff(data: bytes, name: str, max_pages: int, max_pixels: int) -> PageWords:
+def _extract_tiff(
+    data: bytes, name: str, max_pages: int, max_pixels: int, ocr_settings: OcrSettings | None
+) -> PageWords:
     """A (multi-page) TIFF, e.g. a fax: every frame is a page, OCR'd like an image."""
     try:
         with Image.open(io.BytesIO(data)) as tiff:
@@ -177,7 +187,7 @@ def _extract_tiff(data: bytes, name: str, max_pages: int, max_pixels: int) -> Pa
     words: list[Word] = []
     for index in range(page_count):
         image = _open_image(data, name, max_pixels, frame=index)
-        words += ocr_image(image, page=index)
+        words += ocr_image(image, page=index, settings=ocr_settings)
     return PageWords(words=words, page_count=page_count, ocr_pages=list(range(page_count)))
 
 
@@ -220,7 +230,13 @@ def _open_pdf(data: bytes, name: str) -> pdfium.PdfDocument:
 
 
 def _extract_pdf(
-    data: bytes, name: str, max_pages: int, ocr_dpi: int, max_pixels: int, min_text_chars: int
+    data: bytes,
+    name: str,
+    max_pages: int,
+    ocr_dpi: int,
+    max_pixels: int,
+    min_text_chars: int,
+    ocr_settings: OcrSettings | None = None,
 ) -> PageWords:
     """Text layers and page renders under ``PDFIUM_LOCK``; Tesseract runs outside it."""
     per_page: list[list[Word]] = []
@@ -257,7 +273,7 @@ def _extract_pdf(
         finally:
             pdf.close()
     for index, image in to_ocr:
-        per_page[index] = ocr_image(image, page=index)
+        per_page[index] = ocr_image(image, page=index, settings=ocr_settings, dpi=ocr_dpi)
     words = [w for page_words in per_page for w in page_words]
     return PageWords(words=words, page_count=len(per_page), ocr_pages=[i for i, _ in to_ocr])
 

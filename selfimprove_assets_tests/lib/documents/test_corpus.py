@@ -9,9 +9,12 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
 from selfimprove_assets.lib.documents.corpus import (
+    UNALIGNED_REASONS,
+    AlignmentResult,
     CorpusError,
     LabeledDocument,
     align_entities,
+    alignment_summary,
     read_labels,
     read_splits,
     split_corpus,
@@ -120,6 +123,72 @@ def test_fuzzy_text_alignment_tolerates_an_ocr_slip() -> None:
     ]
     assert align_entities(words, [Entity("n", "Jonathon Smith")]).tags == ["O", "B-n", "I-n"]
     assert align_entities(words, [Entity("n", "Jonathon Smith")], fuzzy=1.0).unaligned
+
+
+def test_unaligned_entities_say_why_and_the_summary_counts_them_per_label() -> None:
+    words = [
+        Word("Date:", (100, 100, 140, 112), 0),
+        Word("9/3/92", (150, 100, 200, 112), 0),
+        Word("Total", (100, 300, 150, 312), 0),
+    ]
+    entities = [
+        Entity("answer", "9/3/92", 0, (145, 95, 205, 115)),
+        Entity("answer", "9/3/92", 0, (145, 95, 205, 115)),  # the same words, already taken
+        Entity("answer", "Licensee", 0, (600, 600, 700, 620)),  # an empty spot, text absent
+        Entity("question", "Day", 0, (100, 100, 115, 112)),  # cuts "Date:", text differs
+        Entity("question", "Date", 0, (600, 100, 640, 112)),  # "Date:" is too far from the box
+        Entity("question", "Supervisor", 0),  # no box, text absent
+        Entity("question", ":", 0),  # no box, nothing to spell
+        Entity("header", "FORM", 2),  # page 2 has no words
+        Entity("question", "Total", 0, (90, 318, 160, 335)),  # box just misses, text near it
+    ]
+    result = align_entities(words, entities)
+    assert result.tags == ["O", "B-answer", "B-question"]
+    assert [e.text for e in result.unaligned] == [
+        "9/3/92",
+        "Licensee",
+        "Day",
+        "Date",
+        "Supervisor",
+        ":",
+        "FORM",
+    ]
+    assert result.reasons == [
+        "box_words_taken",
+        "box_covers_no_word",
+        "box_cuts_words",
+        "box_covers_no_word",
+        "text_not_found",
+        "empty_text",
+        "no_words_on_page",
+    ]
+    # without a box, "Date" is found anywhere on its page
+    assert align_entities(words, [Entity("question", "Date", 0)]).tags == ["B-question", "O", "O"]
+    assert set(result.reasons) <= set(UNALIGNED_REASONS)
+    expected = {
+        "answer": {
+            "aligned": 1,
+            "total": 3,
+            "reasons": {"box_words_taken": 1, "box_covers_no_word": 1},
+        },
+        "header": {"aligned": 0, "total": 1, "reasons": {"no_words_on_page": 1}},
+        "question": {
+            "aligned": 1,
+            "total": 5,
+            "reasons": {
+                "box_cuts_words": 1,
+                "box_covers_no_word": 1,
+                "text_not_found": 1,
+                "empty_text": 1,
+            },
+        },
+    }
+    assert alignment_summary([result]) == expected
+    assert list(alignment_summary([result])) == ["answer", "header", "question"]
+    assert alignment_summary([(words, entities[:3]), (words, entities[3:])]) == expected
+    # an AlignmentResult built the old way (no reasons) still summarizes
+    legacy = AlignmentResult(tags=["O"], unaligned=[entities[2]], spans=[])
+    assert alignment_summary([legacy])["answer"]["reasons"] == {"unknown": 1}
 
 
 def test_hand_written_corpus_with_unseen_types_and_labels(tmp_path: Path) -> None:
