@@ -427,20 +427,28 @@ def train_baseline(
 @app.command()
 def evaluate(
     corpus_dir: Annotated[Path, typer.Argument(help="A labeled folder (labels.jsonl).")],
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="Score only this split of the folder's splits.json (test)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Score the current default models on a labeled folder."""
+    """Score the current default models on a labeled folder, against its labels as written.
+
+    Every labeled entity counts (one the OCR or the alignment cannot find is a miss); alignment
+    coverage and OCR word recall are reported beside the scores."""
     from selfimprove_assets.lib.documents.corpus import read_labels
     from selfimprove_assets.lib.evaluation.corpus_eval import evaluate_folder
 
     settings = _settings()
     try:
         read_labels(corpus_dir)
-    except Exception as exc:  # a clear message instead of a traceback
+        with console.status("scoring the default models..."):
+            report = evaluate_folder(settings, corpus_dir, split=split)
+    except ValueError as exc:  # corpus, split or missing-default problems: a clear message
         _fail(str(exc))
-    with console.status("scoring the default models..."):
-        report = evaluate_folder(settings, corpus_dir)
-    table = Table(title=f"default models on {corpus_dir}")
+        return
+    table = Table(title=f"default models on {corpus_dir} ({report['split']})")
     for col in ("model", "version", "field", "precision", "recall", "f1 / acc", "n"):
         table.add_column(col)
     for row in report["rows"]:
@@ -451,6 +459,32 @@ def evaluate(
             ]
         )
     _emit(report, as_json, table)
+    if as_json:
+        return
+    coverage = report["coverage"]
+    aligned = Table(title="alignment coverage (labeled entities placed on page words)")
+    for col in ("label", "aligned", "total", "coverage", "unaligned"):
+        aligned.add_column(col)
+    for row in report["coverage_rows"]:
+        aligned.add_row(
+            *[str(row[k]) for k in ("label", "aligned", "total", "coverage", "unaligned")]
+        )
+    out.print(aligned)
+    scanned = coverage.get("ocr_word_recall_scanned")
+    out.print(
+        f"documents {report['documents']} of {report['labeled_documents']}"
+        f" (rejected {len(report['rejected'])}); entities aligned "
+        f"{coverage['entities_aligned']}/{coverage['entities_total']} "
+        f"({coverage['alignment_coverage']:.3f}); OCR word recall "
+        f"{coverage['ocr_word_recall']:.3f} of {coverage['labeled_words']} labeled words"
+        + (
+            f" ({scanned:.3f} on {coverage['scanned_documents']} scanned)"
+            if scanned is not None
+            else ""
+        )
+    )
+    for line in report["rejected"]:
+        out.print(f"rejected: {line}")
 
 
 @app.command()

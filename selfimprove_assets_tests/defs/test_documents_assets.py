@@ -9,6 +9,7 @@ import dagster as dg
 
 from selfimprove_assets.definitions import build_definitions
 from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
+from selfimprove_assets.lib.documents.corpus import read_labels
 from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.models.dataset import read_dataset
 from selfimprove_assets.lib.settings import load_settings
@@ -61,3 +62,13 @@ def test_documents_group_with_unseen_types_and_labels(tmp_path: Path) -> None:
     }
     meta = mats["labeled_corpus"].event_specific_data.materialization.metadata  # type: ignore[union-attr]
     assert meta["alignment_rate"].value >= 0.95  # type: ignore[union-attr]
+    # the labels as written travel with the examples: the truth every score counts against
+    labels = {d.document_id: d.entities for d in read_labels(corpus)}
+    assert all(e.entities == labels[e.document_id] for e in golden + train)
+    assert meta["ocr_word_recall"].value == 1.0  # type: ignore[union-attr]  # text PDFs only
+    coverage = str(meta["alignment_by_label"].value)  # type: ignore[union-attr]
+    assert all(
+        f"| {label} |" in coverage
+        for e in golden + train
+        for label in {x.label for x in e.entities or []}
+    )

@@ -17,6 +17,7 @@ from selfimprove_assets.lib.documents.corpus import (
     to_training_example,
 )
 from selfimprove_assets.lib.documents.page_store import PageStore
+from selfimprove_assets.lib.evaluation.coverage import CoverageTally
 from selfimprove_assets.lib.models.dataset import read_dataset, write_dataset
 from selfimprove_assets.lib.types import Entity
 
@@ -217,11 +218,12 @@ def labeled_corpus(
     document_pages: dict[str, Any],
     home: SelfimproveHome,
 ) -> str:
-    """Every document as training input: words, boxes and one BIO tag per word."""
+    """Every document as training input: words, boxes, one BIO tag per word, and the labeled
+    entities as written (the truth scores count against, aligned to words or not)."""
     store = PageStore(home.settings.pages_dir)
     examples = []
     unaligned: list[dict[str, Any]] = []
-    aligned_entities = 0
+    tally = CoverageTally()
     for doc in source_documents["documents"]:
         digest = document_pages["hashes"].get(doc["document_id"])
         if digest is None:
@@ -231,27 +233,42 @@ def labeled_corpus(
             raise dg.Failure(f"pages of {doc['document_id']} vanished from the page store")
         entities = [Entity.from_dict(e) for e in doc["entities"]]
         alignment = align_entities(page_words.words, entities)
-        aligned_entities += len(entities) - len(alignment.unaligned)
+        tally.add(entities, page_words, alignment)
+        reasons = alignment.reasons or [""] * len(alignment.unaligned)
         unaligned.extend(
-            {"document_id": doc["document_id"], "label": e.label, "text": e.text}
-            for e in alignment.unaligned
+            {"document_id": doc["document_id"], "label": e.label, "text": e.text, "reason": r}
+            for e, r in zip(alignment.unaligned, reasons, strict=True)
         )
-        examples.append(
-            to_training_example(doc["document_id"], doc["doc_type"], page_words, alignment.tags)
+        example = to_training_example(
+            doc["document_id"], doc["doc_type"], page_words, alignment.tags
         )
+        example.entities = entities
+        examples.append(example)
     if not examples:
         raise dg.Failure("the corpus has no usable document (all were rejected)")
     path = home.path("corpus_build", "labeled_corpus.parquet")
     digest = write_dataset(path, examples)
-    total = aligned_entities + len(unaligned)
+    quality = tally.to_dict()
     context.add_output_metadata(
         {
             "parquet": str(path),
             "content_hash": digest,
             "documents": len(examples),
-            "entities_aligned": aligned_entities,
+            "entities_aligned": quality["entities_aligned"],
             "entities_unaligned": len(unaligned),
-            "alignment_rate": dg.MetadataValue.float(aligned_entities / total if total else 1.0),
+            "alignment_rate": dg.MetadataValue.float(quality["alignment_coverage"]),
+            "alignment_by_label": _md_table(tally.rows(), limit=100),
+            "ocr_word_recall": dg.MetadataValue.float(quality["ocr_word_recall"]),
+            **(
+                {
+                    "ocr_word_recall_scanned": dg.MetadataValue.float(
+                        quality["ocr_word_recall_scanned"]
+                    )
+                }
+                if "ocr_word_recall_scanned" in quality
+                else {}
+            ),
+            "labeled_words": quality["labeled_words"],
             "unaligned_entities": _md_table(unaligned),
         }
     )
