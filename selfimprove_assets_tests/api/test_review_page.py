@@ -1,12 +1,21 @@
-"""The review page in a real browser: headless Chromium against uvicorn on loopback."""
+"""The review page in a real browser: headless Chromium against uvicorn on loopback.
+
+A whole review is driven from the keyboard (the box is drawn with the pointer): open the queue,
+fix a field by picking a label with a number key, draw a box that snaps to the words under it
+and takes their text, save and next, commit. Set ``SELFIMPROVE_SCREENSHOTS=DIR`` to also write
+the README's screenshots (``review-queue.png``, ``review.png``) there.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -42,80 +51,241 @@ def live_api(make_api: ApiFactory) -> Iterator[tuple[ApiHarness, str]]:
         thread.join(timeout=10)
 
 
+def _wait_for_document(page: Any, document_id: str) -> None:
+    """Wait until the page shows this document (its data and its page image)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("body")).to_have_attribute("data-loaded", document_id, timeout=15_000)
+    image = page.locator("#page-image")
+    expect(image).to_have_attribute("src", re.compile(r"^blob:"), timeout=15_000)
+    # (No wait_for_function: it evaluates strings, which the page's CSP forbids.)
+    deadline = time.monotonic() + 15
+    while image.evaluate("img => img.naturalWidth") == 0:
+        assert time.monotonic() < deadline, "the page image never loaded"
+        time.sleep(0.05)
+
+
+def _words_under(words: list[dict[str, Any]], box: list[int]) -> list[dict[str, Any]]:
+    """The page's rule: a word is under a drawn box when half of its box is inside it."""
+    x0, y0, x1, y1 = box
+    out = []
+    for w in words:
+        a0, b0, a1, b1 = w["bbox"]
+        area = max(a1 - a0, 1) * max(b1 - b0, 1)
+        ix = max(0, min(x1, a1) - max(x0, a0))
+        iy = max(0, min(y1, b1) - max(y0, b0))
+        if ix * iy >= 0.5 * area:
+            out.append(w)
+    return out
+
+
+def _palette(page: Any) -> list[str]:
+    return [t.split(" ", 1)[1] for t in page.locator("#palette .key").all_inner_texts()]
+
+
+def _screenshot(page: Any, name: str, height: int | None = None) -> None:
+    folder = os.environ.get("SELFIMPROVE_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        size = page.viewport_size
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": height} if height else None
+        page.screenshot(path=str(Path(folder) / name), clip=clip)
+
+
 @pytest.mark.browser
-def test_reviewer_corrects_and_commits_in_the_browser(live_api: tuple[ApiHarness, str]) -> None:
+def test_whole_review_by_keyboard_through_the_queue(live_api: tuple[ApiHarness, str]) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     api, base = live_api
-    uploaded = api.upload().json()
-    doc_id = uploaded["id"]
-    predicted_type = uploaded["prediction"]["doc_type"]
-    new_type = next(t for t in api.models.doc_types if t != predicted_type)
-    n_predicted = len(uploaded["prediction"]["entities"])
-    assert n_predicted >= 2
+    uploads = [api.upload(f).json() for f in api.models.files[:3]]
+    queue = api.client.get(
+        "/v1/documents", params={"status": "unreviewed", "order": "confidence"}, headers=REVIEWER
+    ).json()
+    order = [item["id"] for item in queue["items"]]
+    first, second = order[0], order[1]
+    first_prediction = next(u for u in uploads if u["id"] == first)["prediction"]
+    n_predicted = len(first_prediction["entities"])
+    assert n_predicted >= 1
 
     with sync_playwright() as p:
         browser = launch_chromium(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1600, "height": 1100})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{base}/review/{doc_id}?token={REVIEWER_TOKEN}")
-
-            rows = page.locator("#entities tbody tr")
-            expect(rows).to_have_count(n_predicted)
-            expect(page.locator("#doc-type")).to_have_value(predicted_type)
-            image = page.locator("#page-image")
-            expect(image).to_have_attribute("src", re.compile(r"^blob:"), timeout=15_000)
-            # (No wait_for_function: it evaluates strings, which the page's CSP forbids.)
-            deadline = time.monotonic() + 15
-            while image.evaluate("img => img.naturalWidth") == 0:
-                assert time.monotonic() < deadline, "the page image never loaded"
-                time.sleep(0.05)
-            assert page.locator("#overlay .box").count() > 0  # predicted boxes drawn
+            page.goto(f"{base}/review?token={REVIEWER_TOKEN}")
             assert REVIEWER_TOKEN not in page.url  # the token left the address bar
 
-            page.fill("#doc-type", new_type)
-            rows.nth(0).locator("input.text").fill("corrected value")
-            rows.nth(1).locator("button.remove").click()
-            expect(rows).to_have_count(n_predicted - 1)
+            # The page opens on the queue, least certain first, with the focus in it.
+            items = page.locator("#queue-list li.queue-item")
+            expect(items).to_have_count(3)
+            expect(page.locator("#queue-list")).to_be_focused()
+            assert [items.nth(i).get_attribute("data-id") for i in range(3)] == order
+            _screenshot(page, "review-queue.png", height=420)
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("ArrowUp")
+            page.keyboard.press("Enter")
+            expect(page).to_have_url(re.compile(f"/review/{first}$"))
+            _wait_for_document(page, first)
+            rows = page.locator("#entities tbody tr")
+            expect(rows).to_have_count(n_predicted)
+            assert page.locator("#overlay .box").count() > 0  # predicted boxes drawn
 
-            page.click("#add-entity")
-            added = rows.nth(n_predicted - 1)
-            added.locator("input.label").fill("handwritten_note")
-            added.locator("input.text").fill("seen by dr. who")
-            page.locator("#page-wrap").scroll_into_view_if_needed()
-            box = page.locator("#page-wrap").bounding_box()
-            assert box is not None
-            page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.1)
+            # Clicking a box selects its row.
+            boxes = page.locator("#overlay .box")
+            last_box = boxes.nth(boxes.count() - 1)
+            index = int(last_box.get_attribute("data-index") or "0")
+            last_box.click()
+            expect(rows.nth(index)).to_have_class(re.compile("selected"))
+            expect(last_box).to_have_class(re.compile("selected"))
+
+            # Fix a field: back to the first entity (k), give it another label (number key).
+            labels = _palette(page)
+            for _ in range(n_predicted):
+                page.keyboard.press("k")
+            expect(rows.nth(0)).to_have_class(re.compile("selected"))
+            current = rows.nth(0).locator("select.label").input_value()
+            key = next(i for i, label in enumerate(labels[:9]) if label != current)
+            page.keyboard.press(str(key + 1))
+            expect(rows.nth(0).locator("select.label")).to_have_value(labels[key])
+            expect(page.locator("#state")).to_contain_text("unsaved changes")
+
+            # A new entity: n, a label by number key, then draw a box around a word.
+            words = api.client.get(f"/v1/documents/{first}/pages/0/words", headers=REVIEWER).json()[
+                "words"
+            ]
+            target = next(w for w in words if len(w["text"]) >= 4 and w["bbox"][3] < 300)
+            x0, y0, x1, y1 = target["bbox"]
+            drawn = [max(x0 - 2, 0), max(y0 - 2, 0), min(x1 + 2, 1000), min(y1 + 2, 1000)]
+            expected = _words_under(words, drawn)
+            assert target in expected
+            expected_text = " ".join(w["text"] for w in expected)
+            expected_box = [
+                min(w["bbox"][0] for w in expected),
+                min(w["bbox"][1] for w in expected),
+                max(w["bbox"][2] for w in expected),
+                max(w["bbox"][3] for w in expected),
+            ]
+            page.keyboard.press("n")
+            expect(rows).to_have_count(n_predicted + 1)
+            added = rows.nth(n_predicted)
+            page.keyboard.press("2")
+            expect(added.locator("select.label")).to_have_value(labels[1])
+            wrap = page.locator("#page-wrap").bounding_box()
+            assert wrap is not None
+
+            def at(bx: float, by: float) -> tuple[float, float]:
+                return (
+                    wrap["x"] + bx / 1000 * wrap["width"],
+                    wrap["y"] + by / 1000 * wrap["height"],
+                )
+
+            # Draw a little wider than the word (pixels round), then check the snapped result.
+            page.mouse.move(*at(drawn[0] + 0.4, drawn[1] + 0.4))
             page.mouse.down()
-            page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.15)
+            page.mouse.move(*at((drawn[0] + drawn[2]) / 2, (drawn[1] + drawn[3]) / 2))
+            page.mouse.move(*at(drawn[2] - 0.4, drawn[3] - 0.4))
             page.mouse.up()
-            expect(added.locator(".bbox")).not_to_have_text("—")
+            expect(added.locator("input.text")).to_have_value(expected_text)
+            expect(added.locator(".bbox")).to_have_text(", ".join(map(str, expected_box)))
+            _screenshot(page, "review.png")
 
-            page.click("#commit")
+            # Save and next (Ctrl+Enter): this one is ready to commit, the next one opens.
+            page.keyboard.press("Control+Enter")
+            expect(page).to_have_url(re.compile(f"/review/{second}$"), timeout=15_000)
+            _wait_for_document(page, second)
+            expect(page.locator("#state")).to_contain_text("not reviewed")
+
+            # The document type from the known types, by keyboard; then commit (Ctrl+Shift+Enter).
+            page.keyboard.press("t")
+            expect(page.locator("#doc-type")).to_be_focused()
+            before = page.locator("#doc-type").input_value()
+            page.keyboard.press("ArrowDown")
+            changed = page.locator("#doc-type").input_value()
+            if changed == before or changed.startswith("\x00"):  # last type: go up instead
+                page.keyboard.press("ArrowUp")
+                page.keyboard.press("ArrowUp")
+                changed = page.locator("#doc-type").input_value()
+            assert changed != before and changed in api.models.doc_types
+            page.keyboard.press("Escape")
+            page.keyboard.press("Control+Shift+Enter")
             expect(page.locator("#message")).to_contain_text("committed 1 document", timeout=15_000)
-            expect(page.locator("#state")).to_contain_text("committed")
-            expect(page.locator("#models")).to_contain_text("documents=1")
-            expect(page.locator("#commit")).to_be_disabled()
+            expect(page.locator("#state")).to_contain_text("committed by reviewer-1")
+            expect(page.locator("#save-next")).to_be_disabled()
+
+            # The first one waits, reviewed, for the batch commit.
+            page.keyboard.press("q")
+            page.locator("#filter-status").select_option("reviewed")
+            expect(items).to_have_count(1)
+            page.click("#commit-reviewed")
+            expect(page.locator("#message")).to_contain_text("committed 1 document", timeout=15_000)
+            expect(page.locator("#models")).to_contain_text("documents=2")
             assert errors == []
         finally:
             browser.close()
 
-    document = api.client.get(f"/v1/documents/{doc_id}", headers=REVIEWER).json()
-    review = document["review"]
-    assert review["committed"] is True
-    assert review["verified"]["doc_type"] == new_type
-    texts = [e["text"] for e in review["verified"]["entities"]]
-    assert "corrected value" in texts and "seen by dr. who" in texts
-    drawn = next(e for e in review["verified"]["entities"] if e["label"] == "handwritten_note")
-    x0, y0, x1, y1 = drawn["bbox"]
-    assert 80 <= x0 < x1 <= 320 and 80 <= y0 < y1 <= 170
+    doc = api.client.get(f"/v1/documents/{first}", headers=REVIEWER).json()
+    assert doc["review"]["committed"] is True
+    verified = doc["review"]["verified"]["entities"]
+    assert verified[0]["label"] == labels[key]
+    assert verified[-1] == {
+        "label": labels[1],
+        "text": expected_text,
+        "page": 0,
+        "bbox": expected_box,
+        "confidence": None,
+    }
+    other = api.client.get(f"/v1/documents/{second}", headers=REVIEWER).json()
+    assert other["review"]["verified"]["doc_type"] == changed
+    assert other["review"]["corrected"]["classifier"] is True
+    for model_type in ("classifier", "extractor"):
+        assert api.store.live_counters(model_type, "1") == api.store.recount(model_type, "1")
 
-    classifier = api.store.live_counters("classifier", "1")
-    assert classifier["doc_type"]["committed"] == 1 and classifier["doc_type"]["corrected"] == 1
-    extractor = api.store.live_counters("extractor", "1")
-    assert extractor == api.store.recount("extractor", "1")
-    assert extractor["handwritten_note"]["added"] == 1
-    assert sum(c["modified"] for c in extractor.values()) >= 1
-    assert sum(c["removed"] for c in extractor.values()) >= 1
+
+@pytest.mark.browser
+def test_leaving_unsaved_changes_asks_first(live_api: tuple[ApiHarness, str]) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import expect, sync_playwright
+
+    api, base = live_api
+    ids = [api.upload(f).json()["id"] for f in api.models.files[:2]]
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            dialogs: list[tuple[str, str]] = []
+
+            def answer(dialog: Any) -> None:
+                dialogs.append((dialog.type, dialog.message))
+                dialog.dismiss()
+
+            page.on("dialog", answer)
+            page.goto(f"{base}/review/{ids[0]}?token={REVIEWER_TOKEN}")
+            _wait_for_document(page, ids[0])
+            expect(page.locator("#queue-list li.queue-item")).to_have_count(2)
+            page.keyboard.press("n")  # an unsaved change
+            expect(page.locator("#state")).to_contain_text("unsaved changes")
+
+            # Opening another document from the queue asks; dismissing keeps this one.
+            page.locator(f'#queue-list li[data-id="{ids[1]}"]').click()
+            expect(page).to_have_url(re.compile(f"/review/{ids[0]}$"))
+            assert dialogs and dialogs[-1][0] == "confirm" and "unsaved" in dialogs[-1][1]
+
+            # Leaving the page (another address, reload, close) triggers the browser's warning;
+            # dismissed, the navigation is aborted and the page stays.
+            with pytest.raises(PlaywrightError, match="ERR_ABORTED"):
+                page.goto(f"{base}/health", timeout=10_000)
+            assert dialogs[-1][0] == "beforeunload"
+            assert page.url.endswith(f"/review/{ids[0]}")
+            expect(page.locator("#state")).to_contain_text("unsaved changes")
+
+            # Once saved, leaving asks nothing.
+            page.keyboard.press("x")  # remove the new (unlabeled) entity again
+            page.keyboard.press("Control+s")
+            expect(page.locator("#message")).to_have_text("Review saved.")
+            count = len(dialogs)
+            page.goto(f"{base}/review/{ids[1]}")
+            _wait_for_document(page, ids[1])
+            assert len(dialogs) == count
+        finally:
+            browser.close()
