@@ -2,18 +2,14 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from selfimprove_assets.lib.documents.ocr import (
     MAX_UPSCALE,
     OcrSettings,
-    binarize_otsu,
-    binarize_sauvola,
     estimate_dpi,
     ocr_image,
-    otsu_threshold,
     prepare_image,
     upscale_to_dpi,
 )
@@ -73,27 +69,6 @@ def test_only_low_resolution_scans_are_upscaled_and_never_past_the_caps() -> Non
 
     prepared = prepare_image(page, OcrSettings())  # estimated at ~90 dpi
     assert prepared.size[1] == pytest.approx(3300, rel=0.01)
-
-
-def test_binarization_separates_ink_from_uneven_paper() -> None:
-    rng = np.random.default_rng(0)
-    ink = rng.normal(40, 8, 500).clip(0, 255)
-    paper = rng.normal(210, 8, 1500).clip(0, 255)
-    threshold = otsu_threshold(np.concatenate([ink, paper]).astype(np.uint8))
-    assert 60 < threshold < 190
-
-    # Paper darkening from 250 (left) to 150 (right), with strokes 60 below the paper.
-    shade = np.tile(np.linspace(250, 150, 400), (200, 1))
-    pixels = shade.copy()
-    strokes = np.zeros_like(pixels, dtype=bool)
-    strokes[50:150, 20:380:40] = True
-    strokes[50:150, 21:380:40] = True
-    pixels[strokes] -= 60
-    image = Image.fromarray(pixels.astype(np.uint8), mode="L")
-    local = np.asarray(binarize_sauvola(image, window=31)) == 0
-    assert local[strokes].mean() > 0.95 and local[~strokes].mean() < 0.02
-    globally = np.asarray(binarize_otsu(image)) == 0
-    assert globally[~strokes].mean() > 0.1  # one threshold blackens the darker paper
 
 
 def test_upscaling_a_low_resolution_scan_reads_more_of_its_words() -> None:
