@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 from sqlalchemy.exc import OperationalError
 
 from selfimprove_assets.lib.deployment import champion_version, deploy_version, registry_agrees
+from selfimprove_assets.lib.models.needs import TRAINING_DATA_KEY
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
 from selfimprove_assets_tests.loop_env import LoopEnv, build_loop_env
@@ -90,6 +91,10 @@ def test_extractor_promotion_rebases_thresholds_and_archives(loop: LoopEnv) -> N
     assert new is not None and new.version != old.version
     assert new.thresholds and new.thresholds != old.thresholds or new.baseline_metrics
     assert new.retrain_state == RetrainState.COMPLETED.value
+    # the training data V1 recorded stays with the default (serving judges by it whether the
+    # other model type is needed)
+    recorded = new.baseline_metrics[TRAINING_DATA_KEY]
+    assert recorded == old.baseline_metrics[TRAINING_DATA_KEY] and recorded["entity_labels"]
     version = MlflowClient(tracking_uri=loop.settings.mlflow_tracking_uri).get_model_version(
         "entity-extractor", new.version
     )

@@ -8,6 +8,7 @@ from pydantic import Field
 from selfimprove_assets.defs.feedback.sensors import MODEL_TYPE_TAG
 from selfimprove_assets.defs.resources import FeedbackStoreResource, MlflowRegistryResource
 from selfimprove_assets.lib.deployment import deploy_version, registry_agrees
+from selfimprove_assets.lib.models.needs import TRAINING_DATA_KEY
 from selfimprove_assets.lib.types import RetrainState
 
 
@@ -43,13 +44,18 @@ def build_champion_asset(model_type: str) -> dg.Definitions:
             golden = evaluation["comparisons"]["golden"]
             candidate_version = feedback.get_version(model_type, version)
             assert candidate_version is not None
+            metrics = dict(evaluation["candidate_golden"])
+            parent = feedback.get_default(model_type)
+            recorded = (parent.baseline_metrics if parent else {}).get(TRAINING_DATA_KEY)
+            if recorded is not None:  # serving judges whether the other model type is needed
+                metrics[TRAINING_DATA_KEY] = recorded  # by it (one-type corpora)
             info = deploy_version(
                 feedback,
                 mlflow.client(),
                 model_type=model_type,
                 version=version,
                 field_accuracy=evaluation["candidate_golden"]["field_accuracy"],
-                metrics=evaluation["candidate_golden"],
+                metrics=metrics,
                 margin=config.threshold_margin,
                 mlflow_run_id=candidate_version.mlflow_run_id,
                 parent_version=evaluation["default_version"],
