@@ -1,7 +1,8 @@
 """A cache of extracted page words, one Parquet file per document content hash.
 
 Extraction (OCR above all) is the expensive step of ingestion; keying the cache by the sha256
-of the file's bytes means re-ingesting the same document, under any name, does no work.
+of the file's bytes means re-ingesting the same document, under any name, does no work. Words
+stored by another ``EXTRACTION_VERSION`` count as missing, so an improved extractor applies.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from selfimprove_assets.lib.documents.pages import (
+    EXTRACTION_VERSION,
     DocumentError,
     ExtractResult,
     extract_many,
@@ -81,6 +83,8 @@ class PageStore:
             return None
         table = pq.read_table(path)
         meta = json.loads((table.schema.metadata or {}).get(b"selfimprove", b"{}"))
+        if meta.get("extraction_version", 1) != EXTRACTION_VERSION:
+            return None  # words from an older extractor: extract again (put overwrites)
         columns: dict[str, list[Any]] = table.to_pydict()
         words = [
             Word(text, (x0, y0, x1, y1), page)
@@ -116,7 +120,11 @@ class PageStore:
             },
             schema=_SCHEMA,
         )
-        meta = {"page_count": pages.page_count, "ocr_pages": list(pages.ocr_pages)}
+        meta = {
+            "page_count": pages.page_count,
+            "ocr_pages": list(pages.ocr_pages),
+            "extraction_version": EXTRACTION_VERSION,
+        }
         table = table.replace_schema_metadata({"selfimprove": json.dumps(meta)})
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
         os.close(fd)

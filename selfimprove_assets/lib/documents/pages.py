@@ -46,6 +46,11 @@ DEFAULT_OCR_DPI = 200
 MIN_TEXT_CHARS = 3
 """A page whose text layer has fewer visible characters than this is OCR'd instead."""
 
+EXTRACTION_VERSION = 2
+"""Bumped whenever the words extracted from the same bytes change; caches keyed by content
+(``PageStore``) treat words from another version as missing. 2: low-resolution scans upscaled,
+no speckle filter on them, every OCR word kept."""
+
 _STATUS_BY_KIND = {
     "unsupported_type": 415,
     "too_large": 413,

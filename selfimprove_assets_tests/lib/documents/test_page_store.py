@@ -26,6 +26,21 @@ def test_put_get_round_trip(tmp_path: Path) -> None:
         store.get("../../etc/passwd")
 
 
+def test_words_from_an_older_extractor_count_as_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PageStore(tmp_path / "pages")
+    digest = "cd" + "0" * 62
+    words = PageWords(words=[Word("Total", (10, 20, 60, 30), 0)], page_count=1, ocr_pages=[0])
+    monkeypatch.setattr(page_store_module, "EXTRACTION_VERSION", 1)
+    store.put(digest, words)
+    assert store.get(digest) == words
+    monkeypatch.setattr(page_store_module, "EXTRACTION_VERSION", 2)
+    assert store.get(digest) is None
+    store.put(digest, words)
+    assert store.get(digest) == words
+
+
 def test_same_bytes_are_extracted_once(
     tmp_path: Path, text_docs: list[SynthDocument], monkeypatch: pytest.MonkeyPatch
 ) -> None:
