@@ -1,8 +1,10 @@
 """A cache of extracted page words, one Parquet file per document content hash.
 
 Extraction (OCR above all) is the expensive step of ingestion; keying the cache by the sha256
-of the file's bytes means re-ingesting the same document, under any name, does no work. Words
-stored by another ``EXTRACTION_VERSION`` count as missing, so an improved extractor applies.
+of the file's bytes means re-ingesting the same document, under any name, does no work. For
+ingestion (``extract_cached``, ``extract_many_cached``) words stored by another
+``EXTRACTION_VERSION`` count as missing, so an improved extractor applies; plain ``get`` still
+returns them (a reviewed upload keeps the words its review was made on).
 """
 
 from __future__ import annotations
@@ -77,14 +79,17 @@ class PageStore:
             raise ValueError(f"not a sha256 hex digest: {content_hash!r}")
         return self.root / content_hash[:2] / f"{content_hash}.parquet"
 
-    def get(self, content_hash: str) -> PageWords | None:
+    def get(self, content_hash: str, *, current_only: bool = False) -> PageWords | None:
+        """The stored words, or None. ``current_only``: words stored by another
+        ``EXTRACTION_VERSION`` count as missing (ingestion re-extracts them); without it they
+        are returned, so a reviewed document keeps the words its review was made on."""
         path = self.path_for(content_hash)
         if not path.is_file():
             return None
         table = pq.read_table(path)
         meta = json.loads((table.schema.metadata or {}).get(b"selfimprove", b"{}"))
-        if meta.get("extraction_version", 1) != EXTRACTION_VERSION:
-            return None  # words from an older extractor: extract again (put overwrites)
+        if current_only and meta.get("extraction_version", 1) != EXTRACTION_VERSION:
+            return None
         columns: dict[str, list[Any]] = table.to_pydict()
         words = [
             Word(text, (x0, y0, x1, y1), page)
@@ -139,7 +144,7 @@ class PageStore:
     def extract_cached(self, path: Path, **options: Any) -> tuple[str, PageWords, bool]:
         """(content hash, words, cache hit) for one file; extraction runs only on a miss."""
         content_hash = sha256_file(path)
-        cached = self.get(content_hash)
+        cached = self.get(content_hash, current_only=True)
         if cached is not None:
             return content_hash, cached, True
         pages = extract_pages(path, **options)
@@ -166,7 +171,7 @@ class PageStore:
                 error = DocumentError(path, f"cannot read file: {exc.strerror}", "not_found")
                 results[i] = CachedResult(path, None, None, error, False)
                 continue
-            cached = self.get(content_hash)
+            cached = self.get(content_hash, current_only=True)
             if cached is not None:
                 results[i] = CachedResult(path, content_hash, cached, None, True)
             else:

@@ -27,18 +27,29 @@ def test_put_get_round_trip(tmp_path: Path) -> None:
 
 
 def test_words_from_an_older_extractor_count_as_missing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text_docs: list[SynthDocument]
 ) -> None:
     store = PageStore(tmp_path / "pages")
     digest = "cd" + "0" * 62
     words = PageWords(words=[Word("Total", (10, 20, 60, 30), 0)], page_count=1, ocr_pages=[0])
     monkeypatch.setattr(page_store_module, "EXTRACTION_VERSION", 1)
     store.put(digest, words)
-    assert store.get(digest) == words
+    assert store.get(digest, current_only=True) == words
     monkeypatch.setattr(page_store_module, "EXTRACTION_VERSION", 2)
-    assert store.get(digest) is None
+    assert store.get(digest, current_only=True) is None
+    assert store.get(digest) == words  # what a stored review was made on stays readable
     store.put(digest, words)
-    assert store.get(digest) == words
+    assert store.get(digest, current_only=True) == words
+
+    path = tmp_path / "doc.pdf"
+    path.write_bytes(text_docs[0].data)
+    assert store.extract_cached(path)[2] is False
+    assert store.extract_cached(path)[2] is True
+    assert store.extract_many_cached([path], workers=1)[0].cache_hit
+    monkeypatch.setattr(page_store_module, "EXTRACTION_VERSION", 3)  # ingestion re-extracts
+    assert store.extract_cached(path)[2] is False
+    monkeypatch.setattr(page_store_module, "EXTRACTION_VERSION", 4)
+    assert not store.extract_many_cached([path], workers=1)[0].cache_hit
 
 
 def test_same_bytes_are_extracted_once(
