@@ -2,16 +2,20 @@
 contract and the synthetic healthcare corpus (``documents.synth``)."""
 
 from selfimprove_assets.lib.documents.corpus import (
+    UNALIGNED_REASONS,
     AlignmentResult,
     CorpusError,
     LabeledDocument,
     align_entities,
+    alignment_summary,
     read_labels,
     read_splits,
     split_corpus,
     to_training_example,
     write_labels,
 )
+from selfimprove_assets.lib.documents.ocr import OcrSettings
+from selfimprove_assets.lib.documents.ocr_quality import word_recall
 from selfimprove_assets.lib.documents.page_store import CachedResult, PageStore, sha256_file
 from selfimprove_assets.lib.documents.pages import (
     DocumentError,
@@ -23,14 +27,17 @@ from selfimprove_assets.lib.documents.pages import (
 )
 
 __all__ = [
+    "UNALIGNED_REASONS",
     "AlignmentResult",
     "CachedResult",
     "CorpusError",
     "DocumentError",
     "ExtractResult",
     "LabeledDocument",
+    "OcrSettings",
     "PageStore",
     "align_entities",
+    "alignment_summary",
     "detect_type",
     "extract_many",
     "extract_pages",
@@ -40,5 +47,6 @@ __all__ = [
     "sha256_file",
     "split_corpus",
     "to_training_example",
+    "word_recall",
     "write_labels",
 ]
