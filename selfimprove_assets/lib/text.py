@@ -12,6 +12,8 @@ import re
 import unicodedata
 
 _WHITESPACE = re.compile(r"\s+")
+# a space with punctuation on either side: "312- 861- 2200", "N /A", "R. G. Ryan"
+_SPACE_BY_PUNCT = re.compile(r"(?<=[^\w\s]) | (?=[^\w\s])")
 
 
 def _is_punct(char: str) -> bool:
@@ -22,11 +24,13 @@ def normalize_text(text: str) -> str:
     """Normalize an entity value so cosmetic differences do not count as different values.
 
     NFKC folds compatibility forms (full-width digits, ligatures), ``casefold`` ignores case,
-    whitespace runs collapse to one space, and punctuation at either end is stripped
-    ("Smith," == "smith"). Inner punctuation is kept: "12/03" and "1203" are different values.
+    whitespace runs collapse to one space, spaces beside punctuation go ("312- 861- 2200" ==
+    "312-861-2200", "R. G. Ryan" == "R.G. Ryan": scans and reviewers space punctuation
+    inconsistently), and punctuation at either end is stripped ("Smith," == "smith"). Inner
+    punctuation is kept: "12/03" and "1203" are different values, and so are "APR 4" and "APR4".
     """
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    value = _WHITESPACE.sub(" ", folded).strip()
+    value = _SPACE_BY_PUNCT.sub("", _WHITESPACE.sub(" ", folded).strip())
     start, end = 0, len(value)
     while start < end and (_is_punct(value[start]) or value[start].isspace()):
         start += 1

@@ -36,3 +36,12 @@ def test_normalize_text_rule() -> None:
     assert normalize_text("¡Hola!") == "hola"
     assert normalize_text("$1,234.00") == "$1,234.00"  # a currency sign is not punctuation
     assert normalize_text("...") == ""
+
+
+def test_spacing_around_punctuation_is_not_a_value() -> None:
+    # scans and reviewers space punctuation inconsistently; the characters still decide
+    assert normalize_text("312- 861- 2200") == normalize_text("312-861-2200")
+    assert normalize_text("N /A") == normalize_text("n/a")
+    assert normalize_text("R. G. Ryan") == normalize_text("R.G. Ryan")
+    assert normalize_text("APR 4") != normalize_text("APR4")  # a space between words stays
+    assert normalize_text("$135 00") != normalize_text("$135.00")
