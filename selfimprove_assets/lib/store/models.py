@@ -54,7 +54,7 @@ class DocumentRow(Base):
         DateTime(timezone=True), default=utcnow, index=True
     )
     # For the review queue (filter by type, least certain first) without reading the JSON.
-    predicted_doc_type: Mapped[str | None] = mapped_column(String(100))
+    predicted_doc_type: Mapped[str | None] = mapped_column(String(100), index=True)
     min_confidence: Mapped[float | None] = mapped_column(Float, index=True)
 
 
@@ -95,6 +95,8 @@ class FeedbackRow(_FeedbackColumns, Base):
         UniqueConstraint("document_id", "model_type", name="uq_feedback_document_model"),
         Index("ix_feedback_version_commit", "model_type", "model_version", "commit_id"),
         Index("ix_feedback_cycle", "retrain_cycle"),
+        # The review queue's state filters (see list_documents), read index-only.
+        Index("ix_feedback_document_state", "document_id", "reviewed_at", "committed_at"),
         # Archived rows keep their id: SQLite must never hand a deleted id out again.
         {"sqlite_autoincrement": True},
     )

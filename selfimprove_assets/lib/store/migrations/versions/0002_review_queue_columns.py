@@ -38,6 +38,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("min_confidence", sa.Float(), nullable=True))
         batch.create_index("ix_documents_min_confidence", ["min_confidence"])
         batch.create_index("ix_documents_created_at", ["created_at"])
+        batch.create_index("ix_documents_predicted_doc_type", ["predicted_doc_type"])
+    # The queue's review-state filters read only these columns per document (index-only).
+    op.create_index(
+        "ix_feedback_document_state",
+        "feedback_data",
+        ["document_id", "reviewed_at", "committed_at"],
+    )
     documents = sa.table(
         "documents",
         sa.column("id", sa.String()),
@@ -72,7 +79,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_feedback_document_state", table_name="feedback_data")
     with op.batch_alter_table("documents") as batch:
+        batch.drop_index("ix_documents_predicted_doc_type")
         batch.drop_index("ix_documents_created_at")
         batch.drop_index("ix_documents_min_confidence")
         batch.drop_column("min_confidence")
