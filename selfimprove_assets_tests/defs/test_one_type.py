@@ -158,7 +158,7 @@ def test_one_type_corpus_runs_the_extractor_alone_until_a_second_type_arrives(
     }
     run = job.execute_in_process(
         instance=env.instance,
-        tags=dict(request.tags),
+        tags={**request.tags, "dagster/run_key": str(request.run_key)},  # as the daemon does
         run_config={"ops": {"classifier_baseline": {"config": config}}},
     )
     assert run.success

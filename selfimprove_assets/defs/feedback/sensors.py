@@ -182,14 +182,25 @@ def _join_loop(
     )
     if active:
         return dg.SkipReason(f"{model_type} V1 is being trained (run {active[0].run_id})")
-    # One request per set of types: a V1 that failed is not retried on the same data.
+    # One request per set of types: a V1 that failed is not retried on the same data (the
+    # daemon drops a repeated run key; runs executed by hand carry the tag too).
     digest = hashlib.sha256("\n".join(types).encode()).hexdigest()[:16]
+    run_key = f"{model_type}-joins-{digest}"
+    earlier = context.instance.get_runs(
+        dg.RunsFilter(job_name=joins_job.name, tags={"dagster/run_key": run_key}), limit=1
+    )
+    if earlier:
+        return dg.SkipReason(
+            f"{model_type} V1 was already requested for the types {types} (run "
+            f"{earlier[0].run_id}, {earlier[0].status.value}); it is requested again when "
+            "another type appears, or materialize the baseline from the UI"
+        )
     context.log.info("%s joins the loop: verified types %s", model_type, types)
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
                 job_name=joins_job.name,
-                run_key=f"{model_type}-joins-{digest}",
+                run_key=run_key,
                 run_config={
                     "ops": {f"{model_type}_baseline": {"config": {"include_feedback": True}}}
                 },
