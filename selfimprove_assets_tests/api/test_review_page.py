@@ -80,7 +80,9 @@ def _words_under(words: list[dict[str, Any]], box: list[int]) -> list[dict[str, 
 
 
 def _palette(page: Any) -> list[str]:
-    return [t.split(" ", 1)[1] for t in page.locator("#palette .key").all_inner_texts()]
+    """The labels that number keys pick, in key order."""
+    keys = page.locator("#palette .key").all_inner_texts()
+    return [t.split(" ", 1)[1] for t in keys if t[:1].isdigit()]
 
 
 def _screenshot(page: Any, name: str, height: int | None = None) -> None:
@@ -130,6 +132,19 @@ def test_whole_review_by_keyboard_through_the_queue(live_api: tuple[ApiHarness, 
             rows = page.locator("#entities tbody tr")
             expect(rows).to_have_count(n_predicted)
             assert page.locator("#overlay .box").count() > 0  # predicted boxes drawn
+            # Fields below their threshold (the harness sets 0.8 for every field) stand out.
+            low = sum(e["confidence"] < 0.8 for e in first_prediction["entities"])
+            expect(page.locator("#entities tbody tr.low")).to_have_count(low)
+            expect(page.locator("#overlay .box.low")).to_have_count(
+                sum(
+                    e["confidence"] < 0.8 and e["bbox"] is not None
+                    for e in first_prediction["entities"]
+                )
+            )
+            type_is_low = first_prediction["doc_type_confidence"] < 0.8
+            assert (
+                "low" in (page.locator("#doc-type").get_attribute("class") or "")
+            ) == type_is_low
 
             # Clicking a box selects its row.
             boxes = page.locator("#overlay .box")
@@ -257,7 +272,12 @@ def test_leaving_unsaved_changes_asks_first(live_api: tuple[ApiHarness, str]) ->
 
             def answer(dialog: Any) -> None:
                 dialogs.append((dialog.type, dialog.message))
-                dialog.dismiss()
+                if dialog.type == "prompt":
+                    dialog.accept("stamp_date")
+                elif dialog.type == "confirm" and "Add it as a new label" in dialog.message:
+                    dialog.accept()
+                else:
+                    dialog.dismiss()
 
             page.on("dialog", answer)
             page.goto(f"{base}/review/{ids[0]}?token={REVIEWER_TOKEN}")
@@ -265,6 +285,12 @@ def test_leaving_unsaved_changes_asks_first(live_api: tuple[ApiHarness, str]) ->
             expect(page.locator("#queue-list li.queue-item")).to_have_count(2)
             page.keyboard.press("n")  # an unsaved change
             expect(page.locator("#state")).to_contain_text("unsaved changes")
+            # A label nobody used before is typed, then confirmed, and joins the label list.
+            added = page.locator("#entities tbody tr.selected select.label")
+            added.select_option(label="new label…")
+            expect(added).to_have_value("stamp_date")
+            assert [d[0] for d in dialogs[-2:]] == ["prompt", "confirm"]
+            expect(page.locator("#palette")).to_contain_text("stamp_date")
 
             # Opening another document from the queue asks; dismissing keeps this one.
             page.locator(f'#queue-list li[data-id="{ids[1]}"]').click()

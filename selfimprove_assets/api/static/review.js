@@ -115,12 +115,16 @@
   function renderPalette() {
     const palette = $("palette");
     palette.replaceChildren();
-    state.labels.slice(0, 9).forEach((label, i) => {
+    // Number keys pick the first nine; the others are in each row's list.
+    state.labels.forEach((label, i) => {
       const key = document.createElement("span");
       key.className = "key";
-      const kbd = document.createElement("kbd");
-      kbd.textContent = String(i + 1);
-      key.append(kbd, " " + label);
+      if (i < 9) {
+        const kbd = document.createElement("kbd");
+        kbd.textContent = String(i + 1);
+        key.append(kbd, " ");
+      }
+      key.append(label);
       palette.appendChild(key);
     });
   }
