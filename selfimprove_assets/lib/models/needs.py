@@ -29,11 +29,13 @@ class DataSummary:
     """What a training set holds, as far as deciding and diagnosing goes.
 
     ``doc_types``: documents per type; ``entity_labels``: entities per label (``B-`` tags, one
-    per aligned entity). Sensors build it from the store without reading any page.
+    per aligned entity); ``labeled_entities``: entities as labeled, aligned or not (0 when the
+    examples do not carry them). Sensors build it from the store without reading any page.
     """
 
     doc_types: Mapping[str, int] = field(default_factory=dict)
     entity_labels: Mapping[str, int] = field(default_factory=dict)
+    labeled_entities: int = 0
 
     @property
     def documents(self) -> int:
@@ -47,13 +49,19 @@ class DataSummary:
     def of(cls, examples: Iterable[TrainingExample]) -> DataSummary:
         types: Counter[str] = Counter()
         labels: Counter[str] = Counter()
+        labeled = 0
         for example in examples:
             types[example.doc_type] += 1
             labels.update(t[2:] for t in example.word_tags if t.startswith("B-"))
-        return cls(dict(types), dict(labels))
+            labeled += len(example.entities or ())
+        return cls(dict(types), dict(labels), labeled)
 
-    def to_dict(self) -> dict[str, dict[str, int]]:
-        return {"doc_types": dict(self.doc_types), "entity_labels": dict(self.entity_labels)}
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "doc_types": dict(self.doc_types),
+            "entity_labels": dict(self.entity_labels),
+            "labeled_entities": self.labeled_entities,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> DataSummary | None:
@@ -63,6 +71,7 @@ class DataSummary:
         return cls(
             {str(k): int(v) for k, v in (data.get("doc_types") or {}).items()},
             {str(k): int(v) for k, v in (data.get("entity_labels") or {}).items()},
+            int(data.get("labeled_entities") or 0),
         )
 
     @property
@@ -76,7 +85,9 @@ class DataSummary:
         types.update(other.doc_types)
         labels = Counter(self.entity_labels)
         labels.update(other.entity_labels)
-        return DataSummary(dict(types), dict(labels))
+        return DataSummary(
+            dict(types), dict(labels), self.labeled_entities + other.labeled_entities
+        )
 
     def rare(
         self, model_type: str | ModelType, minimum: int = MIN_EXAMPLES_PER_LABEL
@@ -109,12 +120,11 @@ def model_needed(
             "nothing to classify; the classifier joins when a second type appears (a later "
             "ingest, or reviewers' verified types)"
         )
-    if summary.entities > 0:
-        return None
+    if summary.entities > 0 or summary.labeled_entities > 0:
+        return None  # labeled but never aligned: needed, and the diagnosis says why it fails
     return (
-        f"none of the {summary.documents} training documents has a labeled entity that "
-        "aligned to its words: there is nothing to extract; the extractor joins when labeled "
-        "entities appear"
+        f"none of the {summary.documents} training documents has a labeled entity: there is "
+        "nothing to extract; the extractor joins when labeled entities appear"
     )
 
 
@@ -156,6 +166,11 @@ def diagnose_no_learning(
             )
             actions.append("add documents of those types, or merge them into a related type")
     else:
+        if summary.labeled_entities > summary.entities:
+            causes.append(
+                f"only {summary.entities} of the {summary.labeled_entities} labeled entities "
+                "were aligned to page words (the rest teach nothing)"
+            )
         if predicted_entities == 0:
             causes.append(
                 "it predicts no entity at all on the documents it was scored on (collapse "

@@ -9,7 +9,7 @@ from selfimprove_assets.lib.models.needs import (
     diagnose_no_learning,
     model_needed,
 )
-from selfimprove_assets.lib.types import TrainingExample
+from selfimprove_assets.lib.types import Entity, TrainingExample
 
 
 def _example(doc_id: str, doc_type: str, tags: list[str]) -> TrainingExample:
@@ -36,9 +36,20 @@ def test_one_document_type_needs_no_classifier_and_entities_need_an_extractor() 
 def test_no_labeled_entity_needs_no_extractor() -> None:
     examples = [_example("a", "invoice", ["O", "O"]), _example("b", "referral", ["O"])]
     reason = model_needed("extractor", examples)
-    assert reason is not None and "2 training documents" in reason
+    assert reason is not None and "none of the 2 training documents" in reason
     assert model_needed("classifier", examples) is None
     assert model_needed("classifier", []) is not None
+
+
+def test_labeled_entities_that_never_aligned_still_need_an_extractor() -> None:
+    example = _example("a", "invoice", ["O", "O"])
+    example.entities = [Entity("total", "12.00"), Entity("date", "1 May")]
+    summary = DataSummary.of([example])
+    assert summary.entities == 0 and summary.labeled_entities == 2
+    assert model_needed("extractor", summary) is None
+    message = diagnose_no_learning("extractor", summary, predicted_entities=0)
+    assert "only 0 of the 2 labeled entities were aligned" in message
+    assert "alignment coverage" in message
 
 
 def test_summary_counts_entities_by_b_tags_and_round_trips() -> None:
