@@ -205,6 +205,53 @@ def test_whole_review_by_keyboard_through_the_queue(live_api: tuple[ApiHarness, 
             expect(added.locator(".bbox")).to_have_text(", ".join(map(str, expected_box)))
             _screenshot(page, "review.png")
 
+            # Without the pointer: type the text (e), leave the field (Esc), find it (f).
+            def covered(w: dict[str, Any]) -> bool:
+                cx, cy = (w["bbox"][0] + w["bbox"][2]) / 2, (w["bbox"][1] + w["bbox"][3]) / 2
+                boxes = [e["bbox"] for e in first_prediction["entities"]] + [expected_box]
+                return any(b[0] - 3 <= cx <= b[2] + 3 and b[1] - 3 <= cy <= b[3] + 3 for b in boxes)
+
+            free = [w for w in words if w not in expected and len(w["text"]) >= 3]
+            typed = next(w for w in free if sum(v["text"] == w["text"] for v in words) == 1)
+            page.keyboard.press("n")
+            page.keyboard.press("3")
+            page.keyboard.press("e")
+            page.keyboard.type(typed["text"])
+            page.keyboard.press("Escape")
+            page.keyboard.press("f")
+            found = rows.nth(n_predicted + 1)
+            expect(found.locator(".bbox")).to_have_text(", ".join(map(str, typed["bbox"])))
+            expect(found.locator("select.label")).to_have_value(labels[2])
+
+            # A new entity takes the word clicked (even inside a predicted box); Shift+click adds.
+            clicked = next(w for w in free if w is not typed and covered(w))
+            page.keyboard.press("n")
+            page.keyboard.press("4")
+            cx = (clicked["bbox"][0] + clicked["bbox"][2]) / 2
+            cy = (clicked["bbox"][1] + clicked["bbox"][3]) / 2
+            page.mouse.click(*at(cx, cy))
+            filled = rows.nth(n_predicted + 2)
+            expect(filled.locator("input.text")).to_have_value(clicked["text"])
+            expect(filled.locator(".bbox")).to_have_text(", ".join(map(str, clicked["bbox"])))
+            extra = next(w for w in free if w is not typed and w is not clicked)
+            page.keyboard.down("Shift")
+            page.mouse.click(
+                *at(
+                    (extra["bbox"][0] + extra["bbox"][2]) / 2,
+                    (extra["bbox"][1] + extra["bbox"][3]) / 2,
+                )
+            )
+            page.keyboard.up("Shift")
+            clicked_text = f"{clicked['text']} {extra['text']}"
+            clicked_box = [
+                min(clicked["bbox"][0], extra["bbox"][0]),
+                min(clicked["bbox"][1], extra["bbox"][1]),
+                max(clicked["bbox"][2], extra["bbox"][2]),
+                max(clicked["bbox"][3], extra["bbox"][3]),
+            ]
+            expect(filled.locator("input.text")).to_have_value(clicked_text)
+            expect(filled.locator(".bbox")).to_have_text(", ".join(map(str, clicked_box)))
+
             # Save and next (Ctrl+Enter): this one is ready to commit, the next one opens.
             page.keyboard.press("Control+Enter")
             expect(page).to_have_url(re.compile(f"/review/{second}$"), timeout=15_000)
@@ -243,13 +290,29 @@ def test_whole_review_by_keyboard_through_the_queue(live_api: tuple[ApiHarness, 
     assert doc["review"]["committed"] is True
     verified = doc["review"]["verified"]["entities"]
     assert verified[0]["label"] == labels[key]
-    assert verified[-1] == {
-        "label": labels[1],
-        "text": expected_text,
-        "page": 0,
-        "bbox": expected_box,
-        "confidence": None,
-    }
+    assert verified[-3:] == [
+        {
+            "label": labels[1],
+            "text": expected_text,
+            "page": 0,
+            "bbox": expected_box,
+            "confidence": None,
+        },
+        {
+            "label": labels[2],
+            "text": typed["text"],
+            "page": 0,
+            "bbox": typed["bbox"],
+            "confidence": None,
+        },
+        {
+            "label": labels[3],
+            "text": clicked_text,
+            "page": 0,
+            "bbox": clicked_box,
+            "confidence": None,
+        },
+    ]
     other = api.client.get(f"/v1/documents/{second}", headers=REVIEWER).json()
     assert other["review"]["verified"]["doc_type"] == changed
     assert other["review"]["corrected"]["classifier"] is True

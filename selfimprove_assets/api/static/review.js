@@ -646,6 +646,67 @@
     show(`Box snapped to ${under.length} word(s).`, "ok");
   }
 
+  const norm = (t) => t.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, "");
+
+  function union(boxes) {
+    return [
+      Math.min(...boxes.map((b) => b[0])),
+      Math.min(...boxes.map((b) => b[1])),
+      Math.max(...boxes.map((b) => b[2])),
+      Math.max(...boxes.map((b) => b[3])),
+    ];
+  }
+
+  // Keyboard boxes: find the selected entity's text among the words (this page first) and
+  // box it there.
+  async function findText() {
+    const e = state.entities[state.selected];
+    if (!e || !state.doc || state.doc.review.committed) return;
+    const tokens = (e.text || "").split(/\s+/).map(norm).filter(Boolean);
+    if (!tokens.length) { show("Type the entity's text first (e), then press f to find it.", "error"); return; }
+    const pages = [state.page, ...Array.from({ length: state.pageCount }, (_, i) => i).filter((i) => i !== state.page)];
+    for (const page of pages) {
+      let words;
+      try { words = (await pageWords(page)).filter((w) => norm(w.text)); } catch (_) { continue; }
+      for (let i = 0; i + tokens.length <= words.length; i++) {
+        if (tokens.every((t, k) => norm(words[i + k].text) === t)) {
+          const run = words.slice(i, i + tokens.length);
+          e.bbox = union(run.map((w) => w.bbox));
+          e.page = page;
+          e.confidence = null;
+          markDirty();
+          if (page !== state.page) await showPage(page);
+          renderEntities();
+          show(`Found on page ${page + 1}.`, "ok");
+          return;
+        }
+      }
+    }
+    show(`"${e.text}" is not among the words of this document: draw its box instead.`, "error");
+  }
+
+  // A click on a word fills the selected entity with it; with ``extend`` (Shift) it is added.
+  async function clickWord(point, extend) {
+    const e = state.entities[state.selected];
+    if (!e || !state.doc || state.doc.review.committed) return;
+    let words = [];
+    try { words = await pageWords(state.page); } catch (_) { return; }
+    const [x, y] = point;
+    const word = words.find((w) => w.bbox[0] - 2 <= x && x <= w.bbox[2] + 2 && w.bbox[1] - 2 <= y && y <= w.bbox[3] + 2);
+    if (!word) return;
+    if (extend && e.bbox && e.page === state.page && e.text) {
+      e.bbox = union([e.bbox, word.bbox]);
+      e.text = `${e.text} ${word.text}`;
+    } else {
+      e.bbox = word.bbox.slice();
+      e.text = word.text;
+    }
+    e.page = state.page;
+    e.confidence = null;
+    markDirty();
+    renderEntities();
+  }
+
   function setupDrawing() {
     const wrap = $("page-wrap");
     const drag = $("drag-box");
@@ -681,7 +742,12 @@
       start = null;
       drag.hidden = true;
       if (Math.abs(x - from[0]) <= 2 && Math.abs(y - from[1]) <= 2) {
-        if (startHit >= 0) select(startHit, { scroll: true });
+        // A new entity (no box yet) takes the word clicked, even inside another box; Shift
+        // adds the word to the selected entity; otherwise a click on a box selects its entity.
+        const current = state.entities[state.selected];
+        if (current && (ev.shiftKey || !current.bbox)) await clickWord([x, y], ev.shiftKey);
+        else if (startHit >= 0) select(startHit, { scroll: true });
+        else await clickWord([x, y], false);
         return;
       }
       if (state.doc.review.committed || Math.abs(x - from[0]) <= 2 || Math.abs(y - from[1]) <= 2) return;
@@ -757,6 +823,9 @@
         break;
       case "t":
         if (!locked) { ev.preventDefault(); $("doc-type").focus(); }
+        break;
+      case "f":
+        if (!locked) { ev.preventDefault(); findText(); }
         break;
       case "q":
         ev.preventDefault();
