@@ -115,7 +115,7 @@ class OcrSettings:
     below this (0-100) are dropped. ``despeckle``: median-filter pages at or above ``min_dpi``
     that test as speckled (``despeckle``).
 
-    Measured on 40 FUNSD forms (``benchmarks/bench_ocr.py``), against the defaults: 200 dpi
+    Measured on 40 FUNSD forms (``benchmarks/bench_ocr.py``, confidence floor 30): 200 dpi
     instead of 300 reads fewer words (0.713 vs 0.725 word recall); a global Otsu or a local
     Sauvola binarization before Tesseract reads fewer (0.714, 0.682) and Sauvola costs seconds
     a page; psm 11 reads as many on FUNSD but loses 14 points on the noisy synthetic scans; a
