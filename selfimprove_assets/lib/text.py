@@ -30,7 +30,8 @@ def normalize_text(text: str) -> str:
     punctuation is kept: "12/03" and "1203" are different values, and so are "APR 4" and "APR4".
     """
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    value = _SPACE_BY_PUNCT.sub("", _WHITESPACE.sub(" ", folded).strip())
+    spaced = _SPACE_BY_PUNCT.sub("", _WHITESPACE.sub(" ", folded).strip())
+    value = unicodedata.normalize("NFKC", spaced)  # a mark that lost its space composes again
     start, end = 0, len(value)
     while start < end and (_is_punct(value[start]) or value[start].isspace()):
         start += 1
