@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 
 from selfimprove_assets.lib.evaluation.scoring import ModelScore, score
 from selfimprove_assets.lib.models.registry import REGISTERED_NAMES, load_predictor
-from selfimprove_assets.lib.promotion.policy import rebase_thresholds
+from selfimprove_assets.lib.promotion.policy import DEFAULT_THRESHOLD_FLOOR, rebase_thresholds
 from selfimprove_assets.lib.store.repository import FeedbackStore, ModelInfo
 from selfimprove_assets.lib.types import RetrainState, TrainingExample
 
@@ -52,9 +52,10 @@ def deploy_version(
     parent_version: str | None,
     state: RetrainState,
     reason: str | None = None,
+    floor: float = DEFAULT_THRESHOLD_FLOOR,
 ) -> ModelInfo:
     """Register ``version`` in the model table, make it the default and move ``champion``."""
-    thresholds = rebase_thresholds(field_accuracy, margin=margin)
+    thresholds = rebase_thresholds(field_accuracy, margin=margin, floor=floor)
     store.register_version(
         model_type=model_type,
         version=version,

@@ -104,3 +104,27 @@ def test_unreachable_registry_is_reported_and_a_rerun_repairs(
     served = api.client.get("/v1/models", headers=REVIEWER).json()["models"]["classifier"]
     assert served["default_version"] == "2"
     assert api.upload().json()["model_versions"]["classifier"] == "2"
+
+
+def test_a_quality_target_floors_the_new_thresholds(
+    make_api: ApiFactory, registry: MlflowClient
+) -> None:
+    """A team's target (``threshold_floor``) keeps a weak default's thresholds above its own
+    figures, so the sensor goes on collecting corrections into retrains until it is reached."""
+    api = make_api()
+    register(api.store, api.models, "classifier", "2", parent="1", make_default=False)
+    info = deploy_version(
+        api.store,
+        registry,
+        model_type="classifier",
+        version="2",
+        field_accuracy={"doc_type": 0.6},
+        metrics={},
+        margin=0.05,
+        mlflow_run_id=None,
+        parent_version="1",
+        state=RetrainState.COMPLETED,
+        floor=0.9,
+    )
+    assert info.thresholds == {"doc_type": 0.9}
+    assert _promote(api.store, registry).thresholds == {"doc_type": 0.85}  # 0.9 - 0.05

@@ -3,20 +3,17 @@
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
 
 from selfimprove_assets.defs.feedback.sensors import MODEL_TYPE_TAG
 from selfimprove_assets.defs.resources import FeedbackStoreResource, MlflowRegistryResource
+from selfimprove_assets.defs.thresholds import ThresholdConfig
 from selfimprove_assets.lib.deployment import deploy_version, registry_agrees
 from selfimprove_assets.lib.models.needs import TRAINING_DATA_KEY
 from selfimprove_assets.lib.types import RetrainState
 
 
-class PromotionConfig(dg.Config):
-    threshold_margin: float = Field(
-        default=0.05,
-        description="New thresholds = the new default's golden field accuracy minus this margin.",
-    )
+class PromotionConfig(ThresholdConfig):
+    """The thresholds a promoted candidate starts with (see ``ThresholdConfig``)."""
 
 
 def build_champion_asset(model_type: str) -> dg.Definitions:
@@ -57,6 +54,7 @@ def build_champion_asset(model_type: str) -> dg.Definitions:
                 field_accuracy=evaluation["candidate_golden"]["field_accuracy"],
                 metrics=metrics,
                 margin=config.threshold_margin,
+                floor=config.threshold_floor,
                 mlflow_run_id=candidate_version.mlflow_run_id,
                 parent_version=evaluation["default_version"],
                 state=RetrainState.COMPLETED,

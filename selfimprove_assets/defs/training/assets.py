@@ -20,6 +20,7 @@ from selfimprove_assets.defs.resources import (
     TrainingJobResource,
     TrainingRequest,
 )
+from selfimprove_assets.defs.thresholds import ThresholdConfig
 from selfimprove_assets.lib.deployment import deploy_version, score_version
 from selfimprove_assets.lib.documents.page_store import PageStore
 from selfimprove_assets.lib.evaluation.scoring import ModelScore, learnt_something
@@ -34,11 +35,7 @@ from selfimprove_assets.lib.models.needs import (
 from selfimprove_assets.lib.types import RetrainState, TrainingExample
 
 
-class BaselineConfig(dg.Config):
-    threshold_margin: float = Field(
-        default=0.05,
-        description="Thresholds start at the golden-set field accuracy minus this margin.",
-    )
+class BaselineConfig(ThresholdConfig):
     require_learning: bool = Field(
         default=True,
         description="Fail, and keep no default, when V1 scores no better on the golden set than "
@@ -142,6 +139,7 @@ def build_baseline_asset(model_type: str) -> dg.AssetsDefinition:
             field_accuracy=model_score.field_accuracy(),
             metrics={**model_score.to_dict(), TRAINING_DATA_KEY: data.to_dict()},
             margin=config.threshold_margin,
+            floor=config.threshold_floor,
             mlflow_run_id=result.get("run_id"),
             parent_version=None,
             state=RetrainState.IDLE,

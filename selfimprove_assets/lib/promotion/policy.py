@@ -222,10 +222,13 @@ def decide(
     )
 
 
+DEFAULT_THRESHOLD_FLOOR = 0.5
+
+
 def rebase_thresholds(
     new_metrics: Mapping[str, float],
     margin: float = 0.03,
-    floor: float = 0.5,
+    floor: float = DEFAULT_THRESHOLD_FLOOR,
     cap: float = 0.99,
 ) -> dict[str, float]:
     """New retrain thresholds after a promotion: ``clamp(metric - margin, floor, cap)``.
