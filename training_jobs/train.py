@@ -34,6 +34,7 @@ from selfimprove_assets.lib.types import ModelType
 logger = logging.getLogger("training_jobs.train")
 
 BACKBONE_BASE = "backbone"
+_DEFAULTS = TrainConfig()
 
 
 @dataclass
@@ -55,23 +56,45 @@ class JobArguments:
         default=None, metadata={"help": "retrain cycle, tagged on the version"}
     )
     dagster_run_id: str | None = field(default=None)
-    epochs: int = 5
-    lr: float = 5e-4
-    batch_size: int = 8
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.1
+    # Recipe knobs: defaults come from TrainConfig, the one place they are set.
+    epochs: int = _DEFAULTS.epochs
+    lr: float = field(
+        default=_DEFAULTS.learning_rate, metadata={"help": "adapter (LoRA) and head rate"}
+    )
+    full_lr: float = field(
+        default=_DEFAULTS.full_learning_rate,
+        metadata={"help": "encoder rate in a full fine-tune (--full-finetune, V1 only)"},
+    )
+    full_finetune: bool = field(
+        default=_DEFAULTS.full_finetune,
+        metadata={"help": "V1 trains every encoder weight (its children stay LoRA adapters)"},
+    )
+    head_lr_multiplier: float = _DEFAULTS.head_lr_multiplier
+    outside_weight: float = field(
+        default=_DEFAULTS.outside_weight, metadata={"help": "extractor loss weight of O"}
+    )
+    warmup_steps: int = _DEFAULTS.warmup_steps
+    min_steps: int = _DEFAULTS.min_steps
+    select_on: str = field(
+        default=_DEFAULTS.select_on, metadata={"help": "val_f1 or val_loss: which epoch is kept"}
+    )
+    batch_size: int = _DEFAULTS.batch_size
+    lora_r: int = _DEFAULTS.lora_r
+    lora_alpha: int = _DEFAULTS.lora_alpha
+    lora_dropout: float = _DEFAULTS.lora_dropout
     lora_layers: str = field(
-        default="all_linear", metadata={"help": "LoRA placement: all_linear or query_value"}
+        default=_DEFAULTS.lora_layers,
+        metadata={"help": "LoRA placement: all_linear or query_value"},
     )
     train_2d_embeddings: bool = field(
-        default=False, metadata={"help": "also train the 2-D box embeddings (V1 only)"}
+        default=_DEFAULTS.train_2d_embeddings,
+        metadata={"help": "also train the 2-D box embeddings (V1 only)"},
     )
-    max_length: int = 512
-    stride: int = 64
-    patience: int = 2
-    val_fraction: float = 0.15
-    seed: int = 42
+    max_length: int = _DEFAULTS.max_length
+    stride: int = _DEFAULTS.stride
+    patience: int = _DEFAULTS.patience
+    val_fraction: float = _DEFAULTS.val_fraction
+    seed: int = _DEFAULTS.seed
     max_steps: int | None = None
     threads: int | None = None
     no_progress: bool = False
@@ -123,6 +146,13 @@ def train_config(args: JobArguments) -> TrainConfig:
     return TrainConfig(
         epochs=args.epochs,
         learning_rate=args.lr,
+        full_learning_rate=args.full_lr,
+        full_finetune=args.full_finetune,
+        head_lr_multiplier=args.head_lr_multiplier,
+        outside_weight=args.outside_weight,
+        warmup_steps=args.warmup_steps,
+        min_steps=args.min_steps,
+        select_on=args.select_on,
         batch_size=args.batch_size,
         lora_r=args.lora_r,
         lora_alpha=args.lora_alpha,

@@ -22,6 +22,7 @@ import dagster as dg
 from mlflow import MlflowClient
 from pydantic import Field
 
+from selfimprove_assets.lib.models.training import FULL_FINETUNE_TYPES, TrainConfig
 from selfimprove_assets.lib.settings import Settings, load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
 
@@ -84,6 +85,9 @@ class TrainingRequest:
     cycle: str | None = None
 
 
+_RECIPE = TrainConfig()
+
+
 class TrainingJobResource(dg.ConfigurableResource):
     """Launches ``training_jobs/train.py`` through Dagster Pipes in a local subprocess.
 
@@ -92,7 +96,14 @@ class TrainingJobResource(dg.ConfigurableResource):
     """
 
     python: str = Field(default=sys.executable, description="Interpreter for the training job.")
-    epochs: int = Field(default=15, description="Maximum epochs (early stopping may end sooner).")
+    # The recipe's defaults live in TrainConfig (lib/models/training.py); only orchestration
+    # choices (epochs of warm starts and of the classifier, which types fine-tune in full) are
+    # set here.
+    epochs: int = Field(
+        default=_RECIPE.epochs,
+        description="Maximum epochs (early stopping may end sooner; small sets get more, see "
+        "min_steps).",
+    )
     warm_start_epochs: int | None = Field(
         default=6,
         description="Maximum epochs of a run that continues the default (a candidate starts "
@@ -103,26 +114,55 @@ class TrainingJobResource(dg.ConfigurableResource):
         description="Maximum epochs for the classifier, when lower than `epochs` (it converges "
         "in a few epochs on a few hundred documents); None means the same as the extractor.",
     )
-    patience: int = Field(default=3, description="Epochs without improvement before stopping.")
-    batch_size: int = Field(default=8, description="Training batch size.")
-    learning_rate: float = Field(
-        default=2e-3,
-        description="Learning rate (LoRA adapters and fresh heads want ~1e-3; at 3e-3 a V1 "
-        "extractor was seen collapsing to the label prior on one corpus seed).",
+    patience: int = Field(
+        default=_RECIPE.patience, description="Evaluations without improvement before stopping."
     )
-    max_length: int = Field(default=256, description="Tokens per window.")
+    batch_size: int = Field(default=_RECIPE.batch_size, description="Training batch size.")
+    learning_rate: float = Field(
+        default=_RECIPE.learning_rate,
+        description="Rate of LoRA adapters and fresh heads (warm starts, and V1 when it is not "
+        "a full fine-tune).",
+    )
+    full_learning_rate: float = Field(
+        default=_RECIPE.full_learning_rate,
+        description="Encoder rate of a full fine-tune (V1 of the types in full_finetune_types).",
+    )
+    full_finetune_types: list[str] = Field(
+        default_factory=lambda: list(FULL_FINETUNE_TYPES),
+        description="Model types whose V1 trains every encoder weight (stored once, in V1's "
+        "version); their candidates stay LoRA adapters on top of V1.",
+    )
+    head_lr_multiplier: float = Field(
+        default=_RECIPE.head_lr_multiplier, description="The fresh head's rate over the rate."
+    )
+    outside_weight: float = Field(
+        default=_RECIPE.outside_weight,
+        description="Extractor loss weight of the O class (entity classes weigh 1).",
+    )
+    warmup_steps: int = Field(
+        default=_RECIPE.warmup_steps, description="Minimum warm-up, in optimizer steps."
+    )
+    min_steps: int = Field(
+        default=_RECIPE.min_steps,
+        description="Optimizer steps a V1 makes at least (more epochs on few documents); no "
+        "early stop before them. A warm start starts trained and keeps its epoch cap.",
+    )
+    select_on: str = Field(
+        default=_RECIPE.select_on, description="Which validation figure keeps an epoch."
+    )
+    max_length: int = Field(default=_RECIPE.max_length, description="Tokens per window.")
     lora_layers: str = Field(
-        default="all_linear",
+        default=_RECIPE.lora_layers,
         description="LoRA placement for V1: all_linear (attention + feed-forward) or query_value.",
     )
     lora_dropout: float = Field(
-        default=0.1,
+        default=_RECIPE.lora_dropout,
         description="Dropout on the LoRA adapters' input (V1; candidates keep their parent's). "
         "0 trains 10-20% faster on CPU, but a V1 classifier with 4 epochs and no dropout was "
         "seen stuck at chance for 3 epochs.",
     )
     train_2d_embeddings: bool = Field(
-        default=False,
+        default=_RECIPE.train_2d_embeddings,
         description="V1 also trains the 2-D box embeddings (they overfit small data).",
     )
     extra_args: list[str] = Field(default_factory=list, description="More CLI args for train.py.")
@@ -135,6 +175,10 @@ class TrainingJobResource(dg.ConfigurableResource):
         if warm and self.warm_start_epochs:
             return min(self.warm_start_epochs, epochs)
         return epochs
+
+    def full_finetune_for(self, request: TrainingRequest) -> bool:
+        """Only a V1 fine-tunes in full; a warm start is an adapter on its parent."""
+        return request.base == BACKBONE_BASE and request.model_type in self.full_finetune_types
 
     def job_args(self, context: dg.AssetExecutionContext, request: TrainingRequest) -> list[str]:
         """The arguments of ``training_jobs.train``, the same wherever the job runs."""
@@ -149,6 +193,13 @@ class TrainingJobResource(dg.ConfigurableResource):
             "--epochs", str(self.epochs_for(request)),
             "--batch-size", str(self.batch_size),
             "--lr", str(self.learning_rate),
+            "--full-lr", str(self.full_learning_rate),
+            *(["--full-finetune"] if self.full_finetune_for(request) else []),
+            "--head-lr-multiplier", str(self.head_lr_multiplier),
+            "--outside-weight", str(self.outside_weight),
+            "--warmup-steps", str(self.warmup_steps),
+            "--min-steps", str(self.min_steps if request.base == BACKBONE_BASE else 0),
+            "--select-on", self.select_on,
             "--max-length", str(self.max_length),
             "--patience", str(self.patience),
             "--lora-layers", self.lora_layers,

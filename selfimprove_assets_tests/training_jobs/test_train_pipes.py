@@ -23,7 +23,7 @@ def test_pipes_reports_epoch_metrics_and_materialization(tmp_path: Path) -> None
         "--dataset", str(tmp_path / "data.parquet"),
         "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
         "--artifact-root", str(tmp_path / "artifacts"), "--backbone", str(tmp_path / "backbone"),
-        "--epochs", "2", "--lr", "2e-2", "--max-length", "32", "--stride", "8",
+        "--epochs", "2", "--min-steps", "0", "--lr", "2e-2", "--max-length", "32", "--stride", "8",
         "--no-progress", "true",
     ]  # fmt: skip
 

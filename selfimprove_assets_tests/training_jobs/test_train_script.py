@@ -35,7 +35,7 @@ def _common(root: Path) -> list[str]:
         "--tracking-uri", f"sqlite:///{root / 'mlflow.db'}",
         "--artifact-root", str(root / "artifacts"),
         "--backbone", str(root / "backbone"),
-        "--epochs", "3", "--lr", "2e-2", "--batch-size", "4",
+        "--epochs", "3", "--min-steps", "0", "--lr", "2e-2", "--batch-size", "4",
         "--max-length", "32", "--stride", "8", "--no-progress", "true",
     ]  # fmt: skip
 

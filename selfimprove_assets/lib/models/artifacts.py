@@ -1,8 +1,10 @@
 """A trained model as a small bundle: LoRA adapter + heads + label map + tokenizer + spec.
 
-The backbone is never copied into a bundle; it is named by path (and fingerprinted) and
-rebuilt at load time. Each registered version is therefore a few MB, and a child version can
-start exactly where its parent stopped (warm start), with new labels appended to the head.
+The backbone is named by path (and fingerprinted) and rebuilt at load time. A LoRA bundle is
+therefore a few MB; a full fine-tune (the extractor's V1) stores every weight once, in its own
+version. A child version starts exactly where its parent stopped (warm start), with new labels
+appended to the head, and is always an adapter: on the backbone, or on the full fine-tune it
+continues (``ModelSpec.base_model`` names that version; the registry loads it underneath).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -86,6 +89,10 @@ class ModelSpec:
     # deterministic sinusoidal start, which every load rebuilds from code.
     train_2d_embeddings: bool = True
     temperature: float = 1.0
+    # The registered model (``models:/<name>/<version>``) whose full fine-tuned weights this
+    # adapter sits on; empty when it sits on the backbone. A warm start from a full fine-tune
+    # stays adapter-sized: the parent's weights are stored once, in the parent's version.
+    base_model: str = ""
     backbone_fingerprint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
@@ -124,6 +131,36 @@ class ModelSpec:
         )
 
 
+def freeze_fixed_embeddings(model: torch.nn.Module, spec: ModelSpec) -> None:
+    """In a full fine-tune, keep the 2-D box embeddings at their sinusoidal start unless
+    ``train_2d_embeddings`` (LoRA models leave them out of ``modules_to_save`` instead)."""
+    if spec.train_2d_embeddings:
+        return
+    for name, param in model.named_parameters():
+        if any(f"{embedding}." in name for embedding in NEW_2D_EMBEDDINGS):
+            param.requires_grad_(False)
+
+
+def _adapter_model(spec: ModelSpec, base_state: dict[str, torch.Tensor] | None) -> PeftModel:
+    """A LoRA model for ``spec`` over the backbone, or over full fine-tuned weights.
+
+    ``base_state`` is a full state dict (a full fine-tune's); its head rows are copied and, when
+    ``spec`` has more labels, new rows keep their fresh initialisation."""
+    if base_state is None:
+        base = build_layoutlm(spec.head_kind, spec.backbone, len(spec.labels))
+    else:
+        base = build_layoutlm(spec.head_kind, spec.backbone, len(spec.labels), load_weights=False)
+        own = base.state_dict()
+        state = dict(base_state)
+        for key, value in base_state.items():
+            if key in own and own[key].shape != value.shape and key.startswith("classifier."):
+                grown = own[key].clone()
+                grown[: value.shape[0]] = value
+                state[key] = grown
+        base.load_state_dict(state)
+    return get_peft_model(base, spec.lora_config())  # type: ignore[return-value]
+
+
 def resolve_backbone(spec_backbone: str, override: str | None = None) -> str:
     """The backbone path to load: an explicit override, the recorded path, or the settings'.
 
@@ -151,6 +188,10 @@ class ModelBundle:
         self.spec = spec
         self.model = model
         self.tokenizer = tokenizer
+        # The full weights under the adapter (spec.base_model), kept to warm-start children.
+        self.base_state: dict[str, torch.Tensor] | None = None
+        # Where this bundle is registered (``models:/name/version``), set by the registry.
+        self.source_uri: str | None = None
         self.featurizer = Featurizer(
             tokenizer,
             max_length=spec.max_length,
@@ -167,6 +208,8 @@ class ModelBundle:
         """A fresh model (V1): backbone weights, new 2-D embeddings and head, LoRA on top."""
         spec = replace(spec, backbone_fingerprint=backbone_fingerprint(spec.backbone))
         base = build_layoutlm(spec.head_kind, spec.backbone, len(spec.labels))
+        if spec.full_finetune:
+            freeze_fixed_embeddings(base, spec)
         model: torch.nn.Module = (
             base if spec.full_finetune else get_peft_model(base, spec.lora_config())
         )
@@ -194,32 +237,50 @@ class ModelBundle:
 
         ``labels`` must start with this model's labels in order; extra labels get new head rows
         (freshly initialised) while the old rows, the adapter and the 2-D embeddings are copied.
+        The child is always an adapter: a child of a full fine-tune is a fresh LoRA adapter on
+        top of the parent's weights (which stay in the parent's version, named by
+        ``spec.base_model``), so a candidate never stores the whole encoder again.
         """
         if labels[: len(self.spec.labels)] != self.spec.labels:
             raise ValueError("a child's labels must extend its parent's labels in order")
-        spec = replace(self.spec, labels=list(labels), temperature=1.0)
-        base = build_layoutlm(spec.head_kind, spec.backbone, len(labels))
-        model: torch.nn.Module = (
-            base if spec.full_finetune else get_peft_model(base, spec.lora_config())
-        )
-        child = ModelBundle(spec, model, self.tokenizer)
-        fresh = child.trainable_state()
-        state = self.trainable_state()
         n_old = len(self.spec.labels)
-        for key, value in state.items():
-            if key.endswith(("classifier.weight", "classifier.bias")) and value.shape[0] != len(
-                labels
-            ):
-                grown = fresh[key].clone()
-                grown[:n_old] = value
-                state[key] = grown
-        child.load_trainable_state(state)
+        if self.spec.full_finetune:
+            base_state = self.trainable_state()
+            spec = replace(
+                self.spec,
+                labels=list(labels),
+                temperature=1.0,
+                full_finetune=False,
+                base_model=self.source_uri or "",
+            )
+            state: dict[str, torch.Tensor] | None = None
+        else:
+            base_state = self.base_state
+            spec = replace(self.spec, labels=list(labels), temperature=1.0)
+            state = self.trainable_state()
+        model = _adapter_model(spec, base_state)
+        child = ModelBundle(spec, model, self.tokenizer)
+        child.base_state = base_state
+        if state is not None:
+            fresh = child.trainable_state()
+            for key, value in state.items():
+                is_head = key.endswith(("classifier.weight", "classifier.bias"))
+                if is_head and value.shape[0] != len(labels):
+                    grown = fresh[key].clone()
+                    grown[:n_old] = value
+                    state[key] = grown
+            child.load_trainable_state(state)
         added = labels[n_old:]
         if added:
             logger.info("warm start: head extended with new labels %s", added)
         return child
 
     def save(self, directory: str | Path) -> Path:
+        if self.base_state is not None and not self.spec.base_model:
+            raise ValueError(
+                "this adapter sits on a full fine-tune that is not registered; register the "
+                "parent first (its version names the weights the adapter needs)"
+            )
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / SPEC_FILE).write_text(
@@ -231,8 +292,17 @@ class ModelBundle:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, *, backbone: str | None = None) -> ModelBundle:
-        """Rebuild a saved bundle over its backbone (``backbone`` overrides the recorded path)."""
+    def load(
+        cls,
+        directory: str | Path,
+        *,
+        backbone: str | None = None,
+        base_loader: Callable[[str], dict[str, torch.Tensor]] | None = None,
+    ) -> ModelBundle:
+        """Rebuild a saved bundle over its backbone (``backbone`` overrides the recorded path).
+
+        An adapter on a full fine-tune (``spec.base_model``) needs ``base_loader``, which turns
+        that model URI into its full weights (the registry passes one)."""
         directory = Path(directory)
         spec_path = directory / SPEC_FILE
         if not spec_path.is_file():
@@ -253,8 +323,16 @@ class ModelBundle:
             bundle = cls(spec, base, tokenizer)
             bundle.load_trainable_state(load_file(str(directory / FULL_FILE)))
         else:
-            base = build_layoutlm(spec.head_kind, spec.backbone, len(spec.labels))
-            bundle = cls(spec, get_peft_model(base, spec.lora_config()), tokenizer)
+            base_state = None
+            if spec.base_model:
+                if base_loader is None:
+                    raise ValueError(
+                        f"{directory} is an adapter on {spec.base_model}; load it through the "
+                        "registry (or pass base_loader) to get those weights"
+                    )
+                base_state = base_loader(spec.base_model)
+            bundle = cls(spec, _adapter_model(spec, base_state), tokenizer)
+            bundle.base_state = base_state
             bundle.load_trainable_state(load_file(str(directory / ADAPTER_FILE)))
         bundle.model.eval()
         return bundle

@@ -24,13 +24,15 @@ from typing import Any
 
 import mlflow.artifacts
 import mlflow.pyfunc
+import torch
 from mlflow.entities import Metric, Param
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
+from safetensors.torch import load_file
 
-from selfimprove_assets.lib.models.artifacts import ModelBundle
+from selfimprove_assets.lib.models.artifacts import FULL_FILE, ModelBundle
 from selfimprove_assets.lib.models.predictor import ModelPredictor
 from selfimprove_assets.lib.types import ModelType, PageWords
 
@@ -276,8 +278,24 @@ class ModelRegistry:
     ) -> tuple[ModelVersion, ModelBundle]:
         version = self.resolve(model_uri)
         with tempfile.TemporaryDirectory(prefix="selfimprove-load-") as tmp:
-            bundle = ModelBundle.load(self.download_bundle(version, tmp), backbone=backbone)
+            bundle = ModelBundle.load(
+                self.download_bundle(version, tmp),
+                backbone=backbone,
+                base_loader=self.full_weights,
+            )
+        bundle.source_uri = f"models:/{version.name}/{version.version}"
         return version, bundle
+
+    def full_weights(self, model_uri: str) -> dict[str, torch.Tensor]:
+        """The full fine-tuned weights stored in a registered version (an adapter's base)."""
+        version = self.resolve(model_uri)
+        with tempfile.TemporaryDirectory(prefix="selfimprove-base-") as tmp:
+            path = self.download_bundle(version, tmp) / FULL_FILE
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"{version.name}/{version.version} is not a full fine-tune (no {FULL_FILE})"
+                )
+            return load_file(str(path))
 
 
 _CACHE: dict[tuple[str, str, str], ModelPredictor] = {}

@@ -25,14 +25,16 @@ from selfimprove_assets.lib.evaluation.metrics import (
     flat_metrics,
 )
 from selfimprove_assets.lib.models.artifacts import ModelBundle, ModelSpec
+from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
 from selfimprove_assets.lib.models.classifier import document_logits, fit_temperature
 from selfimprove_assets.lib.models.dataset import example_truth
 from selfimprove_assets.lib.models.extractor import (
+    OUTSIDE,
     bio_labels,
     example_words,
     labels_from_tags,
 )
-from selfimprove_assets.lib.models.featurizer import Window, length_batches
+from selfimprove_assets.lib.models.featurizer import IGNORE_INDEX, Window, length_batches
 from selfimprove_assets.lib.models.inference import InferenceOptions, classifier_windows
 from selfimprove_assets.lib.models.predictor import ModelPredictor
 from selfimprove_assets.lib.types import ModelType, PageWords, TrainingExample
@@ -40,31 +42,44 @@ from selfimprove_assets.lib.types import ModelType, PageWords, TrainingExample
 logger = logging.getLogger(__name__)
 
 MetricsCallback = Callable[[int, dict[str, float]], None]
+# Model types whose V1 is a full fine-tune by default (the trainer resource's default).
+FULL_FINETUNE_TYPES: tuple[str, ...] = (ModelType.EXTRACTOR.value,)
 VALIDATION_SOURCES = ("validation", "val")
 
 
 @dataclass
 class TrainConfig:
-    """Knobs of one training run (recorded as MLflow params)."""
+    """Knobs of one training run (recorded as MLflow params).
 
-    epochs: int = 5
-    learning_rate: float = 5e-4
+    These defaults are the product's recipe: the trainer resource (``TrainingJobResource``)
+    and the training job's arguments take theirs from here. Measured on FUNSD (real scans, 25 to
+    149 training forms) and the synthetic demo; see the README's "Training recipe".
+    """
+
+    epochs: int = 15  # at most (early stopping ends sooner; few documents get min_steps)
+    learning_rate: float = 2e-3  # LoRA adapters and the fresh head
+    full_learning_rate: float = 2e-4  # the encoder in a full fine-tune (V1 of the extractor)
     batch_size: int = 8
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
+    warmup_steps: int = 20  # at least this many warm-up steps (at most half the run)
+    min_steps: int = 150  # more epochs until this many steps; no early stop before them
     max_grad_norm: float = 1.0
+    head_lr_multiplier: float = 1.0  # the fresh head (and trained 2-D embeddings) at lr x this
+    outside_weight: float = 0.5  # extractor loss weight of the ``O`` class (entities weigh 1)
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.1
-    full_finetune: bool = False
+    full_finetune: bool = False  # V1 trains every weight (see FULL_FINETUNE_TYPES)
     lora_layers: str = "all_linear"  # see artifacts.LORA_LAYERS
     train_2d_embeddings: bool = False  # keep the sinusoidal box embeddings fixed (less overfit)
-    max_length: int = 512
+    max_length: int = 256
     stride: int = 64
     label_all_subwords: bool = False
     val_fraction: float = 0.15
-    patience: int = 2
-    min_delta: float = 1e-3  # a validation-loss gain smaller than this does not reset patience
+    patience: int = 3
+    min_delta: float = 1e-3  # a gain smaller than this does not reset patience
+    select_on: str = "val_f1"  # "val_f1" or "val_loss": which validation figure keeps a model
     seed: int = 42
     log_every: int = 10
     max_steps: int | None = None  # stop after this many optimizer steps (benchmarks, smoke runs)
@@ -219,6 +234,107 @@ def _calibrate(predictor: ModelPredictor, val: Sequence[TrainingExample]) -> Non
     spec.temperature = fit_temperature(logits, targets)
 
 
+SELECT_ON = ("val_loss", "val_f1")
+HEAD_MODULES = ("classifier", "pooler", *NEW_2D_EMBEDDINGS)
+
+
+def planned_epochs(config: TrainConfig, steps_per_epoch: int) -> int:
+    """``epochs``, or more when that many epochs make fewer than ``min_steps`` steps (a few
+    documents then still get enough updates; early stopping ends the run when it stops
+    improving)."""
+    if config.min_steps <= 0 or steps_per_epoch <= 0:
+        return config.epochs
+    return max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
+
+
+def warmup_steps(config: TrainConfig, total_steps: int) -> int:
+    """Warm-up length: ``warmup_ratio`` of the run, at least ``warmup_steps`` (never more than
+    half the run), so a short run on a few documents does not start at the full rate."""
+    ratio = int(total_steps * config.warmup_ratio)
+    return max(ratio, min(config.warmup_steps, total_steps // 2))
+
+
+def is_head_parameter(name: str) -> bool:
+    """Parameters that start fresh in every V1: the head, the pooler, the 2-D box embeddings."""
+    parts = name.split(".")
+    return any(module in parts for module in HEAD_MODULES)
+
+
+def build_optimizer(
+    model: torch.nn.Module, config: TrainConfig, *, full: bool = False
+) -> tuple[torch.optim.Optimizer, list[torch.nn.Parameter]]:
+    """AdamW over the trainable parameters. Adapters train at ``learning_rate``; in a full
+    fine-tune (``full``) the encoder trains at ``full_learning_rate``; the fresh head (and
+    trained 2-D embeddings) at ``learning_rate`` x ``head_lr_multiplier`` either way."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        raise RuntimeError("the model has no trainable parameters")
+    head = [p for n, p in named if is_head_parameter(n)]
+    body = [p for n, p in named if not is_head_parameter(n)]
+    groups: list[dict[str, Any]] = []
+    if body:
+        rate = config.full_learning_rate if full else config.learning_rate
+        groups.append({"params": body, "lr": rate})
+    if head:
+        groups.append({"params": head, "lr": config.learning_rate * config.head_lr_multiplier})
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
+    return optimizer, [p for _, p in named]
+
+
+def loss_weights(bundle: ModelBundle, config: TrainConfig) -> torch.Tensor | None:
+    """Per-class weights of the extractor's token loss (``O`` at ``outside_weight``), or None
+    for the model's own unweighted loss."""
+    if bundle.model_type != ModelType.EXTRACTOR.value or config.outside_weight == 1.0:
+        return None
+    weights = torch.ones(len(bundle.spec.labels))
+    if OUTSIDE in bundle.spec.label2id:
+        weights[bundle.spec.label2id[OUTSIDE]] = config.outside_weight
+    return weights
+
+
+def training_loss(
+    bundle: ModelBundle, batch: dict[str, torch.Tensor], class_weights: torch.Tensor | None
+) -> torch.Tensor:
+    """The loss one step minimises: the model's own, or class-weighted token cross-entropy."""
+    if class_weights is None:
+        loss, _ = bundle.loss_and_logits(batch)
+        if loss is None:
+            raise RuntimeError("the model returned no loss; are the labels missing?")
+        return loss
+    labels = batch.pop("labels", None)
+    if labels is None:
+        raise RuntimeError("the batch carries no labels")
+    _, logits = bundle.loss_and_logits(batch)
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(),
+        labels.reshape(-1),
+        weight=class_weights.to(logits.device),
+        ignore_index=IGNORE_INDEX,
+    )
+
+
+def selection_score(record: dict[str, float], select_on: str) -> tuple[float, float]:
+    """Higher is better. ``val_f1``: validation micro-F1, ties broken by the lower loss (a
+    model stuck at F1 0 still counts as improving while its loss falls); ``val_loss``: the
+    negated loss alone."""
+    if select_on not in SELECT_ON:
+        raise ValueError(f"select_on must be one of {SELECT_ON}, got {select_on!r}")
+    loss = -record["val_loss"]
+    if select_on == "val_loss":
+        return (0.0, loss)
+    f1 = record.get("val_micro_f1", record.get("val_accuracy", 0.0))
+    return (f1, loss)
+
+
+def is_real_gain(
+    score: tuple[float, float], reference: tuple[float, float], config: TrainConfig
+) -> bool:
+    """Whether ``score`` beats ``reference`` by more than noise (``min_delta``)."""
+    if score[0] > reference[0] + config.min_delta:
+        return True
+    return score[0] >= reference[0] and score[1] > reference[1] + config.min_delta
+
+
 def train(
     model_type: str | ModelType,
     examples: Sequence[TrainingExample],
@@ -259,22 +375,22 @@ def train(
         "warm" if parent is not None else "cold",
     )  # fmt: skip
 
-    params = [p for p in bundle.model.parameters() if p.requires_grad]
-    if not params:
-        raise RuntimeError("the model has no trainable parameters")
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer, params = build_optimizer(bundle.model, config, full=bundle.spec.full_finetune)
     steps_per_epoch = math.ceil(len(train_windows) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
+    epochs = planned_epochs(config, steps_per_epoch)
+    total_steps = steps_per_epoch * epochs
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
     scheduler = get_linear_schedule_with_warmup(
-        optimizer, int(total_steps * config.warmup_ratio), max(total_steps, 1)
+        optimizer, warmup_steps(config, total_steps), max(total_steps, 1)
     )
+    class_weights = loss_weights(bundle, config)
 
     start_loss = bundle.mean_loss(val_windows, config.batch_size) if val_windows else math.inf
     # The kept model is the best *trained* epoch, never the untouched start: a warm start whose
     # epochs all score worse than the parent on validation still yields a real candidate, and
     # the evaluation (golden set + production slice) decides whether it beats the parent.
+    best: tuple[float, float] | None = None
     best_loss = math.inf
     best_state = bundle.trainable_state()
     best_epoch, bad_epochs, step = 0, 0, 0
@@ -282,14 +398,12 @@ def train(
     if val_windows:
         emit(0, {"val_loss": start_loss, "epoch": 0.0})
     progress = tqdm(total=total_steps, desc=f"train {model_type}", disable=not config.progress)
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(1, epochs + 1):
         bundle.model.train()
         running, seen = 0.0, 0
         for batch_idx in length_batches(train_windows, config.batch_size, seed=config.seed + epoch):
             batch = bundle.featurizer.collate([train_windows[i] for i in batch_idx])
-            loss, _ = bundle.loss_and_logits(batch)
-            if loss is None:
-                raise RuntimeError("the model returned no loss; are the labels missing?")
+            loss = training_loss(bundle, batch, class_weights)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
@@ -311,18 +425,23 @@ def train(
         history.append(record)
         emit(step, record)
         logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in record.items()})
-        if not val_windows or record["val_loss"] < best_loss:
-            # the lowest validation loss is kept, but only a real gain resets the patience
-            reference = min(best_loss, start_loss)
-            improved = not val_windows or record["val_loss"] < reference - config.min_delta
-            best_loss = record.get("val_loss", math.inf)
+        if not val_windows:
             best_state, best_epoch = bundle.trainable_state(), epoch
-            bad_epochs = 0 if improved else bad_epochs + 1
         else:
-            bad_epochs += 1
-        if bad_epochs >= config.patience:
-            logger.info("early stopping after epoch %d (best epoch %d)", epoch, best_epoch)
-            break
+            score = selection_score(record, config.select_on)
+            if best is None or score > best:
+                # the best epoch is kept, but only a real gain resets the patience
+                start = (0.0, -start_loss)
+                reference = start if best is None else max(best, start)
+                improved = is_real_gain(score, reference, config)
+                best, best_loss = score, record["val_loss"]
+                best_state, best_epoch = bundle.trainable_state(), epoch
+                bad_epochs = 0 if improved else bad_epochs + 1
+            else:
+                bad_epochs += 1
+            if bad_epochs >= config.patience and step >= config.min_steps:
+                logger.info("early stopping after epoch %d (best epoch %d)", epoch, best_epoch)
+                break
         if config.max_steps is not None and step >= config.max_steps:
             break
     progress.close()

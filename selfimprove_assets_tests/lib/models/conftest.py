@@ -34,6 +34,8 @@ def fast_config() -> TrainConfig:
         stride=8,
         lora_dropout=0.0,
         patience=3,
+        min_steps=0,
+        warmup_steps=0,
         progress=False,
     )
 

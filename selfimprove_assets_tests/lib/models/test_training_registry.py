@@ -139,7 +139,10 @@ def test_warm_start_continues_from_the_parent(
     assert child.bundle.spec.labels == parent.spec.labels and child.new_labels == []
     assert parent_loss < cold.history[0]["val_loss"] + 1.0  # sanity: the parent is a trained model
     assert child.best_epoch >= 1  # the candidate is a trained epoch, not the parent unchanged
-    assert child.metrics["val_loss"] == pytest.approx(min(h["val_loss"] for h in child.history))
+    # the kept epoch is the one with the best validation F1 (select_on="val_f1")
+    best = child.history[child.best_epoch - 1]
+    assert child.metrics["val_loss"] == pytest.approx(best["val_loss"])
+    assert best["val_micro_f1"] == max(h["val_micro_f1"] for h in child.history)
 
 
 def test_unseen_label_extends_the_head(
@@ -173,7 +176,7 @@ def test_extractor_learns_its_training_documents(tiny_backbone: str) -> None:
     data = make_corpus(n_per_type=3, seed=5)
     config = TrainConfig(
         epochs=10, learning_rate=5e-2, batch_size=4, max_length=64, stride=8,
-        lora_dropout=0.0, patience=100, progress=False,
+        lora_dropout=0.0, patience=100, progress=False, min_steps=0,
         lora_layers="query_value", train_2d_embeddings=True,
     )  # fmt: skip
     result = train("extractor", data, validation=data, backbone=tiny_backbone, config=config)
