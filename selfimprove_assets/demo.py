@@ -30,15 +30,11 @@ from selfimprove_assets.lib.settings import Settings
 from selfimprove_assets.lib.simulation import ReviewerSimulator
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import MODEL_TYPES
+from selfimprove_assets.loop_driver import QUIET, run_retraining, tick_sensor
 from selfimprove_assets.runner import prepare_instance
 
 logger = logging.getLogger(__name__)
 DEMO_TOKEN = "demo-reviewer-token"
-
-
-# The in-process runs log to the terminal at INFO: Dagster's DEBUG events (every step start,
-# input load and output) would bury the demo's own progress display. The UI keeps them all.
-QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 @dataclass
@@ -207,7 +203,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
                 )
                 live.update(_status_table(store, phase, processed, len(docs)))
                 for model_type in MODEL_TYPES:
-                    event = _tick(
+                    event, _ = tick_sensor(
                         repo,
                         instance,
                         defs,
@@ -252,69 +248,6 @@ def _policy(opts: DemoOptions, model_type: str) -> dict[str, Any]:
     return {"ops": {f"{model_type}_evaluation": {"config": lenient}}}
 
 
-def _tick(
-    repo: Any,
-    instance: dg.DagsterInstance,
-    defs: dg.Definitions,
-    model_type: str,
-    cursors: dict[str, str | None],
-    run_config: dict[str, Any],
-    baseline_config: dict[str, Any] | None = None,
-) -> dict[str, Any] | None:
-    """Evaluate the real sensor; execute the run it requests, as the daemon would (a
-    retraining run, or the V1 of a model type that joins the loop, e.g. the classifier of a
-    one-type corpus once reviewers verify a second type)."""
-    sensor = repo.get_sensor_def(f"{model_type}_accuracy_sensor")
-    context = dg.build_sensor_context(
-        instance=instance,
-        cursor=cursors.get(model_type),
-        definitions=defs,
-        resources=defs.resources,  # type: ignore[arg-type]
-    )
-    data = sensor.evaluate_tick(context)
-    cursors[model_type] = data.cursor
-    for event in data.asset_events:
-        instance.report_runless_asset_event(event)
-    if not data.run_requests:
-        return None
-    request = data.run_requests[0]
-    tags = dict(request.tags) | {"dagster/sensor_name": sensor.name}
-    if request.run_key:
-        tags["dagster/run_key"] = request.run_key
-    if request.job_name and request.job_name != f"{model_type}_retraining":
-        return _run_joining(repo, instance, model_type, request, tags, baseline_config or {})
-    return _run_retraining(repo, instance, defs, model_type, tags, run_config)
-
-
-def _run_joining(
-    repo: Any,
-    instance: dg.DagsterInstance,
-    model_type: str,
-    request: dg.RunRequest,
-    tags: dict[str, str],
-    baseline_config: dict[str, Any],
-) -> dict[str, Any]:
-    op = f"{model_type}_baseline"
-    config = dict(request.run_config["ops"][op]["config"])
-    config |= baseline_config.get("ops", {}).get(op, {}).get("config", {})
-    started = time.perf_counter()
-    result = repo.get_job(str(request.job_name)).execute_in_process(
-        instance=instance,
-        tags=tags,
-        run_config={**QUIET, "ops": {op: {"config": config}}},
-        raise_on_error=False,
-    )
-    return {
-        "model_type": model_type,
-        "joined": True,
-        "tags": {},
-        "run_id": result.run_id,
-        "success": result.success,
-        "promoted": False,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-
-
 def _operator_retry(
     repo: Any,
     instance: dg.DagsterInstance,
@@ -340,42 +273,9 @@ def _operator_retry(
         return None
     tags = {k: v for k, v in mine[-1]["tags"].items() if not k.startswith("dagster/")}
     tags["selfimprove/started_by"] = "operator (demo)"
-    event = _run_retraining(repo, instance, defs, model_type, tags, _policy(opts, model_type))
+    event = run_retraining(repo, instance, defs, model_type, tags, _policy(opts, model_type))
     event["operator_retry"] = True
     return event
-
-
-def _run_retraining(
-    repo: Any,
-    instance: dg.DagsterInstance,
-    defs: dg.Definitions,
-    model_type: str,
-    tags: dict[str, str],
-    run_config: dict[str, Any],
-) -> dict[str, Any]:
-    job = repo.get_job(f"{model_type}_retraining")
-    started = time.perf_counter()
-    result = job.execute_in_process(
-        instance=instance, tags=tags, run_config={**QUIET, **run_config}, raise_on_error=False
-    )
-    if not result.success:
-        from selfimprove_assets.defs.feedback.sensors import mark_run_failed
-
-        mark_run_failed(defs.resources["store"], tags, "retraining run failed")  # type: ignore[index]
-    evaluation = None
-    if result.success:
-        evaluation = result.output_for_node(f"{model_type}_evaluation")
-    return {
-        "model_type": model_type,
-        "trigger": json.loads(tags.get("selfimprove/trigger", "{}")),
-        "tags": tags,
-        "run_id": result.run_id,
-        "success": result.success,
-        "promoted": bool(evaluation and evaluation["decision"]["promote"]),
-        "candidate_version": evaluation and evaluation["candidate_version"],
-        "scores": evaluation and evaluation["scores"],
-        "seconds": round(time.perf_counter() - started, 1),
-    }
 
 
 def _overall(live: dict[str, dict[str, Any]]) -> tuple[int, int]:
