@@ -290,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     args = parse_args(argv)
-    if PipesEnvVarParamsLoader().is_dagster_pipes_process():
+    launched = PipesEnvVarParamsLoader().is_dagster_pipes_process()
+    if launched:
         # The context manager reports an exception back to Dagster before re-raising it.
         with open_dagster_pipes() as pipes:
             reporter = Reporter(pipes)
@@ -302,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.output_json:
         Path(args.output_json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output_json).write_text(text, encoding="utf-8")
-    sys.stdout.write(text + "\n")
+    # Under Pipes the result goes back through Pipes and the file; the launcher's stdout (e.g.
+    # ``selfimprove demo --json``) stays its own. Run by hand, the job prints it.
+    if not launched:
+        sys.stdout.write(text + "\n")
     return 0
 
 
