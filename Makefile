@@ -32,6 +32,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_api.py
 	$(BIN)/python benchmarks/bench_monitor.py
+	$(BIN)/python benchmarks/bench_ocr.py
+	$(BIN)/python benchmarks/bench_real.py
 
 serve: setup
 	$(BIN)/selfimprove serve --host 127.0.0.1 --port 8000
