@@ -178,6 +178,7 @@ class CycleOptions:
     min_commits: int = 80
     min_corrections: int = 60
     threshold_floor: float = 0.9
+    warm_start_min_steps: int = 0
     seed: int = 0
 
 
@@ -273,7 +274,9 @@ def correction_cycle(
         for start in range(0, len(documents), opts.batch_size):
             reviewer.review_batch(documents[start : start + opts.batch_size])
             reviewed = min(start + opts.batch_size, len(documents))
-            event, said = tick_sensor(repo, instance, defs, MODEL, cursors, {})
+            trainer = {"warm_start_min_steps": opts.warm_start_min_steps}
+            retrain = {"resources": {"trainer": {"config": trainer}}}
+            event, said = tick_sensor(repo, instance, defs, MODEL, cursors, retrain)
             sensor_log.append(f"after {reviewed} forms: {said}")
             print(f"cycle: {reviewed}/{len(documents)} forms reviewed; sensor: {said}", flush=True)
             if event is not None:
@@ -357,6 +360,10 @@ def main(argv: list[str] | None = None) -> int:
         "--cycle", action=argparse.BooleanOptionalAction, default=True,
         help="part 6: V1 on 50 forms, the other 99 corrected through the API, one retrain",
     )  # fmt: skip
+    parser.add_argument(
+        "--cycle-warm-min-steps", type=int, default=0,
+        help="the trainer's warm_start_min_steps for the cycle's candidate",
+    )  # fmt: skip
     parser.add_argument("--funsd", type=Path, default=DEFAULT_FUNSD, help="FUNSD folder")
     parser.add_argument("--home", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results")
@@ -384,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         print_table(rows)
     cycle = None
     if args.cycle:
-        cycle = correction_cycle(args.funsd, records, splits, home)
+        options = CycleOptions(warm_start_min_steps=args.cycle_warm_min_steps)
+        cycle = correction_cycle(args.funsd, records, splits, home, options)
         print_cycle(cycle)
     from selfimprove_assets.defs.resources import TrainingJobResource
 

@@ -147,6 +147,11 @@ class TrainingJobResource(dg.ConfigurableResource):
         description="Optimizer steps a V1 makes at least (more epochs on few documents); no "
         "early stop before them. A warm start starts trained and keeps its epoch cap.",
     )
+    warm_start_min_steps: int = Field(
+        default=0,
+        description="Optimizer steps a warm start makes at least (0: its epoch cap alone). On a "
+        "few dozen corrected real documents a candidate's epochs make few steps.",
+    )
     select_on: str = Field(
         default=_RECIPE.select_on, description="Which validation figure keeps an epoch."
     )
@@ -198,7 +203,8 @@ class TrainingJobResource(dg.ConfigurableResource):
             "--head-lr-multiplier", str(self.head_lr_multiplier),
             "--outside-weight", str(self.outside_weight),
             "--warmup-steps", str(self.warmup_steps),
-            "--min-steps", str(self.min_steps if request.base == BACKBONE_BASE else 0),
+            "--min-steps",
+            str(self.min_steps if request.base == BACKBONE_BASE else self.warm_start_min_steps),
             "--select-on", self.select_on,
             "--max-length", str(self.max_length),
             "--patience", str(self.patience),
