@@ -31,18 +31,19 @@ def registry(tiny_models: TinyModels) -> Iterator[MlflowClient]:
     client.set_registered_model_alias(tiny_models.registry_names["classifier"], "champion", "1")
 
 
-def _promote(store, client: MlflowClient):  # noqa: ANN001, ANN202 - test helper
+def _promote(store, client: MlflowClient, accuracy: float = 0.9, **options: Any):  # noqa: ANN001, ANN202 - test helper
     return deploy_version(
         store,
         client,
         model_type="classifier",
         version="2",
-        field_accuracy={"doc_type": 0.9},
+        field_accuracy={"doc_type": accuracy},
         metrics={},
         margin=0.05,
         mlflow_run_id=None,
         parent_version="1",
         state=RetrainState.COMPLETED,
+        **options,
     )
 
 
@@ -113,18 +114,6 @@ def test_a_quality_target_floors_the_new_thresholds(
     figures, so the sensor goes on collecting corrections into retrains until it is reached."""
     api = make_api()
     register(api.store, api.models, "classifier", "2", parent="1", make_default=False)
-    info = deploy_version(
-        api.store,
-        registry,
-        model_type="classifier",
-        version="2",
-        field_accuracy={"doc_type": 0.6},
-        metrics={},
-        margin=0.05,
-        mlflow_run_id=None,
-        parent_version="1",
-        state=RetrainState.COMPLETED,
-        floor=0.9,
-    )
+    info = _promote(api.store, registry, accuracy=0.6, floor=0.9)
     assert info.thresholds == {"doc_type": 0.9}
     assert _promote(api.store, registry).thresholds == {"doc_type": 0.85}  # 0.9 - 0.05
