@@ -67,7 +67,8 @@ def build_definitions(
         )
         for t in MODEL_TYPES
     ]
-    sensors += [build_failure_sensor(list(jobs.values())), build_cancel_sensor(list(jobs.values()))]
+    # every job of the location: re-materializations run as the implicit asset job
+    sensors += [build_failure_sensor(), build_cancel_sensor()]
     base = dg.Definitions(
         assets=[
             source_documents,

@@ -165,3 +165,83 @@ def test_rejected_candidate_waits_for_an_operator(env: dict[str, Any]) -> None:
     data = _tick(env, "1")
     assert not data.run_requests
     assert "waiting for an operator" in (data.skip_message or "")
+
+
+def _claim_rows(store: FeedbackStore) -> str:
+    """An in-progress cycle that claimed every committed row (what curation does)."""
+    store.set_retrain_state("classifier", RetrainState.INPROGRESS, reason="curating")
+    cycle = store.open_cycle("classifier", "1", {})
+    rows = store.committed_feedback("classifier", "1")
+    store.mark_retrained([r["feedback_id"] for r in rows], cycle.cycle_id)
+    assert store.committed_feedback("classifier", "1") == []
+    return cycle.cycle_id
+
+
+def test_crash_in_a_manual_rematerialization_fails_the_cycle(env: dict[str, Any]) -> None:
+    """A re-materialization from the asset graph runs as the implicit asset job with no
+    model-type tag; its crash must still end FAILED with the rows released."""
+    store: FeedbackStore = env["store"]
+    _commit(store, 40, wrong=20)
+    _claim_rows(store)
+    defs: dg.Definitions = env["defs"]
+    instance: dg.DagsterInstance = env["instance"]
+    sensor = defs.get_repository_def().get_sensor_def("retraining_failure_sensor")
+    # The sensor's real evaluation (its job filter included): a first tick sets its cursor.
+    first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    job = defs.resolve_implicit_global_asset_job_def()
+    # No retraining_set output was ever stored: the candidate step cannot load its input.
+    result = job.execute_in_process(
+        instance=instance,
+        asset_selection=[dg.AssetKey("classifier_candidate")],
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert "selfimprove/model_type" not in result.dagster_run.tags
+    assert store.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
+    context = dg.build_sensor_context(
+        instance=instance, cursor=first.cursor, resources=env["resources"]
+    )
+    sensor.evaluate_tick(context)
+    default = store.get_default("classifier")
+    assert default is not None and default.retrain_state == "FAILED"
+    assert "retraining run failed" in (default.state_reason or "")
+    assert len(store.committed_feedback("classifier", "1")) == 40
+    assert store.current_cycle("classifier").state == "FAILED"  # type: ignore[union-attr]
+
+
+def test_untagged_run_of_other_assets_is_ignored(env: dict[str, Any]) -> None:
+    store: FeedbackStore = env["store"]
+    _commit(store, 40, wrong=20)
+    _claim_rows(store)
+    keys = [dg.AssetKey("classifier_accuracy"), dg.AssetKey("corpus_splits")]
+    mark_run_failed(env["resources"]["store"], {}, "boom", asset_keys=keys)
+    assert store.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
+    assert store.committed_feedback("classifier", "1") == []
+    # the extractor's loop asset names the extractor only (it has no default: nothing happens)
+    mark_run_failed(
+        env["resources"]["store"], {}, "boom", asset_keys=[dg.AssetKey("extractor_evaluation")]
+    )
+    assert store.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
+
+
+def test_cancel_of_an_untagged_rematerialization_fails_the_cycle(env: dict[str, Any]) -> None:
+    store: FeedbackStore = env["store"]
+    _commit(store, 40, wrong=20)
+    _claim_rows(store)
+    defs: dg.Definitions = env["defs"]
+    instance: dg.DagsterInstance = env["instance"]
+    sensor = defs.get_repository_def().get_sensor_def("retraining_cancel_sensor")
+    first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    job = defs.resolve_implicit_global_asset_job_def()
+    selection = {dg.AssetKey("classifier_retraining_set"), dg.AssetKey("classifier_candidate")}
+    run = instance.create_run_for_job(job, asset_selection=frozenset(selection))
+    instance.report_run_canceled(run)
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELED  # type: ignore[union-attr]
+    context = dg.build_sensor_context(
+        instance=instance, cursor=first.cursor, resources=env["resources"]
+    )
+    sensor.evaluate_tick(context)
+    default = store.get_default("classifier")
+    assert default is not None and default.retrain_state == "FAILED"
+    assert "run canceled" in (default.state_reason or "")
+    assert len(store.committed_feedback("classifier", "1")) == 40

@@ -14,7 +14,7 @@ baseline, trained from the backbone on the initial training set plus the committ
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dagster as dg
@@ -25,7 +25,7 @@ from selfimprove_assets.lib.feedback.live import live_figures
 from selfimprove_assets.lib.models.needs import TRAINING_DATA_KEY, DataSummary, model_needed
 from selfimprove_assets.lib.monitor.trigger import evaluate_trigger
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets.lib.types import RetrainState
+from selfimprove_assets.lib.types import MODEL_TYPES, RetrainState
 
 MODEL_TYPE_TAG = "selfimprove/model_type"
 TRIGGER_TAG = "selfimprove/trigger"
@@ -228,40 +228,93 @@ def _waiting_for_operator(feedback: FeedbackStore, model_type: str, state: str) 
     )
 
 
-def build_failure_sensor(jobs: list[AssetJob]) -> dg.SensorDefinition:
-    """A failed or canceled retraining run leaves the state FAILED and frees its rows."""
+# Stages whose assets claim feedback rows or move the retrain state (curation onwards): an
+# untagged run that materializes one of them (a re-materialization from the asset graph or the
+# CLI) is part of the retrain cycle; one that only recomputes ``<type>_accuracy`` is not.
+CYCLE_STAGES = ("retraining_set", "candidate", "evaluation", "champion")
+
+
+def build_failure_sensor(jobs: list[AssetJob] | None = None) -> dg.SensorDefinition:
+    """A failed or canceled run that materialized loop assets leaves the state FAILED and frees
+    its rows. ``jobs=None`` watches every job of the code location, the implicit asset job of
+    a re-materialization included (runs that touch no loop asset are ignored)."""
 
     @dg.run_failure_sensor(
         name="retraining_failure_sensor",
         monitored_jobs=jobs,
+        monitor_all_code_locations=False,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Moves the retrain state to FAILED when a retraining run fails or is "
-        "canceled, and makes the feedback rows it had claimed available again.",
+        description="Moves the retrain state to FAILED when a run that materializes retraining "
+        "assets (the sensor's job, a re-materialization, the CLI) fails or is canceled, and "
+        "makes the feedback rows it had claimed available again.",
     )
     def _on_failure(context: dg.RunFailureSensorContext, store: FeedbackStoreResource) -> None:
-        mark_run_failed(store, context.dagster_run.tags, context.failure_event.message or "")
+        run = context.dagster_run
+        mark_run_failed(
+            store,
+            run.tags,
+            context.failure_event.message or "",
+            asset_keys=run_asset_keys(context.instance, run),
+        )
 
     return _on_failure
 
 
-def build_cancel_sensor(jobs: list[AssetJob]) -> dg.SensorDefinition:
+def build_cancel_sensor(jobs: list[AssetJob] | None = None) -> dg.SensorDefinition:
     @dg.run_status_sensor(
         name="retraining_cancel_sensor",
         run_status=dg.DagsterRunStatus.CANCELED,
         monitored_jobs=jobs,
+        monitor_all_code_locations=False,
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def _on_cancel(context: dg.RunStatusSensorContext, store: FeedbackStoreResource) -> None:
-        mark_run_failed(store, context.dagster_run.tags, "run canceled")
+        run = context.dagster_run
+        mark_run_failed(
+            store,
+            run.tags,
+            "run canceled",
+            asset_keys=run_asset_keys(context.instance, run),
+        )
 
     return _on_cancel
 
 
-def mark_run_failed(store: FeedbackStoreResource, tags: Mapping[str, str], message: str) -> None:
-    model_type = tags.get(MODEL_TYPE_TAG)
-    if not model_type:
+def run_asset_keys(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[dg.AssetKey]:
+    """The assets a run materializes: its asset selection, else its execution plan's steps."""
+    if run.asset_selection:
+        return list(run.asset_selection)
+    steps: list[str] = list(run.step_keys_to_execute or [])
+    if not steps and run.execution_plan_snapshot_id:
+        snapshot = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+        steps = [step.key for step in snapshot.steps]
+    return [dg.AssetKey(step) for step in steps]
+
+
+def loop_model_types(asset_keys: Iterable[dg.AssetKey]) -> list[str]:
+    """Model types whose retrain-cycle assets (``<type>_<stage>``) are among ``asset_keys``."""
+    names = {key.to_user_string() for key in asset_keys}
+    return [t for t in MODEL_TYPES if any(f"{t}_{stage}" in names for stage in CYCLE_STAGES)]
+
+
+def mark_run_failed(
+    store: FeedbackStoreResource,
+    tags: Mapping[str, str],
+    message: str,
+    *,
+    asset_keys: Iterable[dg.AssetKey] = (),
+) -> None:
+    """The model type comes from the run's tag, else from the loop assets it materialized."""
+    tagged = tags.get(MODEL_TYPE_TAG)
+    model_types = [tagged] if tagged else loop_model_types(asset_keys)
+    if not model_types:
         return
     feedback = store.get()
+    for model_type in model_types:
+        _fail_cycle(feedback, model_type, message)
+
+
+def _fail_cycle(feedback: FeedbackStore, model_type: str, message: str) -> None:
     feedback.set_retrain_state(
         model_type,
         RetrainState.FAILED,
