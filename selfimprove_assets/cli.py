@@ -683,6 +683,28 @@ def rollback(
     _emit(data, as_json, table)
 
 
+@app.command()
+def reset(
+    model_type: Annotated[str, typer.Argument(help="classifier or extractor")],
+    reason: Annotated[str, typer.Option(help="why (kept in the audit line)")] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recover a stuck retrain state: TRIGGERED/INPROGRESS/FAILED becomes IDLE and the rows the
+    current cycle had claimed are released (the cycle is marked FAILED). Idempotent."""
+    from selfimprove_assets.lib.monitor.reset import reset_retrain_state
+
+    if model_type not in MODEL_TYPES:
+        _fail(f"unknown model type {model_type!r}; choose classifier or extractor")
+    settings = _settings()
+    data = reset_retrain_state(_store(settings), model_type, "cli", reason).to_dict()
+    table = Table(title="reset")
+    table.add_column("what")
+    table.add_column("value")
+    for key, value in data.items():
+        table.add_row(key, str(value))
+    _emit(data, as_json, table)
+
+
 def main() -> None:  # pragma: no cover - console script entry
     try:
         app()

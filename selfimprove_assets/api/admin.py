@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 
 from selfimprove_assets.api.errors import ApiError
-from selfimprove_assets.api.schemas import RollbackOut
+from selfimprove_assets.api.schemas import ResetOut, RollbackOut
+from selfimprove_assets.lib.monitor.reset import NoDefaultModel, reset_retrain_state
 from selfimprove_assets.lib.settings import Settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
@@ -67,3 +68,12 @@ def rollback(store: FeedbackStore, settings: Settings, model_type: str, who: str
     return RollbackOut(
         model_type=model_type, previous_version=current.version, default_version=parent.version
     )
+
+
+def reset_state(store: FeedbackStore, model_type: str, who: str, reason: str = "") -> ResetOut:
+    """Recover a stuck retrain state (TRIGGERED/INPROGRESS/FAILED -> IDLE, rows released)."""
+    try:
+        result = reset_retrain_state(store, model_type, who, reason)
+    except NoDefaultModel as exc:
+        raise ApiError(404, str(exc)) from None
+    return ResetOut(**result.to_dict())

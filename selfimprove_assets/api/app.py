@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from selfimprove_assets.api import views
-from selfimprove_assets.api.admin import rollback
+from selfimprove_assets.api.admin import reset_state, rollback
 from selfimprove_assets.api.auth import (
     Principal,
     Role,
@@ -46,6 +46,8 @@ from selfimprove_assets.api.schemas import (
     ModelsOut,
     PageWordsOut,
     QueueOut,
+    ResetIn,
+    ResetOut,
     ReviewIn,
     RollbackOut,
     UploadOut,
@@ -285,6 +287,21 @@ def create_app(
         out = rollback(store, settings, views.require_model_type(model_type), principal.name)
         provider.refresh()
         return out
+
+    @app.post(
+        "/v1/models/{model_type}/reset",
+        response_model=ResetOut,
+        tags=["models"],
+        responses=_errors(401, 403, 404, 422),
+    )
+    def reset_model_state(
+        model_type: str, body: ResetIn | None = None, principal: Principal = admin
+    ) -> ResetOut:
+        """Recover a stuck retrain state (admin only): TRIGGERED, INPROGRESS or FAILED becomes
+        IDLE, the current cycle's claimed feedback rows are released and the cycle is marked
+        FAILED; an audit line names who did it. Calling it again changes nothing."""
+        reason = body.reason if body is not None else ""
+        return reset_state(store, views.require_model_type(model_type), principal.name, reason)
 
     @app.get(
         "/v1/documents/{document_id}/pages/{page}.png",

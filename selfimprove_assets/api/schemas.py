@@ -289,6 +289,23 @@ class RollbackOut(BaseModel):
     default_version: str
 
 
+class ResetIn(BaseModel):
+    reason: str = Field(default="", max_length=500, description="why (kept in the audit line)")
+
+
+class ResetOut(BaseModel):
+    """What ``reset`` changed: the retrain state before and after, the rows released."""
+
+    model_type: str
+    version: str
+    previous_state: str
+    state: str
+    changed: bool
+    cycle_id: str | None = None
+    rows_released: int
+    reason: str
+
+
 class HealthOut(BaseModel):
     status: str
     models: dict[str, str | None]

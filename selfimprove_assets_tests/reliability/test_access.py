@@ -51,12 +51,17 @@ def _rollback(api: ApiHarness, headers: dict[str, str], _doc: str) -> Any:
     return api.client.post("/v1/models/classifier/rollback", headers=headers)
 
 
+def _reset(api: ApiHarness, headers: dict[str, str], _doc: str) -> Any:
+    return api.client.post("/v1/models/classifier/reset", headers=headers)
+
+
 # (method, route) → how to call it, and the status each caller gets.
 STATE_CHANGING: dict[tuple[str, str], tuple[Call, dict[str, int]]] = {
     ("POST", "/v1/documents"): (_upload, {"reviewer": 201, "admin": 201}),
     ("PUT", "/v1/documents/{document_id}/review"): (_review, {"reviewer": 200, "admin": 200}),
     ("POST", "/v1/commits"): (_commit, {"reviewer": 200, "admin": 200}),
     ("POST", "/v1/models/{model_type}/rollback"): (_rollback, {"reviewer": 403, "admin": 200}),
+    ("POST", "/v1/models/{model_type}/reset"): (_reset, {"reviewer": 403, "admin": 200}),
 }
 READS = ["/v1/models", "/v1/documents/{doc}", "/v1/documents/{doc}/pages/0.png"]
 
