@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from selfimprove_assets.lib.documents.corpus import LabeledDocument, write_labels
-from selfimprove_assets.lib.interchange.common import FILES_DIR, InterchangeError, copy_into
+from selfimprove_assets.lib.interchange.common import (
+    FILES_DIR,
+    ImportSummary,
+    InterchangeError,
+    copy_into,
+)
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import Entity
 
@@ -95,22 +100,14 @@ def exported_documents(
 
 
 @dataclass
-class ExportSummary:
-    out_dir: Path
-    format: str
-    documents: int = 0
-    entities: int = 0
-    skipped: list[str] = field(default_factory=list)
+class ExportSummary(ImportSummary):
+    """What an export wrote: an import's summary, and the format it was written in."""
+
+    format: str = "labels-jsonl"
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "out_dir": str(self.out_dir),
-            "format": self.format,
-            "documents": self.documents,
-            "entities": self.entities,
-            "skipped": len(self.skipped),
-            "skipped_examples": self.skipped[:20],
-        }
+        figures = super().to_dict()
+        return {"out_dir": figures.pop("out_dir"), "format": self.format, **figures}
 
 
 def _usable(docs: list[ExportedDocument], summary: ExportSummary) -> list[ExportedDocument]:
