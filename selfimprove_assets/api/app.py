@@ -303,6 +303,16 @@ def create_app(
         reason = body.reason if body is not None else ""
         return reset_state(store, views.require_model_type(model_type), principal.name, reason)
 
+    def document_page(document_id: str, page: int) -> dict[str, Any]:
+        """The stored document, once ``page`` is known to be one of its pages (else 404)."""
+        document = store.get_document(document_id)
+        if page >= document["page_count"]:
+            raise ApiError(
+                404,
+                f"document {document_id!r} has {document['page_count']} page(s); no page {page}",
+            )
+        return document
+
     @app.get(
         "/v1/documents/{document_id}/pages/{page}.png",
         tags=["documents"],
@@ -318,12 +328,7 @@ def create_app(
         principal: Principal = reviewer,
     ) -> Response:
         """One page of the document as a PNG, for the review page."""
-        document = store.get_document(document_id)
-        if page >= document["page_count"]:
-            raise ApiError(
-                404,
-                f"document {document_id!r} has {document['page_count']} page(s); no page {page}",
-            )
+        document = document_page(document_id, page)
         kind = views.kind_of(document["media_type"])
         blob = blobs.path_for(document["content_hash"], kind)
         if not blob.is_file():
@@ -343,12 +348,7 @@ def create_app(
         principal: Principal = reviewer,
     ) -> PageWordsOut:
         """The words of one page with their 0-1000 boxes (a drawn box takes its text from them)."""
-        document = store.get_document(document_id)
-        if page >= document["page_count"]:
-            raise ApiError(
-                404,
-                f"document {document_id!r} has {document['page_count']} page(s); no page {page}",
-            )
+        document = document_page(document_id, page)
         words = uploads.words_of(document)
         return PageWordsOut(
             document_id=document_id,
