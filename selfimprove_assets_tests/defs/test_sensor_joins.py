@@ -15,6 +15,7 @@ from selfimprove_assets.defs.resources import FeedbackStoreResource
 from selfimprove_assets.lib.models.needs import TRAINING_DATA_KEY, DataSummary
 from selfimprove_assets.lib.settings import load_settings
 from selfimprove_assets.lib.store.repository import NO_MODEL_VERSION, FeedbackStore
+from selfimprove_assets_tests.lib.store.factories import stored_document
 
 
 @pytest.fixture
@@ -47,14 +48,10 @@ def _commit_reviews(store: FeedbackStore, types: list[str], start: int = 0) -> N
     """Documents served without a classifier (no version), reviewed with ``types``."""
     ids = []
     for i, doc_type in enumerate(types, start=start):
-        doc = store.add_document(
-            content_hash=f"h{i}",
-            media_type="application/pdf",
-            size_bytes=1,
-            page_count=1,
-            pages_uri="p",
-            blob_uri="b",
-            predictions=[
+        doc = stored_document(
+            store,
+            f"h{i}",
+            [
                 ("classifier", NO_MODEL_VERSION, {"doc_type": "intake", "confidence": None}),
                 ("extractor", "1", {"entities": []}),
             ],

@@ -14,6 +14,7 @@ from selfimprove_assets.defs.resources import FeedbackStoreResource
 from selfimprove_assets.lib.settings import load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
+from selfimprove_assets_tests.lib.store.factories import stored_document
 
 MIN_COMMITS = 30
 
@@ -36,14 +37,8 @@ def env(tmp_path: Path) -> dict[str, Any]:
 
 def _invoice_prediction(store: FeedbackStore, content_hash: str) -> str:
     """A stored document that classifier v1 called an invoice (not reviewed yet)."""
-    return store.add_document(
-        content_hash=content_hash,
-        media_type="application/pdf",
-        size_bytes=1,
-        page_count=1,
-        pages_uri="p",
-        blob_uri="b",
-        predictions=[("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})],
+    return stored_document(
+        store, content_hash, [("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})]
     )
 
 

@@ -14,6 +14,7 @@ from selfimprove_assets.lib.monitor.reset import (
 )
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
+from selfimprove_assets_tests.lib.store.factories import stored_document
 
 
 def stuck_store(url: str, n: int = 6) -> FeedbackStore:
@@ -31,14 +32,8 @@ def claim_rows(store: FeedbackStore, n: int) -> None:
     cycle claim them all."""
     ids = []
     for i in range(n):
-        doc = store.add_document(
-            content_hash=f"h{i}",
-            media_type="application/pdf",
-            size_bytes=1,
-            page_count=1,
-            pages_uri="p",
-            blob_uri="b",
-            predictions=[("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})],
+        doc = stored_document(
+            store, f"h{i}", [("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})]
         )
         store.set_review(doc, verified={"classifier": {"doc_type": "receipt"}})
         ids.append(doc)

@@ -12,6 +12,21 @@ def entity(label: str, text: str, y: int = 10) -> dict[str, Any]:
     return {"label": label, "text": text, "page": 0, "bbox": [10, y, 50, y + 10]}
 
 
+def stored_document(
+    store: FeedbackStore, content_hash: str, predictions: list[tuple[str, str, dict[str, Any]]]
+) -> str:
+    """A one-page PDF document in the store with these (model type, version, prediction)s."""
+    return store.add_document(
+        content_hash=content_hash,
+        media_type="application/pdf",
+        size_bytes=1,
+        page_count=1,
+        pages_uri="p",
+        blob_uri="b",
+        predictions=predictions,
+    )
+
+
 def assert_counters_equal_recount(store: FeedbackStore, n_documents: int) -> None:
     """Both models' live counters equal a recount, and every document was committed once."""
     for model_type in ("classifier", "extractor"):
