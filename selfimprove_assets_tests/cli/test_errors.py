@@ -17,8 +17,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 from typer.testing import CliRunner
 
-from selfimprove_assets import cli
-from selfimprove_assets.cli import app
+from selfimprove_assets.cli import app, errors
 
 WORDS = {
     "one": ["Invoice", "Total", "42.00"],
@@ -192,12 +191,12 @@ def test_a_dagster_failure_is_unwrapped_to_the_asset_s_own_error() -> None:
 
     with pytest.raises(ValueError) as info:
         dg.materialize([reads_a_file], raise_on_error=True)
-    cause, step = cli._user_facing(info.value)
+    cause, step = errors.user_facing(info.value)
     assert step == "reads_a_file"
-    assert cli._error_message(cause) == "/data/corpus/x.pdf: not a PDF"
+    assert errors.error_message(cause) == "/data/corpus/x.pdf: not a PDF"
     failure = dg.Failure(description="V1 learnt nothing\nsee the run")
-    assert cli._error_message(failure) == "V1 learnt nothing; see the run"
-    assert cli._error_message(FileNotFoundError(2, "No such file", "/x")).startswith(
+    assert errors.error_message(failure) == "V1 learnt nothing; see the run"
+    assert errors.error_message(FileNotFoundError(2, "No such file", "/x")).startswith(
         "FileNotFoundError: [Errno 2] No such file"
     )
 
