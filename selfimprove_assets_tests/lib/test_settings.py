@@ -1,0 +1,208 @@
+"""One configuration: defaults, ``selfimprove.toml``, ``SELFIMPROVE_*`` variables, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from selfimprove_assets.lib.defaults import (
+    MonitorSettings,
+    PromotionSettings,
+    ThresholdSettings,
+    TrainingSettings,
+)
+from selfimprove_assets.lib.settings import SettingsError, load_settings, redact_url
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty home, and a working directory without a ``selfimprove.toml``."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    return {"SELFIMPROVE_HOME": str(home), **extra}
+
+
+def test_defaults_are_the_values_the_demo_proved(home: Path) -> None:
+    settings = load_settings(_env(home))
+    assert settings.config_file is None
+    assert settings.monitor == MonitorSettings(min_commits=30, min_corrections=60)
+    assert settings.thresholds == ThresholdSettings(margin=0.05, floor=0.5)
+    assert settings.promotion.alpha == 0.05
+    assert settings.promotion.require_significant_improvement_on == ("trigger fields",)
+    assert settings.training.warm_start_epochs == 5
+    assert settings.training.classifier_epochs == 6
+    assert settings.database_url == f"sqlite:///{home.resolve() / 'selfimprove.db'}"
+
+
+def test_environment_variables_set_every_type(home: Path) -> None:
+    settings = load_settings(
+        _env(
+            home,
+            SELFIMPROVE_MONITOR_MIN_COMMITS="12",
+            SELFIMPROVE_THRESHOLDS_FLOOR="0.9",
+            SELFIMPROVE_PROMOTION_CRITICAL="npi=0, total=0.01",
+            SELFIMPROVE_PROMOTION_PRODUCTION_TOLERANCE="0.03",
+            SELFIMPROVE_PROMOTION_REQUIRE_SIGNIFICANT_IMPROVEMENT_ON="",
+            SELFIMPROVE_TRAINING_WARM_START_EPOCHS="none",
+            SELFIMPROVE_TRAINING_TRAIN_2D_EMBEDDINGS="yes",
+            SELFIMPROVE_TRAINING_FULL_FINETUNE_TYPES="classifier,extractor",
+        )
+    )
+    assert settings.monitor.min_commits == 12
+    assert settings.thresholds.floor == 0.9
+    assert settings.promotion.critical == {"npi": 0.0, "total": 0.01}
+    assert settings.promotion.production_tolerance == 0.03
+    assert settings.promotion.require_significant_improvement_on == ()
+    assert settings.training.warm_start_epochs is None
+    assert settings.training.train_2d_embeddings is True
+    assert settings.training.full_finetune_types == ("classifier", "extractor")
+
+
+TOML = """
+database_url = "sqlite:////tmp/elsewhere.db"
+
+[monitor]
+min_commits = 80
+min_corrections = 40
+
+[thresholds]
+floor = 0.9
+
+[promotion]
+critical = { npi = 0.0 }
+trigger_test = "each"
+
+[training]
+epochs = 4
+learning_rate = 1e-2
+classifier_epochs = "none"
+"""
+
+
+def test_toml_in_home_is_read(home: Path) -> None:
+    (home / "selfimprove.toml").write_text(TOML, encoding="utf-8")
+    settings = load_settings(_env(home))
+    assert settings.config_file == (home / "selfimprove.toml").resolve()
+    assert settings.database_url == "sqlite:////tmp/elsewhere.db"
+    assert settings.monitor == MonitorSettings(min_commits=80, min_corrections=40)
+    assert settings.thresholds == ThresholdSettings(margin=0.05, floor=0.9)
+    assert settings.promotion == PromotionSettings(critical={"npi": 0.0}, trigger_test="each")
+    assert settings.training == TrainingSettings(
+        epochs=4, learning_rate=1e-2, classifier_epochs=None
+    )
+
+
+def test_which_file_is_read(home: Path, tmp_path: Path) -> None:
+    (home / "selfimprove.toml").write_text("[monitor]\nmin_commits = 1\n", encoding="utf-8")
+    Path("selfimprove.toml").write_text("[monitor]\nmin_commits = 2\n", encoding="utf-8")
+    explicit = tmp_path / "team.toml"
+    explicit.write_text("[monitor]\nmin_commits = 3\n", encoding="utf-8")
+    assert load_settings(_env(home)).monitor.min_commits == 2  # ./ before the home
+    chosen = load_settings(_env(home, SELFIMPROVE_CONFIG=str(explicit)))
+    assert (chosen.monitor.min_commits, chosen.config_file) == (3, explicit.resolve())
+    Path("selfimprove.toml").unlink()
+    assert load_settings(_env(home)).monitor.min_commits == 1
+    with pytest.raises(SettingsError, match="SELFIMPROVE_CONFIG=.*missing.toml: no such file"):
+        load_settings(_env(home, SELFIMPROVE_CONFIG=str(tmp_path / "missing.toml")))
+
+
+def test_environment_over_file_over_defaults(home: Path) -> None:
+    (home / "selfimprove.toml").write_text(TOML, encoding="utf-8")
+    settings = load_settings(
+        _env(
+            home,
+            SELFIMPROVE_MONITOR_MIN_COMMITS="7",
+            SELFIMPROVE_DATABASE_URL="sqlite:////tmp/from-env.db",
+        )
+    )
+    assert settings.monitor.min_commits == 7  # env over the file
+    assert settings.monitor.min_corrections == 40  # the file over the default
+    assert settings.thresholds.margin == 0.05  # the default
+    assert settings.database_url == "sqlite:////tmp/from-env.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[monitor]\nmin_comits = 3\n",
+            r"unknown key \[monitor\] min_comits in .*selfimprove.toml",
+        ),
+        ("[monitors]\nmin_commits = 3\n", r"unknown key monitors in .*selfimprove.toml"),
+        ("tokens = 'x'\n", r"unknown key tokens in .*selfimprove.toml"),
+        ("[monitor]\nmin_commits = '30'\n", r"\[monitor\] min_commits in .*toml: expected int"),
+        ("[monitor]\nmin_commits = -1\n", r"\[monitor\] min_commits in .*toml: must be >= 0"),
+        ("[promotion]\nalpha = 2\n", r"\[promotion\] alpha in .*toml: must be in \(0, 1\)"),
+        (
+            "[promotion]\ncritical = { npi = 'x' }\n",
+            r"\[promotion\] critical in .*toml: expected Mapping",
+        ),
+        ("[training]\nselect_on = 'f1'\n", r"\[training\] select_on in .*toml: must be one of"),
+        ("[training]\nlora_dropout = true\n", r"\[training\] lora_dropout in .*expected float"),
+        ("monitor = 3\n", r"\[monitor\] in .*selfimprove.toml must be a table"),
+        ("api_tokens = 'tok:admin'\n", "secrets are read from SELFIMPROVE_API_TOKENS only"),
+        (
+            "database_url = 'postgresql://u:pw@db/x'\n",
+            "database_url in .*toml holds a password; set SELFIMPROVE_DATABASE_URL instead",
+        ),
+        ("[monitor\n", r"cannot read .*selfimprove.toml"),
+    ],
+)
+def test_file_errors_name_the_key_and_the_file(home: Path, text: str, message: str) -> None:
+    (home / "selfimprove.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(SettingsError, match=message):
+        load_settings(_env(home))
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("SELFIMPROVE_MONITOR_MIN_COMIT", "3", "unknown key SELFIMPROVE_MONITOR_MIN_COMIT"),
+        ("SELFIMPROVE_TRAINING_EPOCHS", "many", "SELFIMPROVE_TRAINING_EPOCHS in the environment"),
+        ("SELFIMPROVE_TRAINING_TRAIN_2D_EMBEDDINGS", "maybe", "not a boolean"),
+        ("SELFIMPROVE_THRESHOLDS_FLOOR", "1.5", r"SELFIMPROVE_THRESHOLDS_FLOOR .*must be in"),
+        ("SELFIMPROVE_PROMOTION_CRITICAL", "npi", "SELFIMPROVE_PROMOTION_CRITICAL"),
+    ],
+)
+def test_environment_errors_name_the_variable(
+    home: Path, var: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(_env(home, **{var: value}))
+
+
+def test_overrides_are_checked_like_the_file(home: Path) -> None:
+    settings = load_settings(_env(home))
+    quick = settings.with_overrides({"monitor": {"min_corrections": 0}, "training": {"epochs": 4}})
+    assert (quick.monitor.min_corrections, quick.monitor.min_commits) == (0, 30)
+    assert quick.training.epochs == 4
+    assert settings.monitor.min_corrections == 60  # the original is unchanged
+    with pytest.raises(SettingsError, match=r"\[monitor\] min_commits in overrides: must be"):
+        settings.with_overrides({"monitor": {"min_commits": -3}})
+    with pytest.raises(SettingsError, match=r"unknown section \[monitr\]"):
+        settings.with_overrides({"monitr": {"min_commits": 3}})
+
+
+def test_public_view_hides_secrets(home: Path) -> None:
+    settings = load_settings(
+        _env(
+            home,
+            SELFIMPROVE_DATABASE_URL="postgresql://selfimprove:s3cret-pw@db:5432/selfimprove",
+            SELFIMPROVE_MLFLOW_TRACKING_URI="https://bob:mlflow-pw@mlflow.example/",
+            SELFIMPROVE_API_TOKENS="tok-abc:admin:alice,tok-def:reviewer:bob",
+        )
+    )
+    public = repr(settings.public())
+    for secret in ("s3cret-pw", "mlflow-pw", "tok-abc", "tok-def"):
+        assert secret not in public
+    assert settings.public()["database_url"] == "postgresql://selfimprove:***@db:5432/selfimprove"
+    assert settings.public()["monitor"] == {"min_commits": 30, "min_corrections": 60}
+    assert redact_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
