@@ -31,8 +31,9 @@ import pytest
 from selfimprove_assets.definitions import build_definitions
 from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
 from selfimprove_assets.defs.resources import TrainingJobResource
-from selfimprove_assets.demo import SMOKE_BASELINES, tiny_backbone_for
+from selfimprove_assets.defs.training.assets import SMOKE_BASELINES
 from selfimprove_assets.lib.documents.synth import generate_corpus
+from selfimprove_assets.lib.models.tiny import tiny_backbone_for
 from selfimprove_assets.lib.settings import load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets_tests.loop_env import BASELINES, LoopEnv

@@ -13,12 +13,12 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from selfimprove_assets.cli import app
-from selfimprove_assets.demo import tiny_backbone_for
 from selfimprove_assets.lib.deployment import deploy_version
 from selfimprove_assets.lib.documents.corpus import CorpusError, read_labels
 from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.evaluation.corpus_eval import NO_DEFAULT, evaluate_folder, load_folder
 from selfimprove_assets.lib.models.registry import ModelRegistry
+from selfimprove_assets.lib.models.tiny import tiny_backbone_for
 from selfimprove_assets.lib.models.training import TrainConfig, train
 from selfimprove_assets.lib.settings import Settings, load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from selfimprove_assets.demo import Timeline, batch_series
+from selfimprove_assets.demo.report import Timeline, batch_series
 
 
 def _point(processed: int, phase: str, version: str, fields: dict[str, tuple[float, int]]) -> Any:

@@ -7,13 +7,11 @@ request is executed in-process with the same tags, so the UI later shows the sen
 runs, the evaluation reports and the accuracy plots.
 """
 
-import json
 import logging
 import os
 import random
 import time
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dagster as dg
@@ -23,9 +21,12 @@ from rich.live import Live
 from rich.table import Table
 
 from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
+from selfimprove_assets.defs.training.assets import SMOKE_BASELINES
+from selfimprove_assets.demo.report import Timeline, overall, summarize, write_report
 from selfimprove_assets.lib.documents.corpus import read_labels
 from selfimprove_assets.lib.documents.synth import SCENARIOS, generate_corpus
 from selfimprove_assets.lib.feedback.live import models_overview
+from selfimprove_assets.lib.models.tiny import tiny_backbone_for
 from selfimprove_assets.lib.settings import Settings
 from selfimprove_assets.lib.simulation import ReviewerSimulator
 from selfimprove_assets.lib.store.repository import FeedbackStore
@@ -62,31 +63,6 @@ class DemoOptions:
     learning_rate: float = 2e-3
 
 
-@dataclass
-class Timeline:
-    points: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-
-def tiny_backbone_for(folders: list[Path], target: Path) -> Path:
-    """A tiny BERT whose vocabulary is the corpus words (``--quick`` and the tests).
-
-    The architecture and code path are the production ones; only the backbone is small, so a
-    whole loop runs in minutes on two cores.
-    """
-    from selfimprove_assets.lib.documents.page_store import PageStore
-    from selfimprove_assets.lib.models.backbone import save_tiny_backbone
-
-    pages = PageStore(target.parent / "tiny-pages")
-    words: set[str] = set()
-    for folder in folders:
-        for doc in read_labels(folder):
-            _, page_words, _ = pages.extract_cached(doc.file)
-            words.update(w.text.lower() for w in page_words.words)
-            words.update(t.lower() for e in doc.entities for t in e.text.split())
-    return save_tiny_backbone(target, sorted(words))
-
-
 def _options(opts: DemoOptions) -> DemoOptions:
     if opts.quick:
         opts.n_train, opts.n_stream, opts.batch_size, opts.min_commits = 36, 36, 12, 10
@@ -104,7 +80,7 @@ def _status_table(store: FeedbackStore, phase: str, processed: int, total: int) 
         table.add_column(col)
     for model_type, info in models_overview(store).items():
         live = {k: v for k, v in info["live"].items() if v["accuracy"] is not None}
-        correct, n = _overall(live)
+        correct, n = overall(live)
         worst = min(live.items(), key=lambda kv: kv[1]["accuracy"]) if live else None
         table.add_row(
             model_type,
@@ -221,16 +197,9 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
                         timeline.events.append(event)
                         live.update(_status_table(store, phase, processed, len(docs)))
     elapsed = time.perf_counter() - started
-    summary = _summary(store, timeline, golden_before, elapsed)
-    summary["report"] = str(_write_report(settings, timeline, summary))
+    summary = summarize(store, timeline, golden_before, elapsed)
+    summary["report"] = str(write_report(settings, timeline, summary))
     return summary
-
-
-# Run config of the baselines for tiny smoke models (``--quick`` and the tests): they may stay
-# at chance on the golden set, and still become the default so the loop around them runs.
-SMOKE_BASELINES: dict[str, Any] = {
-    "ops": {f"{t}_baseline": {"config": {"require_learning": False}} for t in MODEL_TYPES}
-}
 
 
 def _baseline_config(opts: DemoOptions) -> dict[str, Any]:
@@ -276,152 +245,3 @@ def _operator_retry(
     event = run_retraining(repo, instance, defs, model_type, tags, _policy(opts, model_type))
     event["operator_retry"] = True
     return event
-
-
-def _overall(live: dict[str, dict[str, Any]]) -> tuple[int, int]:
-    """(correct, total) over every field of a model: documents for the classifier, entities
-    for the extractor (each field's accuracy times its sample size, summed)."""
-    correct = sum(round(v["accuracy"] * v["n"]) for v in live.values() if v["accuracy"] is not None)
-    total = sum(int(v["n"]) for v in live.values() if v["accuracy"] is not None)
-    return correct, total
-
-
-def batch_series(timeline: Timeline, model_type: str) -> list[dict[str, Any]]:
-    """Accuracy of the default on each streamed batch alone.
-
-    The live counters accumulate since the default was deployed, so a batch's figure is the
-    difference from the previous point; after a promotion the new default's counters start at
-    zero and the first point is its own batch.
-    """
-    series: list[dict[str, Any]] = []
-    previous: tuple[Any, int, int] | None = None
-    for point in timeline.points:
-        info = point["overview"][model_type]
-        version = info.get("default_version")
-        correct, total = _overall(info["live"])
-        if previous is not None and previous[0] == version:
-            d_correct, d_total = correct - previous[1], total - previous[2]
-        else:
-            d_correct, d_total = correct, total
-        previous = (version, correct, total)
-        series.append(
-            {
-                "processed": point["processed"],
-                "phase": point["phase"],
-                "version": version,
-                "correct": d_correct,
-                "total": d_total,
-                "accuracy": d_correct / d_total if d_total else None,
-            }
-        )
-    return series
-
-
-def _pooled(points: list[dict[str, Any]]) -> float | None:
-    total = sum(p["total"] for p in points)
-    return round(sum(p["correct"] for p in points) / total, 4) if total else None
-
-
-def _summary(
-    store: FeedbackStore, timeline: Timeline, golden_before: dict[str, Any], elapsed: float
-) -> dict[str, Any]:
-    rows = {}
-    for model_type in MODEL_TYPES:
-        series = batch_series(timeline, model_type)
-        events = [
-            e for e in timeline.events if e["model_type"] == model_type and not e.get("joined")
-        ]
-        promoted = [e for e in events if e["promoted"]]
-        after = [p for p in series if promoted and p["processed"] > promoted[-1]["processed"]]
-        drifted = [p for p in series if p["phase"] == "drift" and p["accuracy"] is not None]
-        before_promotion = [
-            p for p in drifted if not promoted or p["processed"] <= promoted[0]["processed"]
-        ]
-        default = store.get_default(model_type)
-        drift_start = max((p["processed"] for p in series if p["phase"] == "clean"), default=0)
-        rows[model_type] = {
-            "accuracy_before_drift": _pooled([p for p in series if p["phase"] == "clean"]),
-            "accuracy_lowest": min(
-                (round(p["accuracy"], 4) for p in before_promotion), default=None
-            ),
-            "accuracy_after_promotion": _pooled(after),
-            "retrains_triggered": len(events),
-            "promotions": len(promoted),
-            "drifted_documents_until_trigger": (
-                events[0]["processed"] - drift_start if events else None
-            ),
-            "cycle_seconds": events[0]["seconds"] if events else None,
-            "golden_before": golden_before.get(model_type),
-            "golden_after": promoted[-1]["scores"]["golden"]["candidate"] if promoted else None,
-            "default_version": default.version if default else None,
-        }
-    return {
-        "seconds": round(elapsed, 1),
-        "models": rows,
-        "events": timeline.events,
-        "series": {t: batch_series(timeline, t) for t in MODEL_TYPES},
-        "live": [
-            {
-                "processed": p["processed"],
-                "phase": p["phase"],
-                "overview": {t: p["overview"][t]["live"] for t in MODEL_TYPES},
-            }
-            for p in timeline.points
-        ],
-    }
-
-
-def _write_report(settings: Settings, timeline: Timeline, summary: dict[str, Any]) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    reports = settings.reports_dir
-    reports.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    for model_type in MODEL_TYPES:
-        points = [p for p in summary["series"][model_type] if p["accuracy"] is not None]
-        ax.plot(
-            [p["processed"] for p in points],
-            [p["accuracy"] for p in points],
-            marker="o",
-            label=f"{model_type} (accuracy per batch)",
-        )
-    clean = [p["processed"] for p in timeline.points if p["phase"] == "clean"]
-    if timeline.points and timeline.points[-1]["phase"] == "drift":
-        start = clean[-1] if clean else 0
-        ax.axvspan(start, timeline.points[-1]["processed"], color="0.92", zorder=0, label="drift")
-    for event in timeline.events:
-        ax.axvline(event["processed"], color="green" if event["promoted"] else "red", ls="--")
-        ax.annotate(
-            f"{event['model_type']} v{event['candidate_version']} "
-            f"{'promoted' if event['promoted'] else 'rejected'}",
-            (event["processed"], 0.05),
-            rotation=90,
-            fontsize=7,
-        )
-    ax.set_xlabel("documents streamed")
-    ax.set_ylabel("accuracy of the default on each batch")
-    ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower left")
-    ax.set_title("selfimprove: live accuracy over the document stream")
-    png = reports / "accuracy.png"
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    (reports / "demo.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    rows = "".join(
-        f"<tr><td>{t}</td>" + "".join(f"<td>{v}</td>" for v in r.values()) + "</tr>"
-        for t, r in summary["models"].items()
-    )
-    head = "".join(f"<th>{k}</th>" for k in next(iter(summary["models"].values())))
-    html = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>selfimprove demo</title></head>"
-        f"<body><h1>selfimprove demo</h1><p>{summary['seconds']} s</p>"
-        f"<table border=1><tr><th>model</th>{head}</tr>{rows}</table>"
-        "<img src='accuracy.png' alt='accuracy over the stream'></body></html>"
-    )
-    path = reports / "demo.html"
-    path.write_text(html, encoding="utf-8")
-    return path
