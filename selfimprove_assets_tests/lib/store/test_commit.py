@@ -8,12 +8,18 @@ import threading
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import event, select
+import pytest
+from sqlalchemy import event, func, select
 
 from selfimprove_assets.lib.store.models import CommitRow, FeedbackRow
 from selfimprove_assets.lib.store.outcomes import compute_outcome
-from selfimprove_assets.lib.store.repository import CommitResult, FeedbackStore
-from selfimprove_assets_tests.lib.store.factories import assert_counters_equal_recount, entity
+from selfimprove_assets.lib.store.repository import CommitResult, Conflict, FeedbackStore, NotFound
+from selfimprove_assets_tests.lib.store.factories import (
+    add_documents,
+    assert_counters_equal_recount,
+    entity,
+    review,
+)
 
 TYPES = ["referral", "lab_report", "invoice"]
 
@@ -26,7 +32,7 @@ def seed_documents(
     ids = []
     for i in range(n):
         predicted = [entity("patient_name", f"Ann {i}"), entity("mrn", str(i), 30)]
-        doc_id = store.add_document(
+        doc_id = store.documents.add_document(
             content_hash=f"h{i}",
             media_type="application/pdf",
             size_bytes=100,
@@ -46,7 +52,7 @@ def seed_documents(
                 verified.pop()  # removed
             if rng.random() < 0.3:
                 verified.append(entity("total", "$5", 50))  # added
-            store.set_review(
+            store.commits.set_review(
                 doc_id,
                 verified={
                     "classifier": {"doc_type": rng.choice(TYPES)},
@@ -84,7 +90,7 @@ def _commits(store: FeedbackStore) -> dict[int, tuple[int, int]]:
 def test_commit_writes_the_outcomes_and_a_second_commit_changes_nothing(store_url: str) -> None:
     store = FeedbackStore(store_url)
     ids = seed_documents(store, 12, seed=3)
-    first = store.commit_documents(ids, committed_by="alice")
+    first = store.commits.commit_documents(ids, committed_by="alice")
     assert sorted(first.committed) == sorted(ids) and first.commit_id is not None
     rows = feedback_rows(store)
     assert len(rows) == 24
@@ -98,15 +104,15 @@ def test_commit_writes_the_outcomes_and_a_second_commit_changes_nothing(store_ur
         for t in ("classifier", "extractor")
     }
     assert _commits(store) == {first.commit_id: (12, 12)}
-    counters = {t: store.live_counters(t, "1") for t in ("classifier", "extractor")}
-    assert counters == {t: store.recount(t, "1") for t in counters}
+    counters = {t: store.counters.live_counters(t, "1") for t in ("classifier", "extractor")}
+    assert counters == {t: store.counters.recount(t, "1") for t in counters}
 
-    again = store.commit_documents(list(reversed(ids)))
+    again = store.commits.commit_documents(list(reversed(ids)))
     assert again.commit_id is None and again.committed == [] and again.corrected == {}
     assert again.already_committed == sorted(ids)
     assert feedback_rows(store) == rows
     assert _commits(store) == {first.commit_id: (12, 12)}  # no commit row for a no-op
-    assert {t: store.live_counters(t, "1") for t in counters} == counters
+    assert {t: store.counters.live_counters(t, "1") for t in counters} == counters
     store.dispose()
 
 
@@ -115,9 +121,9 @@ def test_mixed_batch_reports_each_document_once(store_url: str) -> None:
     done, fresh = seed_documents(store, 2, seed=1)
     (unreviewed,) = seed_documents(store, 1, review=False)
     (half,) = seed_documents(store, 1, review=False)
-    store.set_review(half, verified={"classifier": {"doc_type": "invoice"}}, reviewer="r")
-    store.commit_documents([done])
-    result = store.commit_documents([fresh, "missing", unreviewed, done, half, fresh])
+    store.commits.set_review(half, verified={"classifier": {"doc_type": "invoice"}}, reviewer="r")
+    store.commits.commit_documents([done])
+    result = store.commits.commit_documents([fresh, "missing", unreviewed, done, half, fresh])
     assert result.committed == [fresh]
     assert result.already_committed == [done]
     assert sorted(result.not_reviewed) == sorted([unreviewed, half])
@@ -145,7 +151,7 @@ def test_overlapping_concurrent_batches_commit_every_document_once(store_url: st
         barrier.wait()
         for batch in batches:
             try:
-                result = store.commit_documents(batch)
+                result = store.commits.commit_documents(batch)
             except BaseException as exc:  # a deadlock or a lost update surfaces here
                 with lock:
                     errors.append(exc)
@@ -185,12 +191,87 @@ def test_statements_per_commit_do_not_grow_with_the_batch(store_url: str) -> Non
 
     def cost(batch: list[str]) -> int:
         statements.clear()
-        assert len(store.commit_documents(batch).committed) == len(batch)
+        assert len(store.commits.commit_documents(batch).committed) == len(batch)
         return len(statements)
 
     small, large = cost(ids[:2]), cost(ids[2:22])
     assert small == large <= 6, statements
     statements.clear()
-    store.commit_documents(ids[:10])  # all already committed: a read and nothing else
+    store.commits.commit_documents(ids[:10])  # all already committed: a read and nothing else
     assert len([s for s in statements if not s.lstrip().upper().startswith("BEGIN")]) == 1
+    store.dispose()
+
+
+def test_commit_updates_counters_and_is_idempotent(store_url: str) -> None:
+    store = FeedbackStore(store_url)
+    a, b = add_documents(store, 2)
+    review(store, a, "referral", [entity("patient_name", "Ann Lee"), entity("mrn", "123")])
+    review(store, b, "invoice", [entity("patient_name", "Ann Leigh"), entity("total", "$5")])
+
+    first = store.commits.commit_documents([a, b, "nope"])
+    assert sorted(first.committed) == sorted([a, b])
+    assert first.unknown == ["nope"]
+    assert first.corrected == {"classifier": 1, "extractor": 1}
+
+    counters = store.counters.live_counters("classifier", "1")
+    assert counters["doc_type"]["committed"] == 2
+    assert counters["doc_type"]["corrected"] == 1
+    ext = store.counters.live_counters("extractor", "1")
+    assert ext["patient_name"]["unchanged"] == 1 and ext["patient_name"]["modified"] == 1
+    assert ext["mrn"]["removed"] == 1 and ext["total"]["added"] == 1
+    assert store.counters.recount("extractor", "1") == ext
+
+    second = store.commits.commit_documents([a, b])
+    assert second.committed == [] and sorted(second.already_committed) == sorted([a, b])
+    assert second.commit_id is None
+    assert store.counters.live_counters("classifier", "1") == counters
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(CommitRow)) == 1
+
+    with pytest.raises(Conflict):
+        review(store, a, "invoice", [])
+    store.dispose()
+
+
+def test_unreviewed_and_unknown_documents(store_url: str) -> None:
+    store = FeedbackStore(store_url)
+    (a,) = add_documents(store)
+    result = store.commits.commit_documents([a])
+    assert result.not_reviewed == [a] and result.commit_id is None
+    with pytest.raises(NotFound):
+        store.commits.set_review("missing", verified={"classifier": {"doc_type": "x"}})
+    store.dispose()
+
+
+def test_concurrent_commits_of_the_same_document_count_once(store_url: str) -> None:
+    store = FeedbackStore(store_url)
+    ids = add_documents(store, 5)
+    for i in ids:
+        review(store, i, "invoice", [entity("patient_name", "Bob")])
+    barrier = threading.Barrier(6)
+    results = []
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(store.commits.commit_documents(ids))
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(len(r.committed) for r in results) == 5
+    counters = store.counters.live_counters("classifier", "1")
+    assert counters["doc_type"] == {
+        "committed": 5,
+        "corrected": 5,
+        "unchanged": 0,
+        "modified": 5,
+        "added": 0,
+        "removed": 0,
+    }
+    assert store.counters.recount("classifier", "1") == counters
+    assert store.counters.recount("extractor", "1") == store.counters.live_counters(
+        "extractor", "1"
+    )
     store.dispose()

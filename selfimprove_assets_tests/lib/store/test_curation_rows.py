@@ -16,12 +16,12 @@ from selfimprove_assets_tests.lib.store.test_commit import feedback_rows, seed_d
 def test_curation_rows_carry_the_review_and_decode_each_value_once(store_url: str) -> None:
     store = FeedbackStore(store_url)
     ids = seed_documents(store, 14, seed=4)
-    store.commit_documents(ids[:6])
-    store.commit_documents(ids[6:12])  # two commits (two timestamps); ids[12:] uncommitted
+    store.commits.commit_documents(ids[:6])
+    store.commits.commit_documents(ids[6:12])  # two commits (two timestamps); ids[12:] uncommitted
     stored = {r["id"]: r for r in feedback_rows(store)}
-    docs = {i: store.get_document(i) for i in ids}
+    docs = {i: store.documents.get_document(i) for i in ids}
     for model_type in ("classifier", "extractor"):
-        rows = store.curation_rows(model_type, "1")
+        rows = store.curation.curation_rows(model_type, "1")
         assert [r["feedback_id"] for r in rows] == sorted(
             fid
             for fid, r in stored.items()
@@ -50,7 +50,7 @@ def test_curation_rows_carry_the_review_and_decode_each_value_once(store_url: st
         assert all(len(v) == 1 for v in objects.values())
         assert len(objects) < len(rows) or model_type == "extractor"
         assert len({r["committed_at"] for r in rows}) == 2
-    frame = pd.DataFrame(store.curation_rows("extractor", "1"))
+    frame = pd.DataFrame(store.curation.curation_rows("extractor", "1"))
     assert str(frame["committed_at"].dtype) == "datetime64[ns, UTC]"
     store.dispose()
 
@@ -60,7 +60,7 @@ def test_a_curation_read_does_not_hold_the_sqlite_write_lock(sqlite_url: str) ->
     curation reading 500k rows would stall every commit meanwhile (busy timeout: 60 s)."""
     store = FeedbackStore(sqlite_url)
     ids = seed_documents(store, 3)
-    with store._read_connection() as conn:
+    with store.db.read_connection() as conn:
         assert len(conn.execute(select(FeedbackRow.id)).all()) == 6  # read transaction open
-        assert sorted(store.commit_documents(ids).committed) == sorted(ids)
+        assert sorted(store.commits.commit_documents(ids).committed) == sorted(ids)
     store.dispose()
