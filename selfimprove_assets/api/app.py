@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,6 +30,7 @@ from selfimprove_assets.api.auth import (
     install_log_redaction,
     require,
 )
+from selfimprove_assets.api.config import ApiConfig
 from selfimprove_assets.api.errors import ApiError, install_error_handlers
 from selfimprove_assets.api.limits import BodySizeLimit
 from selfimprove_assets.api.render import cached_page_png
@@ -66,22 +66,6 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DocumentIdParam = Annotated[str, PathParam(min_length=1, max_length=64, pattern=NO_CONTROL_CHARS)]
-
-
-@dataclass(frozen=True)
-class ApiConfig:
-    """Operator limits of the API (sizes are checked before any expensive work)."""
-
-    max_upload_bytes: int = 20 * 1024 * 1024
-    max_pages: int = 50
-    max_inflated_bytes: int = 256 * 1024 * 1024
-    """Largest total a PDF's zlib streams may inflate to (decompression-bomb guard)."""
-    ocr_dpi: int = 200
-    model_refresh_seconds: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.max_upload_bytes <= 0 or self.max_pages <= 0:
-            raise ValueError("max_upload_bytes and max_pages must be positive")
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -6,7 +6,8 @@ import logging
 
 import uvicorn
 
-from selfimprove_assets.api.app import ApiConfig, create_app
+from selfimprove_assets.api.app import create_app
+from selfimprove_assets.api.config import ApiConfig
 from selfimprove_assets.lib.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)

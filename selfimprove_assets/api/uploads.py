@@ -10,8 +10,9 @@ one transaction).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from selfimprove_assets.api.config import ApiConfig
 from selfimprove_assets.api.errors import ApiError
 from selfimprove_assets.api.pdf_guard import InflationBomb, check_inflated_size
 from selfimprove_assets.api.schemas import ModelVersions, UploadOut
@@ -36,9 +37,6 @@ from selfimprove_assets.lib.documents.pages import (
 )
 from selfimprove_assets.lib.store.repository import NO_MODEL_VERSION, FeedbackStore
 from selfimprove_assets.lib.types import PageWords, Prediction, Word
-
-if TYPE_CHECKING:
-    from selfimprove_assets.api.app import ApiConfig
 
 logger = logging.getLogger(__name__)
 

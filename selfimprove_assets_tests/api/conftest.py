@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from selfimprove_assets.api.app import ApiConfig, create_app
+from selfimprove_assets.api.app import create_app
+from selfimprove_assets.api.config import ApiConfig
 from selfimprove_assets.api.loading import registry_loader
 from selfimprove_assets.api.serving import PredictorProvider
 from selfimprove_assets.lib.settings import Settings

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from reportlab.pdfgen import canvas
 
-from selfimprove_assets.api.app import ApiConfig
 from selfimprove_assets.api.auth import TokenTable
+from selfimprove_assets.api.config import ApiConfig
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets_tests.api.conftest import ADMIN_TOKEN, REVIEWER, ApiFactory, ApiHarness
 

@@ -22,7 +22,8 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
-from selfimprove_assets.api.app import ApiConfig, create_app
+from selfimprove_assets.api.app import create_app
+from selfimprove_assets.api.config import ApiConfig
 from selfimprove_assets.definitions import build_definitions
 from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
 from selfimprove_assets.defs.resources import TrainingJobResource
