@@ -26,11 +26,12 @@ from selfimprove_assets.lib.evaluation.metrics import (
     entity_report,
 )
 from selfimprove_assets.lib.feedback.diff import diff_entities
+from selfimprove_assets.lib.kinds import ModelKind, kind_of
 from selfimprove_assets.lib.models.dataset import example_truth
 from selfimprove_assets.lib.models.extractor import example_words
 from selfimprove_assets.lib.models.predictor import ModelPredictor
 from selfimprove_assets.lib.text import normalize_text
-from selfimprove_assets.lib.types import Entity, ModelType, PageWords, TrainingExample
+from selfimprove_assets.lib.types import Entity, PageWords, TrainingExample
 
 OUTCOMES = ("unchanged", "modified", "added", "removed")
 
@@ -112,7 +113,7 @@ def score(predictor: ModelPredictor, examples: Sequence[TrainingExample]) -> Mod
         raise ValueError("cannot score a model on an empty set of documents")
     docs = [example_page_words(e) for e in examples]
     gold_types = [e.doc_type for e in examples]
-    if predictor.model_type == ModelType.CLASSIFIER.value:
+    if not kind_of(predictor.model_type).entity_level:
         predicted = [r.doc_type for r in predictor.classify(docs)]
         report = classification_report(gold_types, predicted)
         wrong = sum(1 for g, p in zip(gold_types, predicted, strict=True) if g != p)
@@ -155,31 +156,26 @@ def score_extraction(
     )
 
 
-def trivial_headline(model_type: str | ModelType, examples: Sequence[TrainingExample]) -> float:
+def trivial_headline(model_type: str | ModelKind, examples: Sequence[TrainingExample]) -> float:
     """The headline figure a model that learnt nothing gets on ``examples``.
 
     A classifier that always answers the most common type scores that type's share; an
     extractor that finds nothing (what a collapsed token classifier predicts: all ``O``)
     scores an entity F1 of 0.
     """
-    if ModelType(model_type) is ModelType.EXTRACTOR or not examples:
-        return 0.0
-    counts: dict[str, int] = defaultdict(int)
-    for example in examples:
-        counts[example.doc_type] += 1
-    return max(counts.values()) / len(examples)
+    return kind_of(model_type).trivial_headline(examples)
 
 
 def learnt_something(
-    model_type: str | ModelType, headline: float, examples: Sequence[TrainingExample]
+    model_type: str | ModelKind, headline: float, examples: Sequence[TrainingExample]
 ) -> str | None:
     """``None`` when ``headline`` beats the trivial model on ``examples``; else why not."""
-    trivial = trivial_headline(model_type, examples)
+    kind = kind_of(model_type)
+    trivial = kind.trivial_headline(examples)
     if headline > trivial:
         return None
-    what = "accuracy" if ModelType(model_type) is ModelType.CLASSIFIER else "entity micro-F1"
     return (
-        f"the {ModelType(model_type).value} scores {what} {headline:.3f} on "
+        f"the {kind.name} scores {kind.headline_label} {headline:.3f} on "
         f"{len(examples)} documents, no better than a model that learnt nothing "
         f"({trivial:.3f})"
     )

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.monitor.trigger import FieldFigure, field_metrics
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets.lib.types import MODEL_TYPES, ModelType
+from selfimprove_assets.lib.types import MODEL_TYPES
 
 FIGURE_KEYS = tuple(f.name for f in fields(FieldFigure))
 
@@ -26,7 +27,7 @@ def live_figures(store: FeedbackStore, model_type: str, version: str) -> dict[st
 
 def field_summary(model_type: str, figure: FieldFigure) -> dict[str, Any]:
     """Accuracy with its sample size (and precision, recall, F1 for entity fields)."""
-    metrics = field_metrics(figure, entity_level=model_type == ModelType.EXTRACTOR.value)
+    metrics = field_metrics(figure, entity_level=kind_of(model_type).entity_level)
     summary: dict[str, Any] = {
         "accuracy": metrics["accuracy"].value,
         "n": metrics["accuracy"].n,

@@ -1,9 +1,10 @@
 """Whether a model type has anything to learn from the data, and why a V1 learnt nothing.
 
 A corpus with one document type needs no classifier (there is nothing to tell apart), and a
-corpus whose documents carry no labeled entities needs no extractor. This is the one place
-that rule lives: the baseline asset asks it before training, the sensors ask it again when
-reviewers' verified documents arrive (a second type makes the classifier needed).
+corpus whose documents carry no labeled entities needs no extractor. Each kind states its
+rule (``lib.kinds``, ``ModelKind.not_needed``); this module is where it is asked: the baseline
+asset asks it before training, the sensors ask it again when reviewers' verified documents
+arrive (a second type makes the classifier needed).
 
 When a needed model did train and still scores no better than a model that learnt nothing,
 :func:`diagnose_no_learning` says why in terms of the data and what to do about it.
@@ -16,7 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from selfimprove_assets.lib.types import ModelType, TrainingExample
+from selfimprove_assets.lib.kinds import ModelKind, kind_of
+from selfimprove_assets.lib.types import TrainingExample
 
 TRAINING_DATA_KEY = "training_data"
 """Where a baseline's metadata and a deployed version's metrics keep its ``DataSummary``."""
@@ -90,12 +92,10 @@ class DataSummary:
         )
 
     def rare(
-        self, model_type: str | ModelType, minimum: int = MIN_EXAMPLES_PER_LABEL
+        self, model_type: str | ModelKind, minimum: int = MIN_EXAMPLES_PER_LABEL
     ) -> dict[str, int]:
         """Types (classifier) or entity labels (extractor) with fewer than ``minimum`` examples."""
-        counts = (
-            self.doc_types if ModelType(model_type) is ModelType.CLASSIFIER else self.entity_labels
-        )
+        counts = kind_of(model_type).class_counts(self)
         return {k: n for k, n in sorted(counts.items()) if n < minimum}
 
 
@@ -104,28 +104,12 @@ def _summary(data: DataSummary | Sequence[TrainingExample]) -> DataSummary:
 
 
 def model_needed(
-    model_type: str | ModelType, data: DataSummary | Sequence[TrainingExample]
+    model_type: str | ModelKind, data: DataSummary | Sequence[TrainingExample]
 ) -> str | None:
     """``None`` when ``model_type`` has something to learn from ``data``; else why it is not
-    needed (a sentence for people: the CLI prints it and the baseline's metadata keeps it)."""
-    summary = _summary(data)
-    if ModelType(model_type) is ModelType.CLASSIFIER:
-        if len(summary.doc_types) >= 2:
-            return None
-        if not summary.doc_types:
-            return "the training set holds no documents, so there is no document type to learn"
-        (only, n), *_ = summary.doc_types.items()
-        return (
-            f"every training document ({n}) has the type {only!r}: with one type there is "
-            "nothing to classify; the classifier joins when a second type appears (a later "
-            "ingest, or reviewers' verified types)"
-        )
-    if summary.entities > 0 or summary.labeled_entities > 0:
-        return None  # labeled but never aligned: needed, and the diagnosis says why it fails
-    return (
-        f"none of the {summary.documents} training documents has a labeled entity: there is "
-        "nothing to extract; the extractor joins when labeled entities appear"
-    )
+    needed (a sentence for people: the CLI prints it and the baseline's metadata keeps it).
+    The rule is the kind's (``ModelKind.not_needed``)."""
+    return kind_of(model_type).not_needed(_summary(data))
 
 
 def _names(counts: Mapping[str, int]) -> str:
@@ -133,7 +117,7 @@ def _names(counts: Mapping[str, int]) -> str:
 
 
 def diagnose_no_learning(
-    model_type: str | ModelType,
+    model_type: str | ModelKind,
     training: DataSummary | Sequence[TrainingExample],
     *,
     predicted_types: Sequence[str | None] = (),
@@ -145,14 +129,14 @@ def diagnose_no_learning(
     on the documents it was scored on, to tell a collapse onto one answer from a weak model.
     """
     summary = _summary(training)
-    kind = ModelType(model_type)
+    kind = kind_of(model_type)
     causes: list[str] = []
     actions: list[str] = []
     not_needed = model_needed(kind, summary)
     if not_needed:
         return f"{not_needed}. Nothing to train until the data holds what the model learns"
     rare = summary.rare(kind)
-    if kind is ModelType.CLASSIFIER:
+    if not kind.entity_level:
         distinct = {t for t in predicted_types if t is not None}
         if predicted_types and len(distinct) == 1:
             causes.append(
@@ -191,7 +175,7 @@ def diagnose_no_learning(
     if not rare:
         causes.append(
             f"the data looks sufficient ({summary.documents} training documents, every "
-            + ("type" if kind is ModelType.CLASSIFIER else "label")
+            + kind.class_noun
             + f" with at least {MIN_EXAMPLES_PER_LABEL} examples), so training did not converge"
         )
         actions.append(

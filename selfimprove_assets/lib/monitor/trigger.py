@@ -25,6 +25,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.monitor.stats import (
     DEFAULT_CONFIDENCE,
     REPEATED_CHECK_CONFIDENCE,
@@ -35,7 +36,6 @@ from selfimprove_assets.lib.types import ModelType, RetrainState
 
 logger = logging.getLogger(__name__)
 
-CLASSIFIER_FIELD = "doc_type"
 DEFAULT_THRESHOLD_KEY = "*"
 
 
@@ -207,13 +207,14 @@ def evaluate_trigger(
             False,
             f"skipped: {commits_since_deploy} commits since deploy, need {min_commits}",
         )
-    if model_type is ModelType.CLASSIFIER:
-        unknown = set(figures) - {CLASSIFIER_FIELD}
+    kind = kind_of(model_type)
+    if kind.document_field is not None:
+        unknown = set(figures) - {kind.document_field}
         if unknown:
             raise ValueError(
-                f"classifier figures must only have {CLASSIFIER_FIELD!r}, got {sorted(unknown)}"
+                f"{kind.name} figures must only have {kind.document_field!r}, got {sorted(unknown)}"
             )
-    entity_level = model_type is ModelType.EXTRACTOR
+    entity_level = kind.entity_level
 
     decision = TriggerDecision(False, "")
     no_threshold: list[str] = []
