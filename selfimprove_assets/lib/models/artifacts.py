@@ -28,6 +28,7 @@ from peft import (
 from safetensors.torch import load_file, save_file
 from transformers import PreTrainedTokenizerBase
 
+from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.models.backbone import (
     NEW_2D_EMBEDDINGS,
     build_layoutlm,
@@ -35,7 +36,6 @@ from selfimprove_assets.lib.models.backbone import (
 )
 from selfimprove_assets.lib.models.featurizer import Featurizer, Window, length_batches
 from selfimprove_assets.lib.models.inference import token_batches
-from selfimprove_assets.lib.types import ModelType
 
 logger = logging.getLogger(__name__)
 
@@ -102,14 +102,13 @@ class ModelSpec:
             raise ValueError(
                 f"lora_layers must be one of {sorted(LORA_LAYERS)}, got {self.lora_layers!r}"
             )
-        if self.model_type not in (ModelType.CLASSIFIER.value, ModelType.EXTRACTOR.value):
-            raise ValueError(f"unknown model_type {self.model_type!r}: classifier or extractor")
+        kind_of(self.model_type)  # raises on an unknown type
         if len(set(self.labels)) != len(self.labels) or not self.labels:
             raise ValueError(f"labels must be a non-empty list of unique names: {self.labels!r}")
 
     @property
     def head_kind(self) -> str:
-        return "token" if self.model_type == ModelType.EXTRACTOR.value else "sequence"
+        return kind_of(self.model_type).head
 
     @property
     def label2id(self) -> dict[str, int]:
