@@ -37,12 +37,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from selfimprove_assets.lib.documents.corpus import (
-    LabeledDocument,
-    align_entities,
-    alignment_summary,
-    read_labels,
-)
+from selfimprove_assets.lib.documents.alignment import align_entities, alignment_summary
+from selfimprove_assets.lib.documents.labels import LabeledDocument, read_labels
 from selfimprove_assets.lib.documents.ocr import OcrSettings
 from selfimprove_assets.lib.documents.ocr_quality import recall_ratio, word_recall
 from selfimprove_assets.lib.documents.pages import extract_pages

@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from selfimprove_assets.lib.documents.corpus import align_entities, read_labels
+from selfimprove_assets.lib.documents.alignment import align_entities
+from selfimprove_assets.lib.documents.labels import read_labels
 from selfimprove_assets.lib.documents.pages import extract_many, extract_pages
 from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.types import Entity

@@ -211,7 +211,7 @@ def correction_cycle(
     from selfimprove_assets.api.app import create_app
     from selfimprove_assets.definitions import build_definitions
     from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
-    from selfimprove_assets.lib.documents.corpus import read_labels
+    from selfimprove_assets.lib.documents.labels import read_labels
     from selfimprove_assets.lib.evaluation.corpus_eval import evaluate_folder
     from selfimprove_assets.lib.settings import load_settings
     from selfimprove_assets.lib.simulation import ReviewerSimulator

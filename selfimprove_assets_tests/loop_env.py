@@ -16,7 +16,7 @@ from selfimprove_assets.definitions import build_definitions
 from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
 from selfimprove_assets.defs.resources import TrainingJobResource
 from selfimprove_assets.defs.training.assets import SMOKE_BASELINES
-from selfimprove_assets.lib.documents.corpus import read_labels
+from selfimprove_assets.lib.documents.labels import read_labels
 from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.models.tiny import tiny_backbone_for
 from selfimprove_assets.lib.settings import Settings, load_settings

@@ -101,7 +101,7 @@ def evaluate(
 
     Every labeled entity counts (one the OCR or the alignment cannot find is a miss); alignment
     coverage and OCR word recall are reported beside the scores."""
-    from selfimprove_assets.lib.documents.corpus import read_labels
+    from selfimprove_assets.lib.documents.labels import read_labels
     from selfimprove_assets.lib.evaluation.corpus_eval import evaluate_folder
 
     settings = open_settings()

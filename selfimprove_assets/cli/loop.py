@@ -70,7 +70,7 @@ def simulate(
     """A reviewer: upload each document, correct it against the ground truth, commit."""
     import httpx
 
-    from selfimprove_assets.lib.documents.corpus import scan_labels
+    from selfimprove_assets.lib.documents.labels import scan_labels
     from selfimprove_assets.lib.simulation import ReviewerSimulator
 
     token = token or os.environ.get("SELFIMPROVE_API_TOKEN")

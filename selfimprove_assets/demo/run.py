@@ -23,7 +23,7 @@ from rich.table import Table
 from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
 from selfimprove_assets.defs.training.assets import SMOKE_BASELINES
 from selfimprove_assets.demo.report import Timeline, overall, summarize, write_report
-from selfimprove_assets.lib.documents.corpus import read_labels
+from selfimprove_assets.lib.documents.labels import read_labels
 from selfimprove_assets.lib.documents.synth import SCENARIOS, generate_corpus
 from selfimprove_assets.lib.feedback.live import models_overview
 from selfimprove_assets.lib.models.tiny import tiny_backbone_for

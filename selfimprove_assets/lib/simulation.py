@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from selfimprove_assets.lib.documents.corpus import LabeledDocument
+from selfimprove_assets.lib.documents.labels import LabeledDocument
 
 logger = logging.getLogger(__name__)
 

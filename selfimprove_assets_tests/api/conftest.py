@@ -46,11 +46,9 @@ class TinyModels:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
-    from selfimprove_assets.lib.documents.corpus import (
-        align_entities,
-        read_labels,
-        to_training_example,
-    )
+    from selfimprove_assets.lib.documents.alignment import align_entities
+    from selfimprove_assets.lib.documents.corpus import to_training_example
+    from selfimprove_assets.lib.documents.labels import read_labels
     from selfimprove_assets.lib.documents.pages import extract_pages
     from selfimprove_assets.lib.documents.synth.generator import generate_corpus
     from selfimprove_assets.lib.models import (

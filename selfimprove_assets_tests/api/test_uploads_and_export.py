@@ -156,7 +156,7 @@ def test_export_then_ingest_gives_the_same_labels(
     make_api: ApiFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from selfimprove_assets.cli import app
-    from selfimprove_assets.lib.documents.corpus import read_labels
+    from selfimprove_assets.lib.documents.labels import read_labels
     from selfimprove_assets.lib.models.dataset import read_dataset
 
     api = make_api()

@@ -9,7 +9,7 @@ import dagster as dg
 
 from selfimprove_assets.definitions import build_definitions
 from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
-from selfimprove_assets.lib.documents.corpus import read_labels
+from selfimprove_assets.lib.documents.labels import read_labels
 from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.models.dataset import read_dataset
 from selfimprove_assets.lib.settings import load_settings

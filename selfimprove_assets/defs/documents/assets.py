@@ -10,12 +10,9 @@ import dagster as dg
 from pydantic import Field
 
 from selfimprove_assets.defs.resources import SelfimproveHome
-from selfimprove_assets.lib.documents.corpus import (
-    align_entities,
-    scan_labels,
-    split_corpus,
-    to_training_example,
-)
+from selfimprove_assets.lib.documents.alignment import align_entities
+from selfimprove_assets.lib.documents.corpus import split_corpus, to_training_example
+from selfimprove_assets.lib.documents.labels import scan_labels
 from selfimprove_assets.lib.documents.page_store import PageStore
 from selfimprove_assets.lib.evaluation.coverage import CoverageTally
 from selfimprove_assets.lib.models.dataset import read_dataset, write_dataset

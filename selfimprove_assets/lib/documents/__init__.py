@@ -1,17 +1,17 @@
 """Documents: page extraction (text layer and OCR), the page cache, the labeled-corpus
 contract and the synthetic healthcare corpus (``documents.synth``)."""
 
-from selfimprove_assets.lib.documents.corpus import (
+from selfimprove_assets.lib.documents.alignment import (
     UNALIGNED_REASONS,
     AlignmentResult,
-    CorpusError,
-    LabeledDocument,
     align_entities,
     alignment_summary,
+)
+from selfimprove_assets.lib.documents.corpus import read_splits, split_corpus, to_training_example
+from selfimprove_assets.lib.documents.labels import (
+    CorpusError,
+    LabeledDocument,
     read_labels,
-    read_splits,
-    split_corpus,
-    to_training_example,
     write_labels,
 )
 from selfimprove_assets.lib.documents.ocr import OcrSettings

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from selfimprove_assets.lib.documents.corpus import normalize_token
+from selfimprove_assets.lib.documents.alignment import normalize_token
 from selfimprove_assets.lib.types import Word
 
 

@@ -16,15 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from selfimprove_assets.lib.deployment import score_version
-from selfimprove_assets.lib.documents.corpus import (
-    CorpusError,
-    LabeledDocument,
-    align_entities,
-    read_labels,
-    read_splits,
-    split_corpus,
-    to_training_example,
-)
+from selfimprove_assets.lib.documents.alignment import align_entities
+from selfimprove_assets.lib.documents.corpus import read_splits, split_corpus, to_training_example
+from selfimprove_assets.lib.documents.labels import CorpusError, LabeledDocument, read_labels
 from selfimprove_assets.lib.documents.page_store import PageStore
 from selfimprove_assets.lib.evaluation.coverage import CoverageTally
 from selfimprove_assets.lib.evaluation.metrics import ClassificationReport, EntityReport

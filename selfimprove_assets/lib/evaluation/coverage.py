@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from selfimprove_assets.lib.documents.corpus import AlignmentResult, alignment_summary
+from selfimprove_assets.lib.documents.alignment import AlignmentResult, alignment_summary
 from selfimprove_assets.lib.documents.ocr_quality import recall_ratio, word_recall
 from selfimprove_assets.lib.types import Entity, PageWords
 

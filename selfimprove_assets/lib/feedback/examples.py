@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from selfimprove_assets.lib.documents.corpus import align_entities, to_training_example
+from selfimprove_assets.lib.documents.alignment import align_entities
+from selfimprove_assets.lib.documents.corpus import to_training_example
 from selfimprove_assets.lib.documents.page_store import PageStore
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import Entity, TrainingExample

@@ -6,7 +6,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from selfimprove_assets.lib.documents.corpus import LabeledDocument, write_labels
+from selfimprove_assets.lib.documents.labels import LabeledDocument, write_labels
 from selfimprove_assets.lib.types import BBox
 
 FILES_DIR = "files"

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from selfimprove_assets.lib.documents.corpus import LabeledDocument, write_labels
+from selfimprove_assets.lib.documents.labels import LabeledDocument, write_labels
 from selfimprove_assets.lib.interchange.common import (
     FILES_DIR,
     ImportSummary,

@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from selfimprove_assets.lib.documents.corpus import SPLITS_FILE, LabeledDocument
+from selfimprove_assets.lib.documents.labels import SPLITS_FILE, LabeledDocument
 from selfimprove_assets.lib.interchange.common import (
     ImportSummary,
     InterchangeError,

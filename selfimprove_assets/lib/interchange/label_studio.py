@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from PIL import Image
 
-from selfimprove_assets.lib.documents.corpus import LabeledDocument
+from selfimprove_assets.lib.documents.labels import LabeledDocument
 from selfimprove_assets.lib.interchange.common import (
     FILES_DIR,
     ImportSummary,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from selfimprove_assets.lib.documents.corpus import LabeledDocument
+from selfimprove_assets.lib.documents.labels import LabeledDocument
 from selfimprove_assets.lib.interchange.common import (
     ImportSummary,
     InterchangeError,

@@ -11,7 +11,7 @@ def tiny_backbone_for(folders: list[Path], target: Path) -> Path:
     The architecture and code path are the production ones; only the backbone is small, so a
     whole loop runs in minutes on two cores.
     """
-    from selfimprove_assets.lib.documents.corpus import read_labels
+    from selfimprove_assets.lib.documents.labels import read_labels
     from selfimprove_assets.lib.documents.page_store import PageStore
     from selfimprove_assets.lib.models.backbone import save_tiny_backbone
 

@@ -8,7 +8,7 @@ from PIL import Image
 from reportlab.lib.pagesizes import letter
 from reportlab.pdfgen.canvas import Canvas
 
-from selfimprove_assets.lib.documents.corpus import align_entities
+from selfimprove_assets.lib.documents.alignment import align_entities
 from selfimprove_assets.lib.documents.ocr import reading_order
 from selfimprove_assets.lib.documents.pages import (
     DocumentError,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from selfimprove_assets.lib.documents.corpus import align_entities, read_labels
+from selfimprove_assets.lib.documents.alignment import align_entities
+from selfimprove_assets.lib.documents.labels import read_labels
 from selfimprove_assets.lib.documents.pages import extract_pages_from_bytes
 from selfimprove_assets.lib.documents.synth import SCENARIOS, generate_corpus, iter_documents
 from selfimprove_assets.lib.documents.synth.vocab import DOC_TYPES

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from selfimprove_assets.cli import app
 from selfimprove_assets.lib.deployment import deploy_version
-from selfimprove_assets.lib.documents.corpus import CorpusError, read_labels
+from selfimprove_assets.lib.documents.labels import CorpusError, read_labels
 from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.evaluation.corpus_eval import NO_DEFAULT, evaluate_folder, load_folder
 from selfimprove_assets.lib.models.registry import ModelRegistry

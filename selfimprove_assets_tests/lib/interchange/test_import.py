@@ -15,7 +15,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from selfimprove_assets.cli import app
-from selfimprove_assets.lib.documents.corpus import read_labels, read_splits
+from selfimprove_assets.lib.documents.corpus import read_splits
+from selfimprove_assets.lib.documents.labels import read_labels
 from selfimprove_assets.lib.interchange.common import InterchangeError
 from selfimprove_assets.lib.interchange.importers import run_import
 from selfimprove_assets.lib.interchange.sroie import locate, read_lines

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfimprove_assets.lib.documents.corpus import LabeledDocument, label_record, write_labels
+from selfimprove_assets.lib.documents.labels import LabeledDocument, label_record, write_labels
 from selfimprove_assets.lib.documents.synth.drawing import FAMILIES
 from selfimprove_assets.lib.documents.synth.layouts import BASE_LAYOUTS, ContentTable, Style, draw
 from selfimprove_assets.lib.documents.synth.scan import make_scan

@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 
-from selfimprove_assets.lib.documents.corpus import (
+from selfimprove_assets.lib.documents.labels import (
     BOX_TOLERANCE,
     CorpusError,
+    LabeledDocument,
     read_labels,
     scan_labels,
     write_labels,
 )
+from selfimprove_assets.lib.types import Entity
 
 
 def _record(doc_id: str, file: str, **extra: Any) -> dict[str, Any]:
@@ -163,3 +165,59 @@ def test_path_traversal_and_absolute_paths_stay_refused(tmp_path: Path) -> None:
     for doc_id in ("dotdot", "inner_dotdot", "link_dotdot"):
         assert "points outside the corpus folder" in reasons[doc_id]
     assert "must be relative" in reasons["absolute"]
+
+
+def _folder_with(tmp_path: Path, lines: list[str]) -> Path:
+    (tmp_path / "a.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "labels.jsonl").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def test_labels_round_trip(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.png").write_bytes(b"\x89PNG")
+    docs = [
+        LabeledDocument(
+            "d1",
+            tmp_path / "sub" / "x.png",
+            "weird_type",
+            [Entity("thing", "Foo Bar", 0, (1, 2, 3, 4)), Entity("other", "42", 1)],
+        )
+    ]
+    write_labels(tmp_path, docs)
+    record = json.loads((tmp_path / "labels.jsonl").read_text())
+    assert record["file"] == "sub/x.png"
+    assert "bbox" not in record["entities"][1]
+    back = read_labels(tmp_path)
+    assert back[0].document_id == "d1" and back[0].doc_type == "weird_type"
+    assert back[0].file == (tmp_path / "sub" / "x.png").resolve()
+    assert back[0].entities == docs[0].entities
+
+
+def test_malformed_lines_are_reported_with_line_numbers(tmp_path: Path) -> None:
+    good = {"document_id": "d1", "file": "a.pdf", "doc_type": "t", "entities": []}
+    folder = _folder_with(
+        tmp_path,
+        [
+            json.dumps(good),
+            "{not json",
+            json.dumps({**good, "document_id": "d2", "entities": [{"label": "x"}]}),
+            "",
+            json.dumps({**good, "document_id": "d3", "file": "../outside.pdf"}),
+            json.dumps(
+                {
+                    **good,
+                    "document_id": "d4",
+                    "entities": [{"label": "x", "text": "y", "bbox": [5, 5, 1, 1]}],
+                }
+            ),
+            json.dumps(good),
+        ],
+    )
+    with pytest.raises(CorpusError) as info:
+        read_labels(folder)
+    message = str(info.value)
+    assert "5 problem(s)" in message
+    for line in (2, 3, 5, 6, 7):
+        assert f"labels.jsonl:{line}:" in message
+    assert "outside the corpus folder" in message and "duplicate document_id" in message
