@@ -32,10 +32,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import binom, binomtest
+
+from selfimprove_assets.lib.evaluation.paired_stats import (
+    bootstrap_weights,
+    interval,
+    mcnemar,
+    micro_f1,
+    safe_ratio,
+)
 
 DEFAULT_BOOTSTRAP = 2000
-_MAX_BLOCK_CELLS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -191,43 +197,6 @@ class ComparisonReport:
         return "".join(out)
 
 
-def _weights(n: int, n_boot: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Bootstrap resamples as count matrices (replicates × documents), in memory blocks."""
-    block = max(1, _MAX_BLOCK_CELLS // max(n, 1))
-    out, done = [], 0
-    while done < n_boot:
-        size = min(block, n_boot - done)
-        out.append(rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64))
-        done += size
-    return out
-
-
-def _ci(samples: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
-    finite = samples[np.isfinite(samples)]
-    if finite.size == 0:
-        return (None, None)
-    tail = (1 - confidence) / 2 * 100
-    lo, hi = np.percentile(finite, [tail, 100 - tail])
-    return (float(lo), float(hi))
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-
-
-def mcnemar(b: int, c: int) -> dict[str, float]:
-    """One-sided McNemar for "candidate better": ``b`` = only default right, ``c`` = only
-    candidate right. Returns exact and mid-p values, and the two-sided exact p."""
-    n = b + c
-    if n == 0:
-        return {"p_exact": 1.0, "p_mid": 1.0, "p_two_sided": 1.0}
-    exact = float(binomtest(c, n, 0.5, alternative="greater").pvalue)
-    mid = exact - 0.5 * float(binom.pmf(c, n, 0.5))
-    two = float(binomtest(c, n, 0.5, alternative="two-sided").pvalue)
-    return {"p_exact": exact, "p_mid": mid, "p_two_sided": two}
-
-
 def _classification_field(
     name: str, mask: np.ndarray, cd: np.ndarray, cc: np.ndarray,
     blocks: list[np.ndarray], confidence: float,
@@ -236,13 +205,13 @@ def _classification_field(
     dm, cm = cd & mask, cc & mask
     acc_d, acc_c = dm.sum() / n, cm.sum() / n
     den = np.concatenate([w @ mask.astype(float) for w in blocks])
-    bd = _ratio(np.concatenate([w @ dm.astype(float) for w in blocks]), den)
-    bc = _ratio(np.concatenate([w @ cm.astype(float) for w in blocks]), den)
+    bd = safe_ratio(np.concatenate([w @ dm.astype(float) for w in blocks]), den)
+    bc = safe_ratio(np.concatenate([w @ cm.astype(float) for w in blocks]), den)
     b, c = int((dm & ~cc).sum()), int((cm & ~cd).sum())
     test = mcnemar(b, c)
     return FieldComparison(
         name, "accuracy", n, float(acc_d), float(acc_c), float(acc_c - acc_d),
-        _ci(bd, confidence), _ci(bc, confidence), _ci(bc - bd, confidence),
+        interval(bd, confidence), interval(bc, confidence), interval(bc - bd, confidence),
         test["p_mid"], "McNemar mid-p (one-sided)",
         {"only_default_correct": b, "only_candidate_correct": c, **test},
     )  # fmt: skip
@@ -287,7 +256,7 @@ def compare_classification(
     gold = np.array([r.gold for r in records], dtype=object)
     cd = np.array([r.default == r.gold for r in records])
     cc = np.array([r.candidate == r.gold for r in records])
-    blocks = _weights(len(records), n_boot, np.random.default_rng(seed))
+    blocks = bootstrap_weights(len(records), n_boot, np.random.default_rng(seed))
     everything = np.ones(len(records), dtype=bool)
     overall = _classification_field("doc_type", everything, cd, cc, blocks, confidence)
     fields = {
@@ -305,32 +274,28 @@ def compare_classification(
     )  # fmt: skip
 
 
-def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
-    return _ratio(2 * tp, 2 * tp + fp + fn)
-
-
 def _extraction_field(
     name: str, sums: dict[str, np.ndarray], boots: dict[str, np.ndarray], confidence: float,
 ) -> FieldComparison:  # fmt: skip
     """``sums``/``boots``: tp_d, fp_d, fn_d, tp_c, fp_c, fn_c (scalars / replicate vectors)."""
-    f_d = float(_f1(sums["tp_d"], sums["fp_d"], sums["fn_d"]))
-    f_c = float(_f1(sums["tp_c"], sums["fp_c"], sums["fn_c"]))
-    bd = _f1(boots["tp_d"], boots["fp_d"], boots["fn_d"])
-    bc = _f1(boots["tp_c"], boots["fp_c"], boots["fn_c"])
+    f_d = float(micro_f1(sums["tp_d"], sums["fp_d"], sums["fn_d"]))
+    f_c = float(micro_f1(sums["tp_c"], sums["fp_c"], sums["fn_c"]))
+    bd = micro_f1(boots["tp_d"], boots["fp_d"], boots["fn_d"])
+    bc = micro_f1(boots["tp_c"], boots["fp_c"], boots["fn_c"])
     delta = f_c - f_d if not (math.isnan(f_d) or math.isnan(f_c)) else float("nan")
     diffs = (bc - bd)[np.isfinite(bc - bd)]
     p = None
     if not math.isnan(delta) and diffs.size:
         p = float((1 + np.sum(diffs >= 2 * delta - 1e-12)) / (diffs.size + 1))
     extra = {
-        f"{k}_{m}": _num(float(_ratio(sums[f"tp_{m}"], sums[f"tp_{m}"] + sums[f"{e}_{m}"])))
+        f"{k}_{m}": _num(float(safe_ratio(sums[f"tp_{m}"], sums[f"tp_{m}"] + sums[f"{e}_{m}"])))
         for m in ("d", "c")
         for k, e in (("precision", "fp"), ("recall", "fn"))
     }
     extra = {k.replace("_d", "_default").replace("_c", "_candidate"): v for k, v in extra.items()}
     return FieldComparison(
         name, "f1", int(sums["tp_d"] + sums["fn_d"]), _num(f_d), _num(f_c), _num(delta),
-        _ci(bd, confidence), _ci(bc, confidence), _ci(bc - bd, confidence), p,
+        interval(bd, confidence), interval(bc, confidence), interval(bc - bd, confidence), p,
         "paired bootstrap (one-sided)", extra,
     )  # fmt: skip
 
@@ -360,7 +325,7 @@ def compare_extraction(
                     arrays[f"tp_{side}"][i, j] = c.tp
                     arrays[f"fp_{side}"][i, j] = c.fp
                     arrays[f"fn_{side}"][i, j] = c.fn
-    blocks = _weights(len(records), n_boot, np.random.default_rng(seed))
+    blocks = bootstrap_weights(len(records), n_boot, np.random.default_rng(seed))
     # replicate sums per label, shape (n_boot, labels), for all documents
     boot = {k: np.concatenate([w @ a for w in blocks]) for k, a in arrays.items()}
 
