@@ -34,6 +34,7 @@ from selfimprove_assets.lib.models.backbone import (
     build_layoutlm,
     load_tokenizer,
 )
+from selfimprove_assets.lib.models.device import autocast, module_device, to_device
 from selfimprove_assets.lib.models.featurizer import Featurizer, Window, length_batches
 from selfimprove_assets.lib.models.inference import token_batches
 
@@ -359,11 +360,13 @@ class ModelBundle:
         """
         module = self.model if model is None else model
         module.eval()
+        device = module_device(module)
         out: list[torch.Tensor | None] = [None] * len(windows)
         for idx in token_batches(windows, batch_size, max_tokens):
-            batch = self.featurizer.collate([windows[i] for i in idx])
+            batch = to_device(self.featurizer.collate([windows[i] for i in idx]), device)
             batch.pop("labels", None)
-            logits = module(**batch).logits.float()
+            with autocast(device):
+                logits = module(**batch).logits.float().cpu()
             for row, i in enumerate(idx):
                 out[i] = logits[row, : len(windows[i])] if logits.dim() == 3 else logits[row]
         return [t for t in out if t is not None]
@@ -376,13 +379,15 @@ class ModelBundle:
         windows were batched; it is the early-stopping signal.
         """
         self.model.eval()
+        device = module_device(self.model)
         total, count = 0.0, 0
         for idx in length_batches(windows, batch_size):
-            batch = self.featurizer.collate([windows[i] for i in idx])
+            batch = to_device(self.featurizer.collate([windows[i] for i in idx]), device)
             labels = batch.pop("labels", None)
             if labels is None:
                 raise ValueError("windows carry no labels; cannot compute a loss")
-            logits = self.model(**batch).logits.float()
+            with autocast(device):
+                logits = self.model(**batch).logits.float()
             total += float(
                 torch.nn.functional.cross_entropy(
                     logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="sum"

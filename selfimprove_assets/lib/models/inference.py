@@ -26,6 +26,9 @@ float32 whole-document path on trained models); they can be switched off for a p
 ``SELFIMPROVE_INFERENCE_PRECISION=fp32`` and ``SELFIMPROVE_CLASSIFIER_TOKENS=0``, or per
 predictor with ``InferenceOptions``. Evaluation, training-time validation and serving all go
 through ``ModelPredictor``, so whatever is chosen applies to all three alike.
+
+On a CUDA device (``models.device``) the copy is not quantized (int8 dynamic quantization is a
+CPU kernel): LoRA is merged and the forward passes run in bf16 autocast.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from torch.ao.quantization import quantize_dynamic
 from torch.ao.quantization.qconfig import per_channel_dynamic_qconfig
 from torch.ao.quantization.quantization_mappings import get_default_dynamic_quant_module_mappings
 
+from selfimprove_assets.lib.models.device import module_device
 from selfimprove_assets.lib.models.featurizer import SEP_BOX, Window
 
 logger = logging.getLogger(__name__)
@@ -225,20 +229,32 @@ def quantize_int8(model: torch.nn.Module, *, full_range: bool | None = None) -> 
     return True
 
 
-def inference_module(model: torch.nn.Module, precision: str = INT8) -> torch.nn.Module:
+def inference_module(
+    model: torch.nn.Module, precision: str = INT8, device: torch.device | None = None
+) -> torch.nn.Module:
     """A copy of ``model`` for prediction only: LoRA merged, encoder Linear layers in int8.
 
     ``model`` itself is left untouched (it may still be training); the copy shares the
-    tensors that neither step changes.
+    tensors that neither step changes. ``device`` (default: where ``model`` is) is where the
+    copy runs; int8 dynamic quantization is a CPU kernel, so on a GPU the copy stays in float
+    (its forward passes run under bf16 autocast, see ``models.device``).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    out = copy.deepcopy(model, _shared_memo(model))
+    source = module_device(model)
+    target = source if device is None else device
+    # Shared tensors would follow the copy to another device (``Module.to`` moves a parameter's
+    # data in place), so a copy for another device shares nothing.
+    out = copy.deepcopy(model, _shared_memo(model) if target == source else {})
     if isinstance(out, PeftModel):
         out = out.merge_and_unload()
     out.eval()
-    if precision == INT8:
+    if target != source:
+        out.to(target)
+    if precision == INT8 and target.type == "cpu":
         quantize_int8(out)
+    elif precision == INT8:
+        logger.info("int8 is a CPU kernel; inference on %s stays in float (bf16 autocast)", target)
     return out
 
 

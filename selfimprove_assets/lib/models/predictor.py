@@ -13,6 +13,7 @@ import torch
 
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.classifier import ClassifierResult, classify, document_logits
+from selfimprove_assets.lib.models.device import select_device
 from selfimprove_assets.lib.models.extractor import predict_entities
 from selfimprove_assets.lib.models.featurizer import Window
 from selfimprove_assets.lib.models.inference import (
@@ -33,7 +34,9 @@ class ModelPredictor:
     merged, encoder in int8, classifier on each document's first tokens; see ``inference``),
     built with the predictor and rebuilt if the bundle's weights change (a predictor kept across
     training steps never predicts with stale weights). ``options`` defaults to the process
-    settings (``InferenceOptions.from_env``).
+    settings (``InferenceOptions.from_env``); ``device`` to ``models.device.select_device()``
+    (CUDA when present, else the CPU; ``SELFIMPROVE_DEVICE`` overrides). The bundle's own module
+    stays where it is; results come back on the CPU.
     """
 
     def __init__(
@@ -45,6 +48,7 @@ class ModelPredictor:
         batch_size: int = 32,
         max_tokens: int | None = None,
         options: InferenceOptions | None = None,
+        device: str | torch.device | None = None,
     ) -> None:
         self.bundle = bundle
         self.name = name
@@ -52,6 +56,7 @@ class ModelPredictor:
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self.options = options or InferenceOptions.from_env()
+        self.device = select_device(device)
         self._lock = threading.Lock()
         self._module: torch.nn.Module | None = None
         self._module_key: tuple[int, ...] = ()
@@ -92,7 +97,9 @@ class ModelPredictor:
         key = parameter_versions(self.bundle.model)
         with self._lock:
             if self._module is None or key != self._module_key:
-                self._module = inference_module(self.bundle.model, self.options.precision)
+                self._module = inference_module(
+                    self.bundle.model, self.options.precision, self.device
+                )
                 self._module_key = key
             return self._module
 

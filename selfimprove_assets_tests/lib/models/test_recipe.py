@@ -16,18 +16,17 @@ from selfimprove_assets.lib.models.artifacts import (
     ModelBundle,
     ModelSpec,
 )
-from selfimprove_assets.lib.models.registry import ModelRegistry
-from selfimprove_assets.lib.models.training import (
+from selfimprove_assets.lib.models.recipe import (
     TrainConfig,
     build_optimizer,
     is_head_parameter,
     loss_weights,
     planned_epochs,
     selection_score,
-    train,
-    training_loss,
     warmup_steps,
 )
+from selfimprove_assets.lib.models.registry import ModelRegistry
+from selfimprove_assets.lib.models.training import train, training_loss
 from selfimprove_assets.lib.types import TrainingExample
 from selfimprove_assets_tests.lib.models.tiny_corpus import make_corpus
 
