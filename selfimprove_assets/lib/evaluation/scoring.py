@@ -126,6 +126,16 @@ def score(predictor: ModelPredictor, examples: Sequence[TrainingExample]) -> Mod
     return score_extraction(examples, predictor.extract(docs))
 
 
+def score_version(
+    tracking_uri: str, model_type: str, version: str, examples: Sequence[TrainingExample]
+) -> ModelScore:
+    """Load one registered version of ``model_type`` from the registry and score it."""
+    from selfimprove_assets.lib.models.registry import load_predictor, model_uri
+
+    predictor = load_predictor(model_uri(model_type, version), tracking_uri)
+    return score(predictor, examples)
+
+
 def score_extraction(
     examples: Sequence[TrainingExample], predictions: Sequence[Sequence[Entity]]
 ) -> ModelScore:

@@ -51,6 +51,11 @@ def registered_name(model_type: str | ModelType) -> str:
     return REGISTERED_NAMES[ModelType(model_type).value]
 
 
+def model_uri(model_type: str | ModelType, version: str) -> str:
+    """``models:/<registered name>/<version>``: one registered version of a model type."""
+    return f"models:/{registered_name(model_type)}/{version}"
+
+
 def pip_requirements() -> list[str]:
     """Pinned to what trained the model; the selfimprove package itself provides the code."""
     import peft
