@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from selfimprove_assets.lib import kinds
+from selfimprove_assets.lib.types import MODEL_TYPES
+
 TRIGGER_FIELDS = "trigger fields"  # the promotion policy's token for the fields that triggered
 
 
@@ -103,7 +106,10 @@ class TrainingSettings:
     batch_size: int = 8
     learning_rate: float = 2e-3  # LoRA adapters and the fresh head
     full_learning_rate: float = 2e-4  # the encoder in a full fine-tune
-    full_finetune_types: tuple[str, ...] = ("extractor",)  # V1 trains every encoder weight
+    # V1 trains every encoder weight (the kinds that say so: the extractor)
+    full_finetune_types: tuple[str, ...] = field(
+        default_factory=lambda: tuple(kinds.full_finetune_types())
+    )
     head_lr_multiplier: float = 1.0  # the fresh head at learning_rate x this
     outside_weight: float = 0.5  # extractor loss weight of the O class (entities weigh 1)
     warmup_steps: int = 20  # at least this many warm-up steps (at most half the run)
@@ -136,7 +142,7 @@ class TrainingSettings:
             out["select_on"] = f"must be one of {list(SELECT_ON)}"
         if self.lora_layers not in LORA_LAYERS:
             out["lora_layers"] = f"must be one of {list(LORA_LAYERS)}"
-        unknown = set(self.full_finetune_types) - {"classifier", "extractor"}
+        unknown = set(self.full_finetune_types) - set(MODEL_TYPES)
         if unknown:
             out["full_finetune_types"] = f"unknown model types {sorted(unknown)}"
         return out

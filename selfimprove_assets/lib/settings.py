@@ -49,8 +49,9 @@ TOP_LEVEL = {
     "mlflow_artifact_root": "SELFIMPROVE_MLFLOW_ARTIFACT_ROOT",
     "backbone": "SELFIMPROVE_BACKBONE",
     "api_tokens": "SELFIMPROVE_API_TOKENS",
+    "alert_webhook_url": "SELFIMPROVE_ALERT_WEBHOOK_URL",
 }
-ENV_ONLY = ("api_tokens",)
+ENV_ONLY = ("api_tokens", "alert_webhook_url")
 
 
 def _backbone_default() -> str:
@@ -70,6 +71,7 @@ class Settings:
     mlflow_artifact_root: str
     backbone: str
     api_tokens: str
+    alert_webhook_url: str = ""  # where rejection alerts are POSTed (it may hold a token)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     thresholds: ThresholdSettings = field(default_factory=ThresholdSettings)
     promotion: PromotionSettings = field(default_factory=PromotionSettings)
@@ -139,6 +141,7 @@ class Settings:
             "mlflow_artifact_root": redact_url(self.mlflow_artifact_root),
             "backbone": self.backbone,
             "api_tokens": f"{len(tokens)} token(s), hidden",
+            "alert_webhook_url": "set, hidden" if self.alert_webhook_url else None,
             **self.rules(),
         }
 
@@ -316,6 +319,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mlflow_artifact_root=top.get("mlflow_artifact_root") or str(home / "mlflow" / "artifacts"),
         backbone=top.get("backbone") or _backbone_default(),
         api_tokens=env.get("SELFIMPROVE_API_TOKENS", ""),
+        alert_webhook_url=env.get("SELFIMPROVE_ALERT_WEBHOOK_URL", ""),
         config_file=path,
         **sections,
     )

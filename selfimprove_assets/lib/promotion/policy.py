@@ -40,12 +40,16 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from selfimprove_assets.lib.defaults import (
+    TRIGGER_FIELDS,
+    TRIGGER_TESTS,
+    PromotionSettings,
+    ThresholdSettings,
+)
 from selfimprove_assets.lib.evaluation.compare import ComparisonReport, FieldComparison
 
-TRIGGER_FIELDS = "trigger fields"
-POOLED = "pooled"
-EACH = "each"
-TRIGGER_TESTS = (POOLED, EACH)
+POOLED, EACH = TRIGGER_TESTS
+_DEFAULT = PromotionSettings()  # the defaults live in lib.defaults (one source)
 
 
 class PolicyError(ValueError):
@@ -54,13 +58,15 @@ class PolicyError(ValueError):
 
 @dataclass
 class PromotionPolicy:
-    alpha: float = 0.05
-    golden_tolerance: float = 0.01
-    critical: dict[str, float] = field(default_factory=dict)
-    require_significant_improvement_on: list[str] = field(default_factory=lambda: [TRIGGER_FIELDS])
-    production_tolerance: float | None = None
-    trigger_test: str = POOLED
-    trigger_field_tolerance: float = 0.02
+    alpha: float = _DEFAULT.alpha
+    golden_tolerance: float = _DEFAULT.golden_tolerance
+    critical: dict[str, float] = field(default_factory=lambda: dict(_DEFAULT.critical))
+    require_significant_improvement_on: list[str] = field(
+        default_factory=lambda: list(_DEFAULT.require_significant_improvement_on)
+    )
+    production_tolerance: float | None = _DEFAULT.production_tolerance
+    trigger_test: str = _DEFAULT.trigger_test
+    trigger_field_tolerance: float = _DEFAULT.trigger_field_tolerance
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -99,6 +105,11 @@ class PromotionPolicy:
                 [value] if isinstance(value, str) else [str(v) for v in value]
             )
         return cls(**data)
+
+    @classmethod
+    def from_settings(cls, settings: PromotionSettings) -> PromotionPolicy:
+        """The policy of the ``[promotion]`` settings (``lib.settings``)."""
+        return cls.from_dict(settings.policy_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,12 +233,12 @@ def decide(
     )
 
 
-DEFAULT_THRESHOLD_FLOOR = 0.5
+DEFAULT_THRESHOLD_FLOOR = ThresholdSettings().floor  # [thresholds] floor (lib.defaults)
 
 
 def rebase_thresholds(
     new_metrics: Mapping[str, float],
-    margin: float = 0.03,
+    margin: float = ThresholdSettings().margin,
     floor: float = DEFAULT_THRESHOLD_FLOOR,
     cap: float = 0.99,
 ) -> dict[str, float]:

@@ -175,7 +175,7 @@ def test_unmeasured_fields_fail_and_policy_validation() -> None:
 
 def test_rebase_thresholds() -> None:
     out = rebase_thresholds({"doc_type": 0.95, "weak": 0.4, "perfect": 1.0, "mid": 0.8})
-    assert out == pytest.approx({"doc_type": 0.92, "weak": 0.5, "perfect": 0.97, "mid": 0.77})
+    assert out == pytest.approx({"doc_type": 0.90, "weak": 0.5, "perfect": 0.95, "mid": 0.75})
     assert rebase_thresholds({"perfect": 1.0}, margin=0.005) == {"perfect": 0.99}
     with pytest.raises(ValueError, match="floor"):
         rebase_thresholds({"x": 0.9}, floor=0.9, cap=0.8)
