@@ -40,7 +40,7 @@ import torch
 from selfimprove_assets.lib.documents.alignment import align_entities
 from selfimprove_assets.lib.documents.corpus import to_training_example
 from selfimprove_assets.lib.documents.synth import iter_documents
-from selfimprove_assets.lib.evaluation.metrics import classification_report, entity_report
+from selfimprove_assets.lib.metrics import classification_report, entity_report
 from selfimprove_assets.lib.models.artifacts import SPEC_FILE, ModelBundle
 from selfimprove_assets.lib.models.backbone import configure_runtime
 from selfimprove_assets.lib.models.dataset import example_truth

@@ -13,7 +13,6 @@ from selfimprove_assets.lib.curation import (
     curate_classifier,
     curate_extractor,
 )
-from selfimprove_assets.lib.evaluation.metrics import classification_report, entity_report
 from selfimprove_assets.lib.evaluation.scoring import DocumentScore, ModelScore
 from selfimprove_assets.lib.kinds import (
     CLASSIFIER,
@@ -24,6 +23,7 @@ from selfimprove_assets.lib.kinds import (
     full_finetune_types,
     kind_of,
 )
+from selfimprove_assets.lib.metrics import classification_report, entity_report
 from selfimprove_assets.lib.models.needs import DataSummary
 from selfimprove_assets.lib.types import MODEL_TYPES, ModelType, TrainingExample
 from selfimprove_assets_tests.lib.curation.conftest import feedback_frame

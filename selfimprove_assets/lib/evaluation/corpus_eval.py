@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfimprove_assets.lib.deployment import score_version
 from selfimprove_assets.lib.documents.alignment import align_entities
 from selfimprove_assets.lib.documents.corpus import read_splits, split_corpus, to_training_example
 from selfimprove_assets.lib.documents.labels import CorpusError, LabeledDocument, read_labels
 from selfimprove_assets.lib.documents.page_store import PageStore
 from selfimprove_assets.lib.evaluation.coverage import CoverageTally
-from selfimprove_assets.lib.evaluation.metrics import ClassificationReport, EntityReport
+from selfimprove_assets.lib.evaluation.scoring import score_version
+from selfimprove_assets.lib.metrics import ClassificationReport, EntityReport
 from selfimprove_assets.lib.settings import Settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import MODEL_TYPES, TrainingExample
@@ -101,7 +101,7 @@ def evaluate_folder(settings: Settings, folder: Path, split: str | None = None) 
     if not examples:
         raise ValueError(f"no readable document in {folder}")
     store = FeedbackStore(settings.database_url)
-    defaults = {t: store.get_default(t) for t in MODEL_TYPES}
+    defaults = {t: store.models.get_default(t) for t in MODEL_TYPES}
     if all(d is None for d in defaults.values()):
         raise ValueError("no default model of any type yet: run `selfimprove train-baseline`")
     rows: list[dict[str, Any]] = []

@@ -19,14 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from selfimprove_assets.lib.evaluation.metrics import (
+from selfimprove_assets.lib.feedback.diff import diff_entities
+from selfimprove_assets.lib.kinds import ModelKind, kind_of
+from selfimprove_assets.lib.metrics import (
     ClassificationReport,
     EntityReport,
     classification_report,
     entity_report,
 )
-from selfimprove_assets.lib.feedback.diff import diff_entities
-from selfimprove_assets.lib.kinds import ModelKind, kind_of
 from selfimprove_assets.lib.models.dataset import example_truth
 from selfimprove_assets.lib.models.extractor import example_words
 from selfimprove_assets.lib.models.predictor import ModelPredictor

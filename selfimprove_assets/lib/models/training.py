@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from selfimprove_assets.lib.evaluation.metrics import (
+from selfimprove_assets.lib.metrics import (
     classification_report,
     entity_report,
     flat_metrics,

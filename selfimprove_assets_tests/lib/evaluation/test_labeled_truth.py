@@ -7,8 +7,8 @@ import pytest
 from selfimprove_assets.lib.documents.alignment import align_entities
 from selfimprove_assets.lib.documents.corpus import to_training_example
 from selfimprove_assets.lib.evaluation.compare import ExtractionRecord, compare_extraction
-from selfimprove_assets.lib.evaluation.metrics import EntityReport
 from selfimprove_assets.lib.evaluation.scoring import score_extraction
+from selfimprove_assets.lib.metrics import EntityReport
 from selfimprove_assets.lib.types import Entity, PageWords, TrainingExample, Word
 
 

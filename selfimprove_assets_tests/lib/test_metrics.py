@@ -1,10 +1,10 @@
-"""Metrics of selfimprove_assets.lib.evaluation.metrics on hand-made cases."""
+"""Metrics of selfimprove_assets.lib.metrics on hand-made cases."""
 
 from __future__ import annotations
 
 import pytest
 
-from selfimprove_assets.lib.evaluation.metrics import (
+from selfimprove_assets.lib.metrics import (
     classification_report,
     entity_report,
     flat_metrics,
