@@ -38,10 +38,11 @@ from selfimprove_assets.api.schemas import (
 from selfimprove_assets.api.serving import ServedModels
 from selfimprove_assets.lib.feedback.live import live_figures
 from selfimprove_assets.lib.interchange.export import ExportedDocument
+from selfimprove_assets.lib.kinds import KINDS as MODEL_KINDS
+from selfimprove_assets.lib.kinds import kind_of as model_kind
 from selfimprove_assets.lib.monitor.stats import wilson_interval
 from selfimprove_assets.lib.monitor.trigger import MetricEstimate, field_metrics
 from selfimprove_assets.lib.store.repository import CommitResult, FeedbackStore
-from selfimprove_assets.lib.types import ModelType
 
 logger = logging.getLogger(__name__)
 
@@ -95,13 +96,13 @@ def version_thresholds(store: FeedbackStore, versions: dict[str, str | None]) ->
     """The thresholds of the versions that predicted a document: the classifier's ``doc_type``
     and the extractor's per-label ones (``*`` for any label)."""
     out: dict[str, float] = {}
-    for model_type in ("extractor", "classifier"):
-        version = versions.get(model_type)
-        info = store.get_version(model_type, version) if version else None
+    for kind in MODEL_KINDS.values():
+        version = versions.get(kind.name)
+        info = store.get_version(kind.name, version) if version else None
         if info is None:
             continue
         for name, value in (info.thresholds or {}).items():
-            if model_type == "classifier" and name != "doc_type":
+            if kind.document_field not in (None, name):
                 continue
             if isinstance(value, int | float):
                 out[str(name)] = float(value)
@@ -306,7 +307,7 @@ def _estimate(m: MetricEstimate) -> Estimate:
 
 
 def live_accuracy(store: FeedbackStore, model_type: str, version: str) -> LiveAccuracy:
-    entity_level = model_type == ModelType.EXTRACTOR.value
+    entity_level = model_kind(model_type).entity_level
     fields: dict[str, FieldFigures] = {}
     correct = total = 0
     for name, figure in live_figures(store, model_type, version).items():
@@ -361,6 +362,6 @@ def model_status(store: FeedbackStore, model_type: str, serving: str | None) -> 
 
 
 def require_model_type(model_type: str) -> str:
-    if model_type not in (m.value for m in ModelType):
+    if model_type not in MODEL_KINDS:
         raise ApiError(404, f"unknown model type {model_type!r}: use classifier or extractor")
     return model_type

@@ -6,6 +6,7 @@ import dagster as dg
 
 from selfimprove_assets.defs.resources import FeedbackStoreResource
 from selfimprove_assets.lib.feedback.live import live_figures
+from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.monitor.trigger import FieldFigure, field_metrics
 
 
@@ -17,7 +18,7 @@ def accuracy_metadata(
     metadata: dict[str, Any] = {"version": version}
     total_n = 0
     for name, figure in sorted(figures.items()):
-        metrics = field_metrics(figure, entity_level=model_type == "extractor")
+        metrics = field_metrics(figure, entity_level=kind_of(model_type).entity_level)
         acc = metrics["accuracy"]
         total_n += acc.n
         if acc.value is None:

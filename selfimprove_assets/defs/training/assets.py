@@ -25,6 +25,7 @@ from selfimprove_assets.lib.deployment import deploy_version, score_version
 from selfimprove_assets.lib.documents.page_store import PageStore
 from selfimprove_assets.lib.evaluation.scoring import ModelScore, learnt_something
 from selfimprove_assets.lib.feedback.examples import feedback_examples
+from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.models.dataset import read_dataset, write_dataset
 from selfimprove_assets.lib.models.needs import (
     TRAINING_DATA_KEY,
@@ -69,7 +70,8 @@ def build_baseline_asset(model_type: str) -> dg.AssetsDefinition:
         tags={"selfimprove/model_type": model_type},
         description=f"V1 of the {model_type}: trained from the backbone on the initial training "
         "set, scored on the golden set, registered, and made the default (alias `champion`). "
-        f"Not trained when the data gives it nothing to learn ({_NOT_NEEDED[model_type]}).",
+        "Not trained when the data gives it nothing to learn "
+        f"({kind_of(model_type).not_needed_when}).",
     )
     def _baseline(
         context: dg.AssetExecutionContext,
@@ -169,12 +171,6 @@ def build_baseline_asset(model_type: str) -> dg.AssetsDefinition:
     return _baseline
 
 
-_NOT_NEEDED = {
-    "classifier": "a corpus with a single document type",
-    "extractor": "a corpus without labeled entities",
-}
-
-
 def _reviewed_examples(
     store: FeedbackStoreResource,
     home: SelfimproveHome,
@@ -208,7 +204,7 @@ def _score_metadata(
     rows = ["| field | golden accuracy | threshold |", "|---|---|---|"]
     for name, acc in sorted(score["field_accuracy"].items()):
         rows.append(f"| {name} | {acc:.3f} | {thresholds.get(name, float('nan')):.3f} |")
-    headline = "golden_accuracy" if model_type == "classifier" else "golden_micro_f1"
+    headline = kind_of(model_type).headline_key
     return {
         "version": version,
         headline: dg.MetadataValue.float(float(score["headline"])),
