@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from selfimprove_assets.lib.feedback.diff import diff_classification, diff_entities
-from selfimprove_assets.lib.types import Entity, ModelType
+from selfimprove_assets.lib.kinds import kind_of
+from selfimprove_assets.lib.types import Entity
 
 OUTCOME_KEYS = ("unchanged", "modified", "added", "removed")
 
@@ -21,7 +22,7 @@ class CommitOutcome:
 def compute_outcome(
     model_type: str, predicted: dict[str, Any], verified: dict[str, Any]
 ) -> CommitOutcome:
-    if model_type == ModelType.CLASSIFIER:
+    if not kind_of(model_type).entity_level:
         result = diff_classification(predicted.get("doc_type"), str(verified["doc_type"]))
         corrected = bool(result.corrected)
         outcomes = {"doc_type": {"unchanged": int(not corrected), "modified": int(corrected)}}
