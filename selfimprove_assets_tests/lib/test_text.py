@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from selfimprove_assets.lib import metrics
+from selfimprove_assets.lib import diff, metrics
+from selfimprove_assets.lib.diff import diff_entities
 from selfimprove_assets.lib.evaluation import scoring
-from selfimprove_assets.lib.feedback import diff
-from selfimprove_assets.lib.feedback.diff import diff_entities
 from selfimprove_assets.lib.metrics import entity_report
 from selfimprove_assets.lib.text import normalize_text
 from selfimprove_assets.lib.types import Entity

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from selfimprove_assets.lib.feedback.diff import diff_entities
+from selfimprove_assets.lib.diff import diff_entities
 from selfimprove_assets.lib.kinds import ModelKind, kind_of
 from selfimprove_assets.lib.metrics import (
     ClassificationReport,

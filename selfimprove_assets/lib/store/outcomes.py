@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from selfimprove_assets.lib.feedback.diff import diff_classification, diff_entities
+from selfimprove_assets.lib.diff import diff_classification, diff_entities
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.types import Entity
 

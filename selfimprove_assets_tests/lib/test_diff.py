@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfimprove_assets.lib.feedback.diff import (
+from selfimprove_assets.lib.diff import (
     box_iou,
     diff_classification,
     diff_entities,
