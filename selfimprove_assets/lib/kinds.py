@@ -327,3 +327,9 @@ def full_finetune_types() -> list[str]:
 def entity_level_types() -> list[str]:
     """The types whose fields are entity labels."""
     return [k.name for k in KINDS.values() if k.entity_level]
+
+
+def document_type_kind() -> ModelKind:
+    """The kind whose predictions and reviews hold the document's type (its field is
+    ``doc_type``): the store reads predicted and verified types from its rows."""
+    return next(k for k in KINDS.values() if k.document_field == "doc_type")

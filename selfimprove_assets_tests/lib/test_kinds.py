@@ -19,6 +19,7 @@ from selfimprove_assets.lib.kinds import (
     EXTRACTOR,
     KINDS,
     ModelKind,
+    document_type_kind,
     entity_level_types,
     full_finetune_types,
     kind_of,
@@ -69,6 +70,7 @@ def test_the_kinds_facts() -> None:
     assert CLASSIFIER.document_field == "doc_type" and EXTRACTOR.document_field is None
     assert full_finetune_types() == ["extractor"]
     assert entity_level_types() == ["extractor"]
+    assert document_type_kind() is CLASSIFIER
     assert CLASSIFIER.calibrated and not EXTRACTOR.calibrated
 
 

@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from sqlalchemy import func, select
 
+from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.store.base import COUNTER_COLUMNS, StorePart
 from selfimprove_assets.lib.store.models import (
     CommitRow,
@@ -71,8 +72,9 @@ class CounterStore(StorePart):
     def counter_commit_total(self, model_type: str, version: str) -> int:
         """Documents committed for a version, read from the counters (cheap for sensors)."""
         counters = self.live_counters(model_type, version)
-        if model_type == "classifier":
-            return counters.get("doc_type", {}).get("committed", 0)
+        field = kind_of(model_type).document_field
+        if field is not None:  # one field per document: its counter counts the documents
+            return counters.get(field, {}).get("committed", 0)
         with self._db.session() as s:
             return int(
                 s.scalar(

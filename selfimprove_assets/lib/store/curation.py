@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import String, Text, and_, cast, func, select, type_coerce
 
+from selfimprove_assets.lib.kinds import document_type_kind
 from selfimprove_assets.lib.store.base import (
     Memo,
     StorePart,
@@ -53,7 +54,10 @@ class CurationReads(StorePart):
                 doc_type = table.c.verified["doc_type"].as_string()
                 query = (
                     select(doc_type, func.count())
-                    .where(table.c.model_type == "classifier", table.c.committed_at.is_not(None))
+                    .where(
+                        table.c.model_type == document_type_kind().name,
+                        table.c.committed_at.is_not(None),
+                    )
                     .group_by(doc_type)
                 )
                 for value, n in conn.execute(query):
@@ -75,7 +79,7 @@ class CurationReads(StorePart):
         """
         fb = core_table(FeedbackRow)
         doc = core_table(DocumentRow)
-        classifier = model_type == "classifier"
+        classifier = model_type == document_type_kind().name
         source = fb if classifier else fb.alias("cls")
         sqlite_db = self._db.dialect == "sqlite"
         committed_at_type = fb.c.committed_at.type
@@ -99,7 +103,7 @@ class CurationReads(StorePart):
                 source,
                 and_(
                     source.c.document_id == fb.c.document_id,
-                    source.c.model_type == "classifier",
+                    source.c.model_type == document_type_kind().name,
                 ),
             )
         query = query.where(

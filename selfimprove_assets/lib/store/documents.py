@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from selfimprove_assets.lib.kinds import entity_level_types
 from selfimprove_assets.lib.store.base import (
     NotFound,
     StoreError,
@@ -32,8 +33,8 @@ def _queue_columns(
     review queue): the classifier's confidence and every predicted entity's."""
     doc_type: str | None = None
     values: list[float] = []
-    for model_type, _version, predicted in predictions:
-        if model_type == "classifier" and isinstance(predicted.get("doc_type"), str):
+    for _model_type, _version, predicted in predictions:
+        if isinstance(predicted.get("doc_type"), str):  # only a document-level kind's holds it
             doc_type = str(predicted["doc_type"])[:100]
         confidence = predicted.get("confidence")
         if isinstance(confidence, int | float):
@@ -275,6 +276,8 @@ class DocumentStore(StorePart):
                 .distinct()
             ).all()
             labels = conn.scalars(
-                select(counters.c.field).where(counters.c.model_type == "extractor").distinct()
+                select(counters.c.field)
+                .where(counters.c.model_type.in_(entity_level_types()))
+                .distinct()
             ).all()
         return {"doc_types": sorted(set(types)), "labels": sorted(set(labels))}
