@@ -74,7 +74,7 @@ def exported_documents(
     """Committed documents (committed at or after ``since``; only those whose ``model_type``
     review is committed, when given) with their verified type and entities."""
     out = []
-    for item in store.committed_reviews(since=since, model_type=model_type):
+    for item in store.curation.committed_reviews(since=since, model_type=model_type):
         rows = item["feedback"]
         cls = rows.get("classifier", {})
         ext = rows.get("extractor", {})
@@ -215,7 +215,7 @@ def write_label_studio(docs: list[ExportedDocument], out_dir: Path) -> ExportSum
     task's ``data.unboxed_entities`` (Label Studio has no region for them). Pages after the
     first are ``item_index`` of a multi-image task (``data.pages``).
     """
-    from selfimprove_assets.api.render import render_page_png
+    from selfimprove_assets.lib.documents.render import render_page_png
 
     out_dir = Path(out_dir)
     summary = ExportSummary(out_dir=out_dir, format="label-studio")
