@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from selfimprove_assets.cli import corpus, loop, models
+from selfimprove_assets.cli import config, corpus, loop, models
 from selfimprove_assets.cli.errors import (
     error_message,
     hide_library_notices,
@@ -108,6 +108,7 @@ app.command()(corpus.ingest)
 app.command("train-baseline")(models.train_baseline)
 app.command()(corpus.evaluate)
 app.command()(models.status)
+app.command("settings")(config.settings_cmd)
 app.command()(loop.serve)
 app.command()(loop.simulate)
 app.command()(loop.demo)

@@ -206,3 +206,18 @@ def test_public_view_hides_secrets(home: Path) -> None:
     assert settings.public()["database_url"] == "postgresql://selfimprove:***@db:5432/selfimprove"
     assert settings.public()["monitor"] == {"min_commits": 30, "min_corrections": 60}
     assert redact_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_the_example_file_documents_every_key_with_its_default(home: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "selfimprove.example.toml"
+    settings = load_settings(_env(home, SELFIMPROVE_CONFIG=str(example)))
+    assert settings.config_file == example
+    defaults = load_settings(_env(home))
+    assert settings.rules() == defaults.rules()
+    text = example.read_text(encoding="utf-8")
+    for section, values in defaults.rules().items():
+        assert f"[{section}]" in text
+        for key in values:
+            assert f"{key} = " in text, f"[{section}] {key} is not documented"
+    for key in ("home", "database_url", "mlflow_tracking_uri", "mlflow_artifact_root", "backbone"):
+        assert f"# {key} = " in text
