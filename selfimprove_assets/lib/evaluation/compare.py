@@ -40,6 +40,7 @@ from selfimprove_assets.lib.evaluation.paired_stats import (
     micro_f1,
     safe_ratio,
 )
+from selfimprove_assets.lib.kinds import kind_of
 
 DEFAULT_BOOTSTRAP = 2000
 
@@ -144,7 +145,7 @@ class ComparisonReport:
     def get(self, name: str) -> FieldComparison | None:
         """``"overall"`` (or ``"doc_type"`` for a classifier) is the overall figure; then
         fields, then groups."""
-        if name == "overall" or (self.model_type == "classifier" and name == "doc_type"):
+        if name in ("overall", kind_of(self.model_type).document_field):
             return self.overall
         return self.fields.get(name) or self.groups.get(name)
 
@@ -187,7 +188,7 @@ class ComparisonReport:
             head.format("figure"),
             row(self.overall),
         ]
-        breakdown = "type" if self.model_type == "classifier" else "label"
+        breakdown = kind_of(self.model_type).class_noun
         if self.fields:
             out += ["\n", head.format(breakdown), *(row(c) for c in self.fields.values())]
         if self.by_type:
