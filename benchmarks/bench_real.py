@@ -95,7 +95,9 @@ def run_size(
     """Ingest N training forms + the test forms, train V1, score the test forms."""
     from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
     from selfimprove_assets.lib.evaluation.corpus_eval import evaluate_folder
+    from selfimprove_assets.lib.feedback.live import default_versions
     from selfimprove_assets.lib.settings import load_settings
+    from selfimprove_assets.lib.store.repository import FeedbackStore
     from selfimprove_assets.runner import materialize, prepare_instance
 
     train = training_order(splits["train"])[:size]
@@ -133,7 +135,9 @@ def run_size(
         for name, value in event.materialization.metadata.items():
             meta[name] = getattr(value, "value", value)
     started = time.perf_counter()
-    evaluation = evaluate_folder(settings, corpus, split="test")
+    store = FeedbackStore(settings.database_url)
+    evaluation = evaluate_folder(settings, corpus, split="test", defaults=default_versions(store))
+    store.dispose()
     eval_s = time.perf_counter() - started
     report = evaluation["reports"]["extractor"]
     rows = {r["field"]: r for r in evaluation["rows"] if r["model"] == "extractor"}
@@ -213,6 +217,7 @@ def correction_cycle(
     from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
     from selfimprove_assets.lib.documents.labels import read_labels
     from selfimprove_assets.lib.evaluation.corpus_eval import evaluate_folder
+    from selfimprove_assets.lib.feedback.live import default_versions
     from selfimprove_assets.lib.settings import load_settings
     from selfimprove_assets.lib.simulation import ReviewerSimulator
     from selfimprove_assets.lib.store.repository import FeedbackStore
@@ -257,7 +262,8 @@ def correction_cycle(
     v1 = store.get_default(MODEL)
     if v1 is None:
         raise RuntimeError("extractor V1 did not become the default")
-    before = evaluate_folder(settings, corpus, split="test")["reports"][MODEL]["headline"]
+    before = evaluate_folder(settings, corpus, split="test", defaults=default_versions(store))
+    before = before["reports"][MODEL]["headline"]
     print(f"cycle: V1 v{v1.version}, test micro-F1 {before:.3f} ({v1_minutes:.1f} min)")
     app = create_app(replace(settings, api_tokens=f"{TOKEN}:admin"), store=store)
     cursors: dict[str, str | None] = {}
@@ -283,7 +289,8 @@ def correction_cycle(
                 event["reviewed"] = reviewed
                 break
     final = store.get_default(MODEL)
-    after = evaluate_folder(settings, corpus, split="test")["reports"][MODEL]["headline"]
+    after = evaluate_folder(settings, corpus, split="test", defaults=default_versions(store))
+    after = after["reports"][MODEL]["headline"]
     decision = (event or {}).get("decision") or {}
     return {
         "v1_forms": len(v1_ids),

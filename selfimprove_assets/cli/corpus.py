@@ -15,6 +15,7 @@ from selfimprove_assets.cli.common import (
     emit,
     materialization_summary,
     open_settings,
+    open_store,
     out,
     summary_table,
 )
@@ -103,12 +104,18 @@ def evaluate(
     coverage and OCR word recall are reported beside the scores."""
     from selfimprove_assets.lib.documents.labels import read_labels
     from selfimprove_assets.lib.evaluation.corpus_eval import evaluate_folder
+    from selfimprove_assets.lib.feedback.live import default_versions
 
     settings = open_settings()
+    store = open_store(settings)
+    try:
+        defaults = default_versions(store)
+    finally:
+        store.dispose()
     try:
         read_labels(corpus_dir)
         with console.status("scoring the default models..."):
-            report = evaluate_folder(settings, corpus_dir, split=split)
+            report = evaluate_folder(settings, corpus_dir, split=split, defaults=defaults)
     except ValueError as exc:  # corpus, split or missing-default problems: a clear message
         fail(str(exc))
         return

@@ -22,6 +22,7 @@ from selfimprove_assets.defs.training.assets import SMOKE_BASELINES
 from selfimprove_assets.lib.documents.labels import LabeledDocument, read_labels, write_labels
 from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.evaluation.corpus_eval import evaluate_folder
+from selfimprove_assets.lib.feedback.live import default_versions
 from selfimprove_assets.lib.models.tiny import tiny_backbone_for
 from selfimprove_assets.lib.settings import load_settings
 from selfimprove_assets.lib.simulation import ReviewerSimulator
@@ -124,7 +125,7 @@ def test_one_type_corpus_runs_the_extractor_alone_until_a_second_type_arrives(
     assert not client.search_model_versions("name='doc-classifier'")  # nothing was trained
 
     # evaluate: the extractor is scored, the classifier reported as not trained/needed
-    report = evaluate_folder(env.settings, corpus)
+    report = evaluate_folder(env.settings, corpus, defaults=default_versions(env.store))
     assert report["not_scored"] == ["classifier"] and "extractor" in report["reports"]
 
     # serve: uploads are predicted by the extractor alone, the type is the corpus's one type

@@ -11,6 +11,7 @@ content hash, so scoring a folder again extracts nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ from selfimprove_assets.lib.evaluation.coverage import CoverageTally
 from selfimprove_assets.lib.evaluation.scoring import score_version
 from selfimprove_assets.lib.metrics import ClassificationReport, EntityReport
 from selfimprove_assets.lib.settings import Settings
-from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import MODEL_TYPES, TrainingExample
 
 SPLITS = ("test", "train")
@@ -90,29 +90,35 @@ def folder_examples(settings: Settings, folder: Path) -> tuple[list[TrainingExam
     return loaded.examples, loaded.rejected
 
 
-def evaluate_folder(settings: Settings, folder: Path, split: str | None = None) -> dict[str, Any]:
+def evaluate_folder(
+    settings: Settings,
+    folder: Path,
+    split: str | None = None,
+    *,
+    defaults: Mapping[str, str | None],
+) -> dict[str, Any]:
     """Score every model type that has a default on ``folder`` (or its ``split``).
 
-    A type without a default (not trained, or not needed: a one-type corpus has no classifier)
-    gets one row saying so; it is an error only when no type has a default.
+    ``defaults`` is each type's default version, None where it has none (the caller reads it
+    from the model table: ``lib.feedback.live.default_versions``). A type without a default
+    (not trained, or not needed: a one-type corpus has no classifier) gets one row saying so;
+    it is an error only when no type has a default.
     """
     loaded = load_folder(settings, folder, split)
     examples = loaded.examples
     if not examples:
         raise ValueError(f"no readable document in {folder}")
-    store = FeedbackStore(settings.database_url)
-    defaults = {t: store.models.get_default(t) for t in MODEL_TYPES}
-    if all(d is None for d in defaults.values()):
+    if all(defaults.get(t) is None for t in MODEL_TYPES):
         raise ValueError("no default model of any type yet: run `selfimprove train-baseline`")
     rows: list[dict[str, Any]] = []
     reports: dict[str, Any] = {}
     not_scored: list[str] = []
-    for model_type, default in defaults.items():
-        if default is None:
+    for model_type in MODEL_TYPES:
+        version = defaults.get(model_type)
+        if version is None:
             not_scored.append(model_type)
             rows.append(_row(model_type, "-", NO_DEFAULT, None, None, None, 0))
             continue
-        version = default.version
         result = score_version(settings.mlflow_tracking_uri, model_type, version, examples)
         reports[model_type] = result.to_dict() | {"version": version}
         report = result.report

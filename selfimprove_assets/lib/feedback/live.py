@@ -38,6 +38,11 @@ def field_summary(model_type: str, figure: FieldFigure) -> dict[str, Any]:
     return summary
 
 
+def default_versions(store: FeedbackStore) -> dict[str, str | None]:
+    """Each model type's default version, None where it has none."""
+    return {t: (d.version if (d := store.models.get_default(t)) else None) for t in MODEL_TYPES}
+
+
 def models_overview(store: FeedbackStore) -> dict[str, dict[str, Any]]:
     overview: dict[str, dict[str, Any]] = {}
     for model_type in MODEL_TYPES:

@@ -17,6 +17,7 @@ from selfimprove_assets.lib.deployment import deploy_version
 from selfimprove_assets.lib.documents.labels import CorpusError, read_labels
 from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.evaluation.corpus_eval import NO_DEFAULT, evaluate_folder, load_folder
+from selfimprove_assets.lib.feedback.live import default_versions
 from selfimprove_assets.lib.models.registry import ModelRegistry
 from selfimprove_assets.lib.models.tiny import tiny_backbone_for
 from selfimprove_assets.lib.models.training import TrainConfig, train
@@ -92,12 +93,20 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
     return Env(settings, vars_, corpus, extra, no_splits, test_ids)
 
 
+def _defaults(env: Env) -> dict[str, str | None]:
+    store = FeedbackStore(env.settings.database_url)
+    try:
+        return default_versions(store)
+    finally:
+        store.dispose()
+
+
 def _micro(report: dict[str, Any]) -> dict[str, Any]:
     return report["reports"]["extractor"]["report"]["micro"]
 
 
 def test_only_an_extractor_default_scores_it_and_says_so_for_the_classifier(env: Env) -> None:
-    report = evaluate_folder(env.settings, env.corpus)
+    report = evaluate_folder(env.settings, env.corpus, defaults=_defaults(env))
     assert report["documents"] == 12 and report["rejected"] == [] and report["split"] == "all"
     assert report["not_scored"] == ["classifier"] and set(report["reports"]) == {"extractor"}
     classifier_rows = [r for r in report["rows"] if r["model"] == "classifier"]
@@ -113,8 +122,8 @@ def test_only_an_extractor_default_scores_it_and_says_so_for_the_classifier(env:
 
 
 def test_an_entity_on_no_page_is_a_miss_that_lowers_recall(env: Env) -> None:
-    base = evaluate_folder(env.settings, env.corpus)
-    more = evaluate_folder(env.settings, env.extra)
+    base = evaluate_folder(env.settings, env.corpus, defaults=_defaults(env))
+    more = evaluate_folder(env.settings, env.extra, defaults=_defaults(env))
     b, m = _micro(base), _micro(more)
     assert m["support"] == b["support"] + 1
     assert m["true_positives"] == b["true_positives"]
@@ -127,7 +136,7 @@ def test_an_entity_on_no_page_is_a_miss_that_lowers_recall(env: Env) -> None:
 
 
 def test_split_test_scores_only_the_test_ids(env: Env) -> None:
-    report = evaluate_folder(env.settings, env.corpus, split="test")
+    report = evaluate_folder(env.settings, env.corpus, split="test", defaults=_defaults(env))
     assert report["split"] == "test" and report["documents"] == len(env.test_ids) == 4
     assert report["reports"]["extractor"]["n_documents"] == 4
     test_labels = sum(
@@ -135,9 +144,9 @@ def test_split_test_scores_only_the_test_ids(env: Env) -> None:
     )
     assert _micro(report)["support"] == test_labels
     with pytest.raises(CorpusError, match="has no splits.json"):
-        evaluate_folder(env.settings, env.no_splits, split="test")
+        evaluate_folder(env.settings, env.no_splits, split="test", defaults=_defaults(env))
     with pytest.raises(ValueError, match="unknown split"):
-        evaluate_folder(env.settings, env.corpus, split="validation")
+        evaluate_folder(env.settings, env.corpus, split="validation", defaults=_defaults(env))
 
 
 def test_cli_json_and_errors(env: Env) -> None:
