@@ -4,6 +4,7 @@ results are printed (a table, or JSON with ``--json``)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,17 @@ def check_corpus_folder(folder: Path) -> None:
         fail(f"{folder} is not a folder (expected a folder with files and labels.jsonl)")
     if not (folder / "labels.jsonl").is_file():
         fail(f"{folder} has no labels.jsonl (see the labeled-corpus contract in the README)")
+
+
+def what_value_table(title: str, data: Mapping[str, Any], *, skip: Collection[str] = ()) -> Table:
+    """A two-column table, one row per key of ``data`` (leaving out ``skip``)."""
+    table = Table(title=title)
+    table.add_column("what")
+    table.add_column("value")
+    for key, value in data.items():
+        if key not in skip:
+            table.add_row(str(key), str(value))
+    return table
 
 
 def summary_table(title: str, summary: dict[str, dict[str, Any]]) -> Table:

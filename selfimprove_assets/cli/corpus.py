@@ -18,9 +18,13 @@ from selfimprove_assets.cli.common import (
     open_store,
     out,
     summary_table,
+    what_value_table,
 )
 from selfimprove_assets.cli.errors import console, fail, state
 from selfimprove_assets.lib.types import MODEL_TYPES
+
+# The interchange summaries' sample of skipped lines: printed one per line, not in the table.
+SKIPPED = ("skipped_examples",)
 
 
 def generate_corpus_cmd(
@@ -41,14 +45,8 @@ def generate_corpus_cmd(
     with console.status(f"generating {n} documents ({scenario})..."):
         summary = generate_corpus(out_dir, n=n, seed=seed, scenario=scenario, scan_share=scan_share)
     data = {k: str(v) if isinstance(v, Path) else v for k, v in vars(summary).items()}
-    table = Table(title=f"corpus in {out_dir}")
-    table.add_column("what")
-    table.add_column("value")
-    for key, value in data.items():
-        table.add_row(
-            str(key), json.dumps(value, default=str) if isinstance(value, dict) else str(value)
-        )
-    emit(data, as_json, table)
+    shown = {k: json.dumps(v, default=str) if isinstance(v, dict) else v for k, v in data.items()}
+    emit(data, as_json, what_value_table(f"corpus in {out_dir}", shown))
 
 
 def ingest(
@@ -158,16 +156,6 @@ def evaluate(
         out.print(f"rejected: {line}")
 
 
-def _interchange_table(title: str, data: dict[str, Any]) -> Table:
-    table = Table(title=title)
-    table.add_column("what")
-    table.add_column("value")
-    for key, value in data.items():
-        if key != "skipped_examples":
-            table.add_row(key, str(value))
-    return table
-
-
 def import_cmd(
     src: Annotated[Path, typer.Argument(help="The export to convert (file or folder).")],
     out_dir: Annotated[Path, typer.Argument(help="New labeled folder (labels.jsonl + files/).")],
@@ -192,7 +180,7 @@ def import_cmd(
     data = summary.to_dict()
     for line in summary.skipped[:20]:
         console.print(f"[yellow]skipped:[/] {line}")
-    emit(data, as_json, _interchange_table(f"imported into {out_dir}", data))
+    emit(data, as_json, what_value_table(f"imported into {out_dir}", data, skip=SKIPPED))
 
 
 def export_cmd(
@@ -240,4 +228,4 @@ def export_cmd(
     data = summary.to_dict()
     for line in summary.skipped[:20]:
         console.print(f"[yellow]skipped:[/] {line}")
-    emit(data, as_json, _interchange_table(f"exported to {out_dir}", data))
+    emit(data, as_json, what_value_table(f"exported to {out_dir}", data, skip=SKIPPED))

@@ -18,6 +18,7 @@ from selfimprove_assets.cli.common import (
     emit,
     open_settings,
     open_store,
+    what_value_table,
 )
 from selfimprove_assets.cli.errors import console, error_message, fail
 
@@ -101,12 +102,7 @@ def simulate(
             sim.review_batch(documents[start : start + batch_size])
             progress.update(task, advance=len(documents[start : start + batch_size]))
     stats = sim.stats | {"seconds": round(time.perf_counter() - started, 2)}
-    table = Table(title="simulated review")
-    table.add_column("what")
-    table.add_column("value")
-    for key, value in stats.items():
-        table.add_row(key, str(value))
-    emit(stats, as_json, table)
+    emit(stats, as_json, what_value_table("simulated review", stats))
     if stats.get("failed", 0):
         raise typer.Exit(1)
 

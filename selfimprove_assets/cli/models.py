@@ -14,6 +14,7 @@ from selfimprove_assets.cli.common import (
     open_settings,
     open_store,
     summary_table,
+    what_value_table,
 )
 from selfimprove_assets.cli.errors import console, fail, state
 from selfimprove_assets.lib.types import MODEL_TYPES
@@ -132,9 +133,4 @@ def reset(
         fail(f"unknown model type {model_type!r}; choose classifier or extractor")
     settings = open_settings()
     data = reset_retrain_state(open_store(settings), model_type, "cli", reason).to_dict()
-    table = Table(title="reset")
-    table.add_column("what")
-    table.add_column("value")
-    for key, value in data.items():
-        table.add_row(key, str(value))
-    emit(data, as_json, table)
+    emit(data, as_json, what_value_table("reset", data))
