@@ -29,7 +29,7 @@ from selfimprove_assets.lib.models.backbone import configure_runtime
 from selfimprove_assets.lib.models.dataset import content_hash, read_dataset
 from selfimprove_assets.lib.models.registry import ModelRegistry, registered_name
 from selfimprove_assets.lib.models.training import TrainConfig, TrainResult, train
-from selfimprove_assets.lib.types import ModelType
+from selfimprove_assets.lib.types import MODEL_TYPES, ModelType
 
 logger = logging.getLogger("training_jobs.train")
 
@@ -276,8 +276,9 @@ def run(args: JobArguments, reporter: Reporter | None = None) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> JobArguments:
     parser = HfArgumentParser(JobArguments)  # type: ignore[arg-type]
     (args,) = parser.parse_args_into_dataclasses(args=argv)
-    if args.model_type not in (ModelType.CLASSIFIER.value, ModelType.EXTRACTOR.value):
-        parser.error(f"--model-type must be classifier or extractor, not {args.model_type!r}")
+    if args.model_type not in MODEL_TYPES:
+        known = ", ".join(MODEL_TYPES)
+        parser.error(f"--model-type must be one of {known}, not {args.model_type!r}")
     if not Path(args.dataset).is_file():
         parser.error(f"--dataset {args.dataset} does not exist")
     return args
