@@ -139,8 +139,8 @@ def run_size(
     evaluation = evaluate_folder(settings, corpus, split="test", defaults=default_versions(store))
     store.dispose()
     eval_s = time.perf_counter() - started
-    report = evaluation["reports"]["extractor"]
-    rows = {r["field"]: r for r in evaluation["rows"] if r["model"] == "extractor"}
+    report = evaluation["reports"][MODEL]
+    rows = {r["field"]: r for r in evaluation["rows"] if r["model"] == MODEL}
     coverage = evaluation.get("coverage", {})
 
     def f1(name: str) -> float | None:
