@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.classifier import ClassifierResult, classify, document_logits
 from selfimprove_assets.lib.models.device import select_device
@@ -23,7 +24,7 @@ from selfimprove_assets.lib.models.inference import (
     parameter_versions,
     token_budget,
 )
-from selfimprove_assets.lib.types import Entity, ModelType, PageWords, Prediction
+from selfimprove_assets.lib.types import Entity, PageWords, Prediction
 
 
 class ModelPredictor:
@@ -125,16 +126,18 @@ class ModelPredictor:
             self.bundle.featurizer.sep_id,
         )
 
-    def _require(self, model_type: ModelType) -> None:
-        if self.model_type != model_type.value:
-            raise TypeError(f"this predictor is a {self.model_type}, not a {model_type.value}")
+    def _require(self, *, entity_level: bool) -> None:
+        """Entities come from an entity-level kind, a document's type from a document-level one."""
+        if kind_of(self.model_type).entity_level != entity_level:
+            wanted = "entities" if entity_level else "document types"
+            raise TypeError(f"this predictor is a {self.model_type}, it does not predict {wanted}")
 
     def classify(
         self, documents: Sequence[PageWords], *, windows: list[Window] | None = None
     ) -> list[ClassifierResult]:
         """Types of ``documents``. ``windows``: their windows, already cut by a featurizer with
         the same ``featurizer_key`` (``DocumentPredictor`` tokenizes once for both models)."""
-        self._require(ModelType.CLASSIFIER)
+        self._require(entity_level=False)
         if not documents:
             return []
         windows = self.classifier_inputs(documents, windows)
@@ -146,7 +149,7 @@ class ModelPredictor:
         self, documents: Sequence[PageWords], *, windows: list[Window] | None = None
     ) -> list[list[Entity]]:
         """Entities of ``documents`` (``windows`` as for ``classify``)."""
-        self._require(ModelType.EXTRACTOR)
+        self._require(entity_level=True)
         if not documents:
             return []
         windows = self.windows(documents) if windows is None else windows
@@ -166,7 +169,7 @@ class ModelPredictor:
 
     def predict_records(self, documents: Sequence[PageWords]) -> list[dict[str, Any]]:
         """JSON-ready results (what the MLflow pyfunc returns)."""
-        if self.model_type == ModelType.CLASSIFIER.value:
+        if not kind_of(self.model_type).entity_level:
             return [
                 {
                     "doc_type": r.doc_type,
@@ -183,9 +186,9 @@ class DocumentPredictor:
 
     def __init__(self, classifier: ModelPredictor | None, extractor: ModelPredictor | None) -> None:
         if classifier is not None:
-            classifier._require(ModelType.CLASSIFIER)
+            classifier._require(entity_level=False)
         if extractor is not None:
-            extractor._require(ModelType.EXTRACTOR)
+            extractor._require(entity_level=True)
         self.classifier = classifier
         self.extractor = extractor
 
