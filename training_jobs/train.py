@@ -10,6 +10,11 @@ cluster); run by hand it behaves the same and prints its JSON result::
 
 It imports ``dagster_pipes`` only (never ``dagster``) and reuses the plain library code in
 ``selfimprove_assets.lib.models`` so training and serving share one featurizer and model.
+
+``--dataset`` and ``--backbone`` are local paths or MLflow artifact URIs (``runs:/...``,
+``mlflow-artifacts:/...``): a pod on Kubernetes reads nothing from the Dagster host, so the
+launcher logs both as artifacts and the job downloads them here first. ``--device`` (or
+``SELFIMPROVE_DEVICE``) picks where it trains: ``auto`` is CUDA when present, the CPU otherwise.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +35,7 @@ from selfimprove_assets.lib.models.backbone import configure_runtime
 from selfimprove_assets.lib.models.dataset import content_hash, read_dataset
 from selfimprove_assets.lib.models.registry import ModelRegistry, registered_name
 from selfimprove_assets.lib.models.training import TrainConfig, TrainResult, train
+from selfimprove_assets.lib.models.training_inputs import fetch_input, is_artifact_uri
 from selfimprove_assets.lib.types import MODEL_TYPES, ModelType
 
 logger = logging.getLogger("training_jobs.train")
@@ -40,7 +47,9 @@ _DEFAULTS = TrainConfig()
 @dataclass
 class JobArguments:
     model_type: str = field(metadata={"help": "classifier or extractor"})
-    dataset: str = field(metadata={"help": "Parquet file written by write_dataset()"})
+    dataset: str = field(
+        metadata={"help": "Parquet file written by write_dataset(), or its MLflow artifact URI"}
+    )
     tracking_uri: str = field(metadata={"help": "MLflow tracking URI (also the registry)"})
     base: str = field(
         default=BACKBONE_BASE,
@@ -48,7 +57,8 @@ class JobArguments:
     )
     output_json: str | None = field(default=None, metadata={"help": "where to write the result"})
     backbone: str | None = field(
-        default=None, metadata={"help": "HF model path (default: settings)"}
+        default=None,
+        metadata={"help": "HF model path or its MLflow artifact URI (default: settings)"},
     )
     registry_uri: str | None = field(default=None)
     artifact_root: str | None = field(default=None, metadata={"help": "experiment artifact root"})
@@ -97,6 +107,10 @@ class JobArguments:
     seed: int = _DEFAULTS.seed
     max_steps: int | None = None
     threads: int | None = None
+    device: str | None = field(
+        default=None,
+        metadata={"help": "auto, cpu, cuda or cuda:N (default: SELFIMPROVE_DEVICE, else auto)"},
+    )
     no_progress: bool = False
 
 
@@ -166,18 +180,43 @@ def train_config(args: JobArguments) -> TrainConfig:
         seed=args.seed,
         max_steps=args.max_steps,
         progress=not args.no_progress,
+        device=args.device,
     )
 
 
+def fetch_inputs(args: JobArguments, directory: Path) -> JobArguments:
+    """The arguments with MLflow artifact URIs (``--dataset``, ``--backbone``) replaced by
+    local copies under ``directory``, downloaded through ``--tracking-uri``."""
+    local: dict[str, str] = {}
+    for name in ("dataset", "backbone"):
+        uri = getattr(args, name)
+        if is_artifact_uri(uri):
+            local[name] = fetch_input(uri, directory / name, args.tracking_uri)
+            logger.info("%s %s downloaded to %s", name, uri, local[name])
+    if "dataset" in local and not Path(local["dataset"]).is_file():
+        raise ValueError(f"--dataset {args.dataset} is not a file artifact")
+    return replace(args, **local)
+
+
 def run(args: JobArguments, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Train, validate, log and register one version; return the JSON-able result."""
+    """Train, validate, log and register one version; return the JSON-able result.
+
+    Inputs given as MLflow artifact URIs are downloaded first (to a temporary folder)."""
+    if not (is_artifact_uri(args.dataset) or is_artifact_uri(args.backbone)):
+        return _run(args, args, reporter)
+    with tempfile.TemporaryDirectory(prefix="selfimprove-inputs-") as tmp:
+        return _run(fetch_inputs(args, Path(tmp)), args, reporter)
+
+
+def _run(args: JobArguments, given: JobArguments, reporter: Reporter | None) -> dict[str, Any]:
+    """``run`` on local inputs; ``given`` holds the arguments as passed (URIs kept)."""
     reporter = reporter or Reporter(None)
     model_type = ModelType(args.model_type).value
     configure_runtime(args.threads)
     started = time.perf_counter()
     examples = read_dataset(args.dataset)
     digest = content_hash(examples)
-    reporter.info(f"dataset {args.dataset}: {len(examples)} documents, hash {digest[:12]}")
+    reporter.info(f"dataset {given.dataset}: {len(examples)} documents, hash {digest[:12]}")
     registry = ModelRegistry(
         args.tracking_uri, registry_uri=args.registry_uri, artifact_root=args.artifact_root
     )
@@ -205,7 +244,12 @@ def run(args: JobArguments, reporter: Reporter | None = None) -> dict[str, Any]:
     )
     try:
         registry.log_params(
-            run_id, {**config.params(), "backbone": backbone or "", "dataset": args.dataset}
+            run_id,
+            {
+                **config.params(),
+                "backbone": given.backbone or backbone or "",
+                "dataset": given.dataset,
+            },
         )
 
         def on_metrics(step: int, metrics: dict[str, float]) -> None:
@@ -229,6 +273,7 @@ def run(args: JobArguments, reporter: Reporter | None = None) -> dict[str, Any]:
                 "val_rows": result.n_val,
                 "labels": ",".join(result.bundle.spec.labels),
                 "resolved_backbone": result.bundle.spec.backbone,
+                "resolved_device": result.device,
             },
         )
         final = {f"final_{k}": v for k, v in result.metrics.items()}
@@ -265,7 +310,8 @@ def run(args: JobArguments, reporter: Reporter | None = None) -> dict[str, Any]:
         "history": result.history,
         "artifact_bytes": registered.artifact_bytes,
         "seconds": round(time.perf_counter() - started, 2),
-        "arguments": asdict(args),
+        "device": result.device,
+        "arguments": asdict(given),
     }
     reporter.info(
         f"registered {registered.name} version {registered.version}: {_short(result.metrics)}"
@@ -279,7 +325,7 @@ def parse_args(argv: list[str] | None = None) -> JobArguments:
     if args.model_type not in MODEL_TYPES:
         known = ", ".join(MODEL_TYPES)
         parser.error(f"--model-type must be one of {known}, not {args.model_type!r}")
-    if not Path(args.dataset).is_file():
+    if not is_artifact_uri(args.dataset) and not Path(args.dataset).is_file():
         parser.error(f"--dataset {args.dataset} does not exist")
     return args
 

@@ -243,30 +243,90 @@ class K8sTrainingJobResource(TrainingJobResource):
 
     The pod reports the registered version through Pipes (its materialization metadata), since
     no result file is shared with the Dagster process. ``deploy/train-job.yaml`` is the base pod
-    spec (GPU node selector, resources).
+    spec (GPU node selector, resources, ``SELFIMPROVE_DEVICE=cuda``): the job trains on the GPU.
+
+    A pod reads nothing from the Dagster host: the dataset and, when it is a local folder, the
+    backbone are logged as MLflow artifacts (``lib.models.training_inputs``) and passed as
+    ``runs:/`` URIs that the job downloads; the base pod spec may not mount a host path. The
+    MLflow tracking URI and artifact root must therefore be reachable from the cluster (an MLflow
+    server and an object store or its artifact proxy); ``launch`` refuses local ones.
     """
 
     image: str = Field(description="Image with this repository installed.")
     namespace: str = Field(default="selfimprove", description="Namespace of the training pods.")
     base_pod_spec_file: str = Field(
         default=str(PROJECT_ROOT / "deploy" / "train-job.yaml"),
-        description="YAML pod spec merged into the launched pod.",
+        description="YAML pod spec merged into the launched pod (no hostPath volumes).",
     )
 
-    def launch(self, context: dg.AssetExecutionContext, request: TrainingRequest) -> dict[str, Any]:
+    def pod_spec(self) -> dict[str, Any]:
+        """The base pod spec, refused when it mounts a path of the host."""
         import yaml
+
+        loaded = yaml.safe_load(Path(self.base_pod_spec_file).read_text(encoding="utf-8"))
+        spec: dict[str, Any] = loaded.get("spec", loaded)
+        host = [
+            str(volume.get("name"))
+            for volume in spec.get("volumes") or []
+            if "hostPath" in volume or "host_path" in volume
+        ]
+        if host:
+            raise dg.Failure(
+                f"{self.base_pod_spec_file} mounts host paths ({', '.join(host)}); a training "
+                "pod reads its inputs from MLflow, never from the node"
+            )
+        return spec
+
+    def pod_command(self, context: dg.AssetExecutionContext, request: TrainingRequest) -> list[str]:
+        """The job's command with the dataset and backbone staged as MLflow artifact URIs."""
+        from selfimprove_assets.lib.models.training_inputs import stage_training_inputs
+
+        staged = stage_training_inputs(
+            request.tracking_uri,
+            request.artifact_root,
+            dataset=request.dataset,
+            backbone=request.backbone,
+            tags={"model_type": request.model_type, "dagster_run_id": context.run.run_id},
+        )
+        args = self.job_args(context, request)
+        for flag, uri in (("--dataset", staged.dataset_uri), ("--backbone", staged.backbone_uri)):
+            args[args.index(flag) + 1] = uri
+        return ["python", *args]
+
+    def render_pod(
+        self, context: dg.AssetExecutionContext, request: TrainingRequest
+    ) -> dict[str, Any]:
+        """The pod manifest ``launch`` creates (Pipes' bootstrap variables left out)."""
+        from dagster_k8s.pipes import build_pod_body
+        from kubernetes.client import ApiClient
+
+        pod = build_pod_body(
+            pod_name=f"selfimprove-train-{request.model_type}",
+            image=self.image,
+            command=self.pod_command(context, request),
+            env_vars={},
+            base_pod_meta=None,
+            base_pod_spec=self.pod_spec(),
+        )
+        manifest: dict[str, Any] = ApiClient().sanitize_for_serialization(pod)  # type: ignore[assignment]
+        return manifest
+
+    def launch(self, context: dg.AssetExecutionContext, request: TrainingRequest) -> dict[str, Any]:
         from dagster_k8s import PipesK8sClient
 
-        spec = yaml.safe_load(Path(self.base_pod_spec_file).read_text(encoding="utf-8"))
-        command = ["python", *self.job_args(context, request)]
+        from selfimprove_assets.lib.models.training_inputs import unreachable_from_a_pod
+
+        problems = unreachable_from_a_pod(request.tracking_uri, request.artifact_root)
+        if problems:
+            raise dg.Failure("a training pod cannot use this MLflow store: " + "; ".join(problems))
         results = (
             PipesK8sClient()
             .run(
                 context=context,
                 image=self.image,
-                command=command,
+                command=self.pod_command(context, request),
                 namespace=self.namespace,
-                base_pod_spec=spec.get("spec", spec),
+                base_pod_spec=self.pod_spec(),
             )
             .get_results()
         )
