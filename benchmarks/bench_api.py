@@ -89,7 +89,7 @@ def seed(store: FeedbackStore, n: int, seed_value: int) -> list[str]:
             }
             for k, label in enumerate(LABELS)
         ]
-        doc_id = store.add_document(
+        doc_id = store.documents.add_document(
             content_hash=uuid.uuid4().hex * 2,
             media_type="application/pdf",
             size_bytes=1000,
@@ -107,7 +107,7 @@ def seed(store: FeedbackStore, n: int, seed_value: int) -> list[str]:
             verified[0]["text"] += " fixed"
         if rng.random() < 0.2:
             verified.pop()
-        store.set_review(
+        store.commits.set_review(
             doc_id,
             verified={
                 "classifier": {"doc_type": verified_type},
@@ -196,9 +196,10 @@ def api_server(url: str, home: Path) -> Iterator[str]:
 
 def verify(store: FeedbackStore, ids: list[str], committed: int) -> dict[str, Any]:
     counters_ok = all(
-        store.live_counters(t, "1") == store.recount(t, "1") for t in ("classifier", "extractor")
+        store.counters.live_counters(t, "1") == store.counters.recount(t, "1")
+        for t in ("classifier", "extractor")
     )
-    doc_type = store.live_counters("classifier", "1").get("doc_type", {})
+    doc_type = store.counters.live_counters("classifier", "1").get("doc_type", {})
     return {
         "counters_equal_recount": counters_ok,
         "committed_once": committed == len(ids) and doc_type.get("committed") == len(ids),

@@ -197,7 +197,7 @@ def create_app(
         principal: Principal = reviewer,
     ) -> QueueOut:
         """The review queue: documents filtered by review state, type, version and age, paged."""
-        total, items = store.list_documents(
+        total, items = store.documents.list_documents(
             status=status,
             doc_type=doc_type,
             model_version=model_version,
@@ -229,7 +229,7 @@ def create_app(
         document_id: DocumentIdParam, review: ReviewIn, principal: Principal = reviewer
     ) -> DocumentOut:
         """Record the verified type and entities; allowed until the document is committed."""
-        document = store.get_document(document_id)
+        document = store.documents.get_document(document_id)
         for index, entity in enumerate(review.entities):
             if entity.page >= document["page_count"]:
                 raise ApiError(
@@ -237,7 +237,7 @@ def create_app(
                     f"entities[{index}].page is {entity.page} but the document has "
                     f"{document['page_count']} page(s) (pages count from 0)",
                 )
-        store.set_review(
+        store.commits.set_review(
             document_id, verified=views.verified_dicts(review), reviewer=principal.name
         )
         return views.document_view(store, document_id)
@@ -289,7 +289,7 @@ def create_app(
 
     def document_page(document_id: str, page: int) -> dict[str, Any]:
         """The stored document, once ``page`` is known to be one of its pages (else 404)."""
-        document = store.get_document(document_id)
+        document = store.documents.get_document(document_id)
         if page >= document["page_count"]:
             raise ApiError(
                 404,

@@ -167,7 +167,7 @@ class PredictorProvider:
     def _refresh_locked(self) -> None:
         self._checked_at = self._clock()
         try:
-            defaults = {t: self.store.get_default(t) for t in MODEL_TYPES}
+            defaults = {t: self.store.models.get_default(t) for t in MODEL_TYPES}
         except Exception as exc:  # the store is down: keep serving what we have
             logger.warning("could not read the default models: %s", exc)
             return

@@ -181,7 +181,7 @@ class UploadService:
         for model_type, why in models.not_needed.items():
             predicted[model_type]["not_needed"] = why
         versions = models.versions
-        document_id = self.store.add_document(
+        document_id = self.store.documents.add_document(
             content_hash=digest,
             media_type=MEDIA_TYPES[kind],
             size_bytes=len(data),

@@ -77,7 +77,7 @@ def summarize(
         before_promotion = [
             p for p in drifted if not promoted or p["processed"] <= promoted[0]["processed"]
         ]
-        default = store.get_default(model_type)
+        default = store.models.get_default(model_type)
         drift_start = max((p["processed"] for p in series if p["phase"] == "clean"), default=0)
         rows[model_type] = {
             "accuracy_before_drift": _pooled([p for p in series if p["phase"] == "clean"]),

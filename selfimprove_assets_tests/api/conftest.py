@@ -114,7 +114,7 @@ def register(
     make_default: bool = True,
 ) -> None:
     """Mirror a registered MLflow version in the model table (and make it the default)."""
-    store.register_version(
+    store.models.register_version(
         model_type=model_type,
         version=version,
         registry_name=models.registry_names[model_type],
@@ -123,7 +123,7 @@ def register(
     )
     if make_default:
         thresholds = {"doc_type": 0.8} if model_type == "classifier" else {"*": 0.8}
-        store.set_default(model_type, version, thresholds=thresholds)
+        store.models.set_default(model_type, version, thresholds=thresholds)
 
 
 @dataclass

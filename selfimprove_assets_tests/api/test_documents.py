@@ -78,7 +78,9 @@ def test_upload_review_commit_updates_counters(make_api: ApiFactory, store_url: 
 
     # Counters equal a recount from the feedback rows, and GET /v1/models reports them.
     for model_type in ("classifier", "extractor"):
-        assert api.store.live_counters(model_type, "1") == api.store.recount(model_type, "1")
+        assert api.store.counters.live_counters(model_type, "1") == api.store.counters.recount(
+            model_type, "1"
+        )
     models = api.client.get("/v1/models", headers=REVIEWER).json()["models"]
     classifier = models["classifier"]
     assert classifier["default_version"] == "1" and classifier["serving_version"] == "1"
@@ -95,7 +97,7 @@ def test_upload_review_commit_updates_counters(make_api: ApiFactory, store_url: 
     assert labels["added_label"]["counts"]["added"] == 1
     assert labels["added_label"]["recall"]["value"] == 0.0
     assert labels["added_label"]["precision"]["n"] == 0
-    counters = api.store.live_counters("extractor", "1")
+    counters = api.store.counters.live_counters("extractor", "1")
     for label, figures in labels.items():
         c = counters[label]
         total = c["unchanged"] + c["modified"] + c["added"] + c["removed"]
@@ -146,7 +148,7 @@ def test_commit_reports_unknown_and_unreviewed(make_api: ApiFactory) -> None:
     assert result["committed"] == 0
     assert result["not_reviewed"] == 1 and result["unknown"] == 1
     assert result["document_ids"]["unknown"] == ["no-such-doc"]
-    assert api.store.live_counters("classifier", "1") == {}
+    assert api.store.counters.live_counters("classifier", "1") == {}
 
 
 def test_review_can_be_revised_until_commit(make_api: ApiFactory) -> None:
@@ -254,7 +256,7 @@ def test_rollback_moves_default_and_champion(make_api: ApiFactory) -> None:
         "previous_version": "2",
         "default_version": "1",
     }
-    default = api.store.get_default("classifier")
+    default = api.store.models.get_default("classifier")
     assert default is not None and default.version == "1"
     assert str(client.get_model_version_by_alias("doc-classifier", "champion").version) == "1"
     # v1 has no parent: nothing further to roll back to.

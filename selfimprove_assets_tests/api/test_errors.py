@@ -32,7 +32,7 @@ def assert_error(response: Any, status: int, code: str | None = None) -> dict[st
 
 
 def nothing_written(api: ApiHarness) -> None:
-    assert api.store.count_documents() == 0
+    assert api.store.documents.count_documents() == 0
     assert not [p for p in api.settings.blobs_dir.rglob("*") if p.is_file()]
     assert not [p for p in api.settings.pages_dir.rglob("*") if p.is_file()]
 
@@ -278,7 +278,7 @@ def test_malformed_review_is_422_and_writes_nothing(make_api: ApiFactory) -> Non
 def test_malformed_commit_is_422(make_api: ApiFactory, body: dict[str, Any]) -> None:
     api = make_api()
     assert_error(api.client.post("/v1/commits", json=body, headers=REVIEWER), 422)
-    assert api.store.max_commit_id() == 0
+    assert api.store.counters.max_commit_id() == 0
 
 
 # ---------------------------------------------------------------------------- 500

@@ -317,7 +317,9 @@ def test_whole_review_by_keyboard_through_the_queue(live_api: tuple[ApiHarness, 
     assert other["review"]["verified"]["doc_type"] == changed
     assert other["review"]["corrected"]["classifier"] is True
     for model_type in ("classifier", "extractor"):
-        assert api.store.live_counters(model_type, "1") == api.store.recount(model_type, "1")
+        assert api.store.counters.live_counters(model_type, "1") == api.store.counters.recount(
+            model_type, "1"
+        )
 
 
 @pytest.mark.browser

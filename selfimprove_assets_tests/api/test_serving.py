@@ -84,7 +84,7 @@ def test_provider_checks_at_most_every_interval_and_caches(make_api: ApiFactory)
     clock.now = 2.5
     assert provider.current().classifier_version == "2"
     assert loader.calls[-1] == ("classifier", "2")
-    api.store.set_default("classifier", "1", thresholds={})
+    api.store.models.set_default("classifier", "1", thresholds={})
     clock.now = 5.0
     assert provider.current().classifier_version == "1"
     assert loader.calls.count(("classifier", "1")) == 1  # back to a cached version
@@ -142,9 +142,9 @@ def test_concurrent_double_commit_counts_once(make_api: ApiFactory, store_url: s
     assert sum(r["committed"] for r in results) == 3
     assert sum(r["already_committed"] for r in results) == 8 * 3 - 3
     for model_type in ("classifier", "extractor"):
-        counters = api.store.live_counters(model_type, "1")
-        assert counters == api.store.recount(model_type, "1")
-    assert api.store.live_counters("classifier", "1")["doc_type"]["committed"] == 3
+        counters = api.store.counters.live_counters(model_type, "1")
+        assert counters == api.store.counters.recount(model_type, "1")
+    assert api.store.counters.live_counters("classifier", "1")["doc_type"]["committed"] == 3
     live = api.client.get("/v1/models", headers=REVIEWER).json()["models"]
     assert live["classifier"]["live_accuracy"]["documents"] == 3
     assert live["extractor"]["live_accuracy"]["documents"] == 3

@@ -12,11 +12,11 @@ def _deploy_alone(
     store: FeedbackStore, models: TinyModels, model_type: str, data: DataSummary
 ) -> None:
     """``model_type`` V1 as the only default, recording the training data it was trained on."""
-    store.register_version(
+    store.models.register_version(
         model_type=model_type, version="1", registry_name=models.registry_names[model_type]
     )
     metrics = {TRAINING_DATA_KEY: data.to_dict()}
-    store.set_default(model_type, "1", thresholds={}, baseline_metrics=metrics)
+    store.models.set_default(model_type, "1", thresholds={}, baseline_metrics=metrics)
 
 
 def test_one_type_corpus_is_served_by_the_extractor_alone(make_api: ApiFactory) -> None:
@@ -29,7 +29,7 @@ def test_one_type_corpus_is_served_by_the_extractor_alone(make_api: ApiFactory) 
     assert body["model_versions"] == {"classifier": None, "extractor": "1"}
     assert body["prediction"]["doc_type"] == "invoice"
     assert body["prediction"]["doc_type_confidence"] is None
-    stored = api.store.get_document(body["id"])["feedback"]
+    stored = api.store.documents.get_document(body["id"])["feedback"]
     assert stored["classifier"]["model_version"] == NO_MODEL_VERSION
     assert "nothing to classify" in stored["classifier"]["predicted"]["not_needed"]
 
@@ -40,9 +40,9 @@ def test_one_type_corpus_is_served_by_the_extractor_alone(make_api: ApiFactory) 
     commit = api.client.post("/v1/commits", headers=REVIEWER, json={"document_ids": [body["id"]]})
     assert commit.status_code == 200 and commit.json()["committed"] == 1
     assert commit.json()["corrected"].get("classifier", 0) == 0
-    assert api.store.live_counters("classifier", NO_MODEL_VERSION) == {}
-    assert api.store.counter_commit_total("extractor", "1") == 1
-    assert api.store.verified_doc_types() == {"referral": 1}
+    assert api.store.counters.live_counters("classifier", NO_MODEL_VERSION) == {}
+    assert api.store.counters.counter_commit_total("extractor", "1") == 1
+    assert api.store.curation.verified_doc_types() == {"referral": 1}
     doc = api.client.get(f"/v1/documents/{body['id']}", headers=REVIEWER).json()
     assert doc["review"]["committed"] and doc["review"]["verified"]["doc_type"] == "referral"
     assert doc["model_versions"] == {"classifier": None, "extractor": "1"}

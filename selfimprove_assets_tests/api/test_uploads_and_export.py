@@ -95,7 +95,7 @@ def test_other_formats_get_a_clear_415(make_api: ApiFactory, data: bytes, expect
     assert response.status_code == 415
     message = response.json()["error"]["message"]
     assert expected in message and "PDF, PNG, JPEG or TIFF" in message
-    assert api.store.count_documents() == 0
+    assert api.store.documents.count_documents() == 0
 
 
 def _reviewed(api: ApiHarness) -> dict[str, dict[str, Any]]:
@@ -173,8 +173,8 @@ def test_export_then_ingest_gives_the_same_labels(
             .where(FeedbackRow.document_id == first)
             .values(retrained=True, retrain_cycle="c1")
         )
-    api.store.archive_cycle("c1", "2")
-    assert api.store.count_feedback(archived=True) == 2
+    api.store.cycles.archive_cycle("c1", "2")
+    assert api.store.counters.count_feedback(archived=True) == 2
 
     monkeypatch.setenv("SELFIMPROVE_HOME", str(api.settings.home))
     monkeypatch.setenv("SELFIMPROVE_DATABASE_URL", api.settings.database_url)
@@ -188,7 +188,7 @@ def test_export_then_ingest_gives_the_same_labels(
     for doc_id, review in reviews.items():
         assert exported[doc_id].doc_type == review["doc_type"]
         assert _entities(exported[doc_id].entities) == _entities(review["entities"])
-        original = api.store.get_document(doc_id)["blob_uri"]
+        original = api.store.documents.get_document(doc_id)["blob_uri"]
         assert exported[doc_id].file.read_bytes() == Path(original).read_bytes()
 
     # Re-ingest the export into a fresh home: the labeled corpus carries the same labels.

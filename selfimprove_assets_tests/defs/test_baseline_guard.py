@@ -14,7 +14,7 @@ from selfimprove_assets_tests.loop_env import build_loop_env
 
 def test_a_collapsed_baseline_is_not_made_the_default(tmp_path: Path) -> None:
     env = build_loop_env(tmp_path, n_stream=6)
-    before = env.store.get_default("classifier")
+    before = env.store.models.get_default("classifier")
     assert before is not None
     # learning rate 0: the head stays at its random start and gives every document one type
     frozen = TrainingJobResource(epochs=1, batch_size=8, learning_rate=0.0, max_length=128)
@@ -32,7 +32,7 @@ def test_a_collapsed_baseline_is_not_made_the_default(tmp_path: Path) -> None:
     assert "no better than a model that learnt nothing" in message
     assert "What to do:" in message
     assert "collapse onto one class" in message or "lower the learning rate" in message
-    after = env.store.get_default("classifier")
+    after = env.store.models.get_default("classifier")
     assert after is not None and after.version == before.version
     client = MlflowClient(tracking_uri=env.settings.mlflow_tracking_uri)
     champion = client.get_model_version_by_alias("doc-classifier", "champion")

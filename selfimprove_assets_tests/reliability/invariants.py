@@ -12,9 +12,10 @@ def assert_counters_equal_recount(store: FeedbackStore) -> int:
     """Live counters of every version equal a recount from the rows; returns commits counted."""
     counted = 0
     for model_type in MODEL_TYPES:
-        for info in store.list_versions(model_type):
-            live = store.live_counters(model_type, info.version)
-            assert live == store.recount(model_type, info.version), (model_type, info.version)
+        for info in store.models.list_versions(model_type):
+            live = store.counters.live_counters(model_type, info.version)
+            recounted = store.counters.recount(model_type, info.version)
+            assert live == recounted, (model_type, info.version)
             counted += sum(c["committed"] for c in live.values())
     return counted
 

@@ -86,21 +86,24 @@ def test_state_changing_endpoint_by_caller(make_api: ApiFactory, route: tuple[st
     doc = api.upload().json()["id"]
     call, allowed = STATE_CHANGING[route]
     _review(api, REVIEWER, doc)
-    documents, commits = api.store.count_documents(), api.store.max_commit_id()
-    default = api.store.get_default("classifier")
+    documents, commits = api.store.documents.count_documents(), api.store.counters.max_commit_id()
+    default = api.store.models.get_default("classifier")
     for headers in ({}, WRONG, {"Authorization": f"Basic {ADMIN_TOKEN}"}):
         response = call(api, headers, doc)
         assert response.status_code == 401, (route, headers, response.text)
         assert response.json()["error"]["code"] == "unauthorized"
         assert REVIEWER_TOKEN not in response.text and ADMIN_TOKEN not in response.text
     # Refused callers changed nothing.
-    assert api.store.count_documents() == documents and api.store.max_commit_id() == commits
-    assert api.store.get_default("classifier") == default
+    assert (
+        api.store.documents.count_documents() == documents
+        and api.store.counters.max_commit_id() == commits
+    )
+    assert api.store.models.get_default("classifier") == default
     for role, headers in (("reviewer", REVIEWER), ("admin", ADMIN)):
         response = call(api, headers, doc)
         assert response.status_code == allowed[role], (route, role, response.text)
         if allowed[role] == 403:
-            assert api.store.get_default("classifier") == default
+            assert api.store.models.get_default("classifier") == default
 
 
 @pytest.mark.parametrize("path", READS)

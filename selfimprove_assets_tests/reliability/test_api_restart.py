@@ -114,10 +114,10 @@ def test_every_acknowledged_commit_survives_a_kill_9_restart(
     acknowledged = [doc for r in reviewers for doc in r.acknowledged]
     assert len(acknowledged) == CLIENTS * COMMITS_PER_CLIENT
     for doc_id in acknowledged:
-        document = store.get_document(doc_id)
+        document = store.documents.get_document(doc_id)
         assert all(f["committed_at"] is not None for f in document["feedback"].values()), doc_id
     for model_type in ("classifier", "extractor"):
-        assert store.committed_count(model_type, "1") == len(acknowledged)
+        assert store.counters.committed_count(model_type, "1") == len(acknowledged)
     assert_counters_equal_recount(store)
     assert REVIEWER_TOKEN not in server.log()  # the access log never shows a credential
     store.dispose()

@@ -76,7 +76,7 @@ def test_server_stops_mid_commit_503_then_retry_commits_exactly_once(
     api = make_api(url, raise_server_exceptions=False)
     caplog.set_level(logging.DEBUG)
     ids = reviewed_documents(api, 3)
-    documents_before = api.store.count_documents()
+    documents_before = api.store.documents.count_documents()
 
     with fault_on_commit_update(api.store, lambda _conn: own_postgres.stop()) as fired:
         down = commit(api, ids)
@@ -101,10 +101,11 @@ def test_server_stops_mid_commit_503_then_retry_commits_exactly_once(
     assert retried.json()["committed"] == 3 and retried.json()["already_committed"] == 0
     again = commit(api, ids)
     assert again.json()["committed"] == 0 and again.json()["already_committed"] == 3
-    assert api.store.count_documents() == documents_before  # the failed upload left no row
+    # the failed upload left no row
+    assert api.store.documents.count_documents() == documents_before
     assert_counters_equal_recount(api.store)
     for model_type in ("classifier", "extractor"):
-        assert api.store.committed_count(model_type, "1") == 3
+        assert api.store.counters.committed_count(model_type, "1") == 3
     for doc_id in ids:
         state = api.client.get(f"/v1/documents/{doc_id}", headers=REVIEWER).json()["review"]
         assert state["committed"] is True
@@ -127,4 +128,4 @@ def test_backend_killed_mid_commit_is_retried_by_the_server(
     assert response.json()["committed"] == 2
     assert commit(api, ids).json()["already_committed"] == 2
     assert_counters_equal_recount(api.store)
-    assert api.store.max_commit_id() >= 1
+    assert api.store.counters.max_commit_id() >= 1

@@ -80,9 +80,9 @@ TEXT = b"BT /F1 12 Tf 72 720 Td (Invoice total 12.50) Tj ET\n"
 def footprint(api: ApiHarness) -> tuple[int, int, int, int]:
     files = [p for d in (api.settings.blobs_dir, api.settings.pages_dir) for p in d.rglob("*")]
     return (
-        api.store.count_documents(),
-        api.store.count_feedback(),
-        api.store.max_commit_id(),
+        api.store.documents.count_documents(),
+        api.store.counters.count_feedback(),
+        api.store.counters.max_commit_id(),
         len([p for p in files if p.is_file()]),
     )
 
@@ -228,6 +228,8 @@ def test_sql_looking_text_is_stored_verbatim_and_runs_nothing(
     assert stored["external_id"] == SQL
     assert stored["review"]["verified"]["doc_type"] == SQL
     assert [e["text"] for e in stored["review"]["verified"]["entities"]] == SQL_LIKE
-    assert api.store.count_documents() == 1 and api.store.count_feedback() == 2
-    assert api.store.live_counters("classifier", "1") == api.store.recount("classifier", "1")
+    assert api.store.documents.count_documents() == 1 and api.store.counters.count_feedback() == 2
+    assert api.store.counters.live_counters("classifier", "1") == api.store.counters.recount(
+        "classifier", "1"
+    )
     assert api.client.get("/v1/models", headers=REVIEWER).status_code == 200

@@ -165,12 +165,12 @@ def test_fifty_reviewers_during_a_promotion(
     assert len(predictions) == CLIENTS * DOCUMENTS_PER_CLIENT
     assert {v for _, v in predictions} <= {"1", "2"}
     for doc_id, version in predictions:
-        feedback = store.get_document(doc_id)["feedback"]
+        feedback = store.documents.get_document(doc_id)["feedback"]
         assert feedback["classifier"]["model_version"] == version
         assert feedback["extractor"]["model_version"] == "1"
         assert feedback["classifier"]["committed_at"] is not None
     committed = {v: sum(1 for _, w in predictions if w == v) for v in ("1", "2")}
     for version, n in committed.items():
-        assert store.committed_count("classifier", version) == n
+        assert store.counters.committed_count("classifier", version) == n
     assert_counters_equal_recount(store)
     store.dispose()

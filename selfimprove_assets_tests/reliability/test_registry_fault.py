@@ -90,7 +90,7 @@ def test_unreachable_registry_is_reported_and_a_rerun_repairs(
 ) -> None:
     """Whatever order the two writes take, the check tells the truth and a re-run converges."""
     api, unreachable = _failed_promotion(make_api, monkeypatch)
-    table = api.store.get_default("classifier")
+    table = api.store.models.get_default("classifier")
     assert table is not None
     agrees, message = registry_agrees(api.store, registry, "classifier")
     assert agrees == (table.version == champion_version(registry, "classifier")), message

@@ -17,11 +17,11 @@ def build_feedback_checks(model_type: str) -> list[dg.AssetChecksDefinition]:
     )
     def _counters(store: FeedbackStoreResource) -> dg.AssetCheckResult:
         feedback = store.get()
-        default = feedback.get_default(model_type)
+        default = feedback.models.get_default(model_type)
         if default is None:
             return dg.AssetCheckResult(passed=True, description="no default yet")
-        live = feedback.live_counters(model_type, default.version)
-        recount = feedback.recount(model_type, default.version)
+        live = feedback.counters.live_counters(model_type, default.version)
+        recount = feedback.counters.recount(model_type, default.version)
         diff = {
             f: {"counter": live.get(f), "recount": recount.get(f)}
             for f in set(live) | set(recount)
@@ -38,7 +38,7 @@ def build_feedback_checks(model_type: str) -> list[dg.AssetChecksDefinition]:
         description="No feedback row is both in feedback_data and feedback_archive.",
     )
     def _overlap(store: FeedbackStoreResource) -> dg.AssetCheckResult:
-        overlap = store.get().archived_and_live_overlap()
+        overlap = store.get().counters.archived_and_live_overlap()
         return dg.AssetCheckResult(passed=overlap == 0, metadata={"overlapping_rows": overlap})
 
     @dg.asset_check(
@@ -48,12 +48,12 @@ def build_feedback_checks(model_type: str) -> list[dg.AssetChecksDefinition]:
         blocking=True,
     )
     def _not_empty(store: FeedbackStoreResource) -> dg.AssetCheckResult:
-        cycle = store.get().current_cycle(model_type)
+        cycle = store.get().cycles.current_cycle(model_type)
         if cycle is None:
             return dg.AssetCheckResult(passed=False, description="no retraining cycle recorded")
         rows = [
             r
-            for r in store.get().committed_feedback(
+            for r in store.get().curation.committed_feedback(
                 model_type, cycle.parent_version, include_retrained=True
             )
             if r["retrain_cycle"] == cycle.cycle_id
@@ -71,10 +71,10 @@ def build_feedback_checks(model_type: str) -> list[dg.AssetChecksDefinition]:
     )
     def _suspicious(store: FeedbackStoreResource) -> dg.AssetCheckResult:
         feedback = store.get()
-        default = feedback.get_default(model_type)
+        default = feedback.models.get_default(model_type)
         if default is None:
             return dg.AssetCheckResult(passed=True, description="no default yet")
-        rows = feedback.curation_rows(model_type, default.version)
+        rows = feedback.curation.curation_rows(model_type, default.version)
         if not rows:
             return dg.AssetCheckResult(passed=True, metadata={"rows_checked": 0})
         frame = pd.DataFrame(rows)

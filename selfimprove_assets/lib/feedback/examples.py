@@ -28,7 +28,7 @@ def feedback_examples(
     examples: list[TrainingExample] = []
     skipped: list[str] = []
     for row in rows:
-        doc = store.get_document(row["document_id"])
+        doc = store.documents.get_document(row["document_id"])
         words = pages.get(doc["content_hash"])
         if words is None:
             skipped.append(row["document_id"])

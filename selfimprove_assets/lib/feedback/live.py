@@ -21,7 +21,7 @@ def live_figures(store: FeedbackStore, model_type: str, version: str) -> dict[st
     """Each field's counters of a version as a ``FieldFigure``."""
     return {
         name: FieldFigure(**{k: int(counts.get(k, 0)) for k in FIGURE_KEYS})
-        for name, counts in sorted(store.live_counters(model_type, version).items())
+        for name, counts in sorted(store.counters.live_counters(model_type, version).items())
     }
 
 
@@ -46,7 +46,7 @@ def default_versions(store: FeedbackStore) -> dict[str, str | None]:
 def models_overview(store: FeedbackStore) -> dict[str, dict[str, Any]]:
     overview: dict[str, dict[str, Any]] = {}
     for model_type in MODEL_TYPES:
-        default = store.get_default(model_type)
+        default = store.models.get_default(model_type)
         if default is None:
             overview[model_type] = {
                 "default_version": None,

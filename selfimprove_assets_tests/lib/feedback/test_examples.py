@@ -16,7 +16,7 @@ KNOWN, UNKNOWN = "a" * 64, "b" * 64  # content hashes with and without stored pa
 
 
 def _document(store: FeedbackStore, content_hash: str, predicted: list[dict[str, Any]]) -> str:
-    return store.add_document(
+    return store.documents.add_document(
         content_hash=content_hash,
         media_type="application/pdf",
         size_bytes=100,
@@ -41,12 +41,12 @@ def test_verified_entities_are_the_truth_including_those_on_no_word(tmp_path: Pa
         name,  # confirmed as predicted (it keeps no model confidence as a label)
         {"label": "member_id", "text": "Q99-4471", "page": 0},  # typed in: not a page word
     ]
-    store.set_review(
+    store.commits.set_review(
         reviewed,
         verified={"classifier": {"doc_type": "referral"}, "extractor": {"entities": verified}},
     )
     type_only = _document(store, KNOWN, [])
-    store.set_review(type_only, verified={"classifier": {"doc_type": "invoice"}})
+    store.commits.set_review(type_only, verified={"classifier": {"doc_type": "invoice"}})
     unknown_pages = _document(store, UNKNOWN, [])
 
     rows = [{"document_id": d} for d in (reviewed, type_only, unknown_pages)]
