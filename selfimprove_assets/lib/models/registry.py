@@ -32,16 +32,14 @@ from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
 from safetensors.torch import load_file
 
+from selfimprove_assets.lib.kinds import KINDS
 from selfimprove_assets.lib.models.artifacts import FULL_FILE, ModelBundle
 from selfimprove_assets.lib.models.predictor import ModelPredictor
 from selfimprove_assets.lib.types import ModelType, PageWords
 
 logger = logging.getLogger(__name__)
 
-REGISTERED_NAMES: dict[str, str] = {
-    ModelType.CLASSIFIER.value: "doc-classifier",
-    ModelType.EXTRACTOR.value: "entity-extractor",
-}
+REGISTERED_NAMES: dict[str, str] = {k.name: k.registry_name for k in KINDS.values()}
 CHAMPION = "champion"
 MODEL_ARTIFACT = "model"
 BUNDLE_KEY = "bundle"
