@@ -12,6 +12,9 @@ from typing import Any
 
 import dagster as dg
 
+from selfimprove_assets.defs.resources import FeedbackStoreResource
+from selfimprove_assets.lib.loop import cycle
+
 # In-process runs log to the terminal at INFO: Dagster's DEBUG events (every step start, input
 # load and output) would bury the caller's own progress display. The UI keeps them all.
 QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -94,16 +97,16 @@ def run_retraining(
     run_config: dict[str, Any],
 ) -> dict[str, Any]:
     """Execute ``<model_type>_retraining`` with ``tags``; a failed run leaves the state FAILED
-    and its rows released, as the failure sensor does under the daemon."""
+    and its rows released (``lib.loop.cycle.fail``, what the failure sensor calls under the
+    daemon)."""
     job = repo.get_job(f"{model_type}_retraining")
     started = time.perf_counter()
     result = job.execute_in_process(
         instance=instance, tags=tags, run_config={**QUIET, **run_config}, raise_on_error=False
     )
     if not result.success:
-        from selfimprove_assets.defs.feedback.sensors import mark_run_failed
-
-        mark_run_failed(defs.resources["store"], tags, "retraining run failed")  # type: ignore[index]
+        resource: FeedbackStoreResource = defs.resources["store"]  # type: ignore[index]
+        cycle.fail(resource.get(), model_type, "retraining run failed")
     evaluation = None
     if result.success:
         evaluation = result.output_for_node(f"{model_type}_evaluation")

@@ -127,10 +127,10 @@ def reset(
 ) -> None:
     """Recover a stuck retrain state: TRIGGERED/INPROGRESS/FAILED becomes IDLE and the rows the
     current cycle had claimed are released (the cycle is marked FAILED). Idempotent."""
-    from selfimprove_assets.lib.monitor.reset import reset_retrain_state
+    from selfimprove_assets.lib.loop import cycle
 
     if model_type not in MODEL_TYPES:
         fail(f"unknown model type {model_type!r}; choose classifier or extractor")
     settings = open_settings()
-    data = reset_retrain_state(open_store(settings), model_type, "cli", reason).to_dict()
+    data = cycle.reset(open_store(settings), model_type, "cli", reason).to_dict()
     emit(data, as_json, what_value_table("reset", data))

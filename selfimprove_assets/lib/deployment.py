@@ -9,16 +9,13 @@ running ``deploy_version`` again repairs it (every step is idempotent).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from selfimprove_assets.lib.evaluation.scoring import ModelScore, score
-from selfimprove_assets.lib.models.registry import REGISTERED_NAMES, load_predictor
+from selfimprove_assets.lib.models.registry import REGISTERED_NAMES
 from selfimprove_assets.lib.promotion.policy import DEFAULT_THRESHOLD_FLOOR, rebase_thresholds
 from selfimprove_assets.lib.store.repository import FeedbackStore, ModelInfo
-from selfimprove_assets.lib.types import RetrainState, TrainingExample
+from selfimprove_assets.lib.types import RetrainState
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -26,17 +23,6 @@ CHALLENGER = "challenger"
 
 def registry_name(model_type: str) -> str:
     return REGISTERED_NAMES[model_type]
-
-
-def model_uri(model_type: str, version: str) -> str:
-    return f"models:/{registry_name(model_type)}/{version}"
-
-
-def score_version(
-    tracking_uri: str, model_type: str, version: str, examples: Sequence[TrainingExample]
-) -> ModelScore:
-    predictor = load_predictor(model_uri(model_type, version), tracking_uri)
-    return score(predictor, examples)
 
 
 def deploy_version(
@@ -64,13 +50,39 @@ def deploy_version(
         parent_version=parent_version,
         baseline_metrics=dict(metrics),
     )
-    # Registry first: if it is unreachable nothing changes that the API serves from the table.
+    return set_champion(
+        store,
+        client,
+        model_type=model_type,
+        version=version,
+        thresholds=thresholds,
+        baseline_metrics=dict(metrics),
+        state=state,
+        reason=reason,
+    )
+
+
+def set_champion(
+    store: FeedbackStore,
+    client: MlflowClient,
+    *,
+    model_type: str,
+    version: str,
+    thresholds: dict[str, float],
+    baseline_metrics: dict[str, object] | None,
+    state: RetrainState,
+    reason: str | None,
+) -> ModelInfo:
+    """The one champion order (promotion, rollback, baselines): the registry's ``champion``
+    alias first, then the model table. If the registry is unreachable nothing changes that the
+    API serves from the table; if the table write fails, ``registry_agrees`` reports it and
+    the same call again repairs it."""
     client.set_registered_model_alias(registry_name(model_type), CHAMPION, version)
     return store.set_default(
         model_type,
         version,
         thresholds=thresholds,
-        baseline_metrics=dict(metrics),
+        baseline_metrics=baseline_metrics,
         state=state,
         reason=reason,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from selfimprove_assets_tests.api.conftest import ADMIN, REVIEWER, ApiFactory
-from selfimprove_assets_tests.lib.monitor.test_reset import claim_rows
+from selfimprove_assets_tests.lib.loop.test_reset import claim_rows
 
 
 def test_admin_resets_a_stuck_state_reviewer_cannot(make_api: ApiFactory) -> None:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from selfimprove_assets.cli import app
 from selfimprove_assets.lib.settings import load_settings
-from selfimprove_assets_tests.lib.monitor.test_reset import stuck_store
+from selfimprove_assets_tests.lib.loop.test_reset import stuck_store
 
 
 @pytest.fixture

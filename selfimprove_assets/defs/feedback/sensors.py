@@ -3,8 +3,8 @@
 A tick reads only counters and the commit cursor (cheap, well inside the 60 s evaluation
 limit). It reports the live accuracy as a materialization of ``<type>_accuracy`` (so the asset
 page plots it per commit batch) and, when a figure is statistically below its threshold, moves
-the retrain state to TRIGGERED with a compare-and-set and requests one retraining run whose
-run key makes a duplicate impossible.
+the retrain state to TRIGGERED with a compare-and-set (``lib.loop.monitor``, ``lib.loop.cycle``)
+and requests one retraining run whose run key makes a duplicate impossible.
 
 A model type the data did not need (its baseline materialized ``needed: false``: one document
 type, no labeled entities) has no default; its sensor waits until the reviewers' verified data
@@ -21,16 +21,14 @@ import dagster as dg
 
 from selfimprove_assets.defs.feedback.assets import accuracy_metadata
 from selfimprove_assets.defs.resources import FeedbackStoreResource
-from selfimprove_assets.lib.feedback.live import live_figures
+from selfimprove_assets.lib.loop import cycle, monitor
 from selfimprove_assets.lib.models.needs import TRAINING_DATA_KEY, DataSummary, model_needed
-from selfimprove_assets.lib.monitor.trigger import evaluate_trigger
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets.lib.types import MODEL_TYPES, RetrainState
+from selfimprove_assets.lib.types import MODEL_TYPES
 
 MODEL_TYPE_TAG = "selfimprove/model_type"
 TRIGGER_TAG = "selfimprove/trigger"
 JOINS_TAG = "selfimprove/joins"
-MIN_COMMITS_DEFAULT = 30
 # What dg.define_asset_job returns; Dagster exports no public name for that class.
 AssetJob = Any
 
@@ -52,8 +50,8 @@ def build_accuracy_sensor(
     job: AssetJob,
     *,
     joins_job: AssetJob | None = None,
-    min_commits: int = MIN_COMMITS_DEFAULT,
-    min_corrections: int = 0,
+    min_commits: int,  # the evidence rules: [monitor] in the settings (build_definitions)
+    min_corrections: int,
     interval_seconds: int = 30,
 ) -> dg.SensorDefinition:
     @dg.sensor(
@@ -74,58 +72,29 @@ def build_accuracy_sensor(
     ) -> dg.SensorResult | dg.SkipReason:
         feedback = store.get()
         cursor = int(context.cursor or 0)
-        latest = feedback.max_commit_id()
+        latest = feedback.counters.max_commit_id()
         if latest <= cursor:
             return dg.SkipReason(f"no new commits since commit {cursor}")
-        default = feedback.get_default(model_type)
-        if default is None:
-            context.update_cursor(str(latest))
+        seen = monitor.observe(
+            feedback, model_type, min_commits=min_commits, min_corrections=min_corrections
+        )
+        context.update_cursor(str(latest))
+        if seen is None:  # no default yet
             return _join_loop(context, feedback, model_type, joins_job)
-        figures = live_figures(feedback, model_type, default.version)
-        waiting = _waiting_for_operator(feedback, model_type, default.retrain_state)
+        default = seen.default
         observed = dg.AssetMaterialization(
             asset_key=f"{model_type}_accuracy",
             description=f"live figures after commit {latest}",
-            metadata=accuracy_metadata(model_type, default.version, figures, default.thresholds)
+            metadata=accuracy_metadata(
+                model_type, default.version, seen.figures, default.thresholds
+            )
             | {"commit_id": latest},
         )
-        decision = evaluate_trigger(
-            model_type,
-            default.retrain_state,
-            figures,
-            default.thresholds,
-            commits_since_deploy=feedback.counter_commit_total(model_type, default.version),
-            min_commits=min_commits,
-            min_corrections=min_corrections,
-        )
-        context.update_cursor(str(latest))
-        if decision.trigger and waiting:
-            return dg.SensorResult(skip_reason=dg.SkipReason(waiting), asset_events=[observed])
-        if not decision.trigger:
+        if not seen.claimed:
             return dg.SensorResult(
-                skip_reason=dg.SkipReason(decision.reason), asset_events=[observed]
+                skip_reason=dg.SkipReason(seen.skip_reason), asset_events=[observed]
             )
-        claimed = feedback.set_retrain_state(
-            model_type,
-            RetrainState.TRIGGERED,
-            reason=decision.reason,
-            expected=[RetrainState.IDLE, RetrainState.COMPLETED, RetrainState.FAILED],
-        )
-        if not claimed:
-            return dg.SensorResult(
-                skip_reason=dg.SkipReason("another trigger claimed the retrain first"),
-                asset_events=[observed],
-            )
-        trigger = {
-            b.field: {
-                "value": round(b.value, 4),
-                "upper": round(b.upper, 4),
-                "threshold": b.threshold,
-                "n": b.n,
-            }
-            for b in decision.below
-        }
-        context.log.info("triggering %s retraining: %s", model_type, decision.reason)
+        context.log.info("triggering %s retraining: %s", model_type, seen.decision.reason)
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(
@@ -133,7 +102,7 @@ def build_accuracy_sensor(
                     run_key=f"{model_type}-v{default.version}-commit{latest}",
                     tags={
                         MODEL_TYPE_TAG: model_type,
-                        TRIGGER_TAG: json.dumps(trigger)[:4000],
+                        TRIGGER_TAG: json.dumps(seen.trigger_fields())[:4000],
                         "selfimprove/parent_version": default.version,
                     },
                 )
@@ -161,7 +130,7 @@ def _join_loop(
     if joins_job is None or getattr(needed, "value", True) is not False or initial is None:
         return dg.SkipReason(f"no default {model_type} yet")
     if model_type == "classifier":
-        reviewed = DataSummary(doc_types=feedback.verified_doc_types())
+        reviewed = DataSummary(doc_types=feedback.curation.verified_doc_types())
     else:  # reviews' entities are only read when curating; the extractor joins by a baseline
         reviewed = DataSummary()
     reason = model_needed(model_type, initial.merged(reviewed))
@@ -207,24 +176,6 @@ def _join_loop(
                 tags={MODEL_TYPE_TAG: model_type, JOINS_TAG: json.dumps(types)[:4000]},
             )
         ]
-    )
-
-
-def _waiting_for_operator(feedback: FeedbackStore, model_type: str, state: str) -> str | None:
-    """A candidate the gauntlet rejected leaves the loop to an operator (the alternate path).
-
-    Retrying on the same data would reject again; the operator adjusts the curation config and
-    re-materializes from the UI. A run that crashed (no decision) may be triggered again.
-    """
-    if state != RetrainState.FAILED.value:
-        return None
-    cycle = feedback.current_cycle(model_type)
-    if cycle is None or not cycle.decision or cycle.decision.get("promote", True):
-        return None
-    return (
-        f"{model_type} candidate v{cycle.candidate_version} was rejected (cycle {cycle.cycle_id} "
-        f"attempt {cycle.attempt}); waiting for an operator to adjust the retraining-set config "
-        "and re-materialize it from the UI"
     )
 
 
@@ -311,17 +262,4 @@ def mark_run_failed(
         return
     feedback = store.get()
     for model_type in model_types:
-        _fail_cycle(feedback, model_type, message)
-
-
-def _fail_cycle(feedback: FeedbackStore, model_type: str, message: str) -> None:
-    feedback.set_retrain_state(
-        model_type,
-        RetrainState.FAILED,
-        reason=f"retraining run failed: {message[:500]}",
-        expected=[RetrainState.TRIGGERED, RetrainState.INPROGRESS],
-    )
-    cycle = feedback.current_cycle(model_type)
-    if cycle is not None and cycle.state == RetrainState.INPROGRESS.value:
-        feedback.release_cycle(cycle.cycle_id)
-        feedback.update_cycle(cycle.cycle_id, cycle.attempt, state=RetrainState.FAILED)
+        cycle.fail(feedback, model_type, message)

@@ -6,10 +6,10 @@ import dagster as dg
 
 from selfimprove_assets.defs.feedback.sensors import MODEL_TYPE_TAG
 from selfimprove_assets.defs.resources import FeedbackStoreResource, MlflowRegistryResource
+from selfimprove_assets.defs.rules import LoopRules
 from selfimprove_assets.defs.thresholds import ThresholdConfig
-from selfimprove_assets.lib.deployment import deploy_version, registry_agrees
-from selfimprove_assets.lib.models.needs import TRAINING_DATA_KEY
-from selfimprove_assets.lib.types import RetrainState
+from selfimprove_assets.lib.deployment import registry_agrees
+from selfimprove_assets.lib.loop.promote import PROMOTED, conclude
 
 
 class PromotionConfig(ThresholdConfig):
@@ -33,71 +33,58 @@ def build_champion_asset(model_type: str) -> dg.Definitions:
         evaluation: dict[str, Any],
         store: FeedbackStoreResource,
         mlflow: MlflowRegistryResource,
+        rules: LoopRules,
     ) -> dg.MaterializeResult:
-        feedback = store.get()
-        cycle_id, attempt = evaluation["cycle_id"], evaluation["attempt"]
-        version = evaluation["candidate_version"]
-        if evaluation["decision"]["promote"]:
-            golden = evaluation["comparisons"]["golden"]
-            candidate_version = feedback.get_version(model_type, version)
-            assert candidate_version is not None
-            metrics = dict(evaluation["candidate_golden"])
-            parent = feedback.get_default(model_type)
-            recorded = (parent.baseline_metrics if parent else {}).get(TRAINING_DATA_KEY)
-            if recorded is not None:  # serving judges whether the other model type is needed
-                metrics[TRAINING_DATA_KEY] = recorded  # by it (one-type corpora)
-            info = deploy_version(
-                feedback,
-                mlflow.client(),
-                model_type=model_type,
-                version=version,
-                field_accuracy=evaluation["candidate_golden"]["field_accuracy"],
-                metrics=metrics,
-                margin=config.threshold_margin,
-                floor=config.threshold_floor,
-                mlflow_run_id=candidate_version.mlflow_run_id,
-                parent_version=evaluation["default_version"],
-                state=RetrainState.COMPLETED,
-                reason=f"promoted from cycle {cycle_id} attempt {attempt}",
+        done = conclude(
+            store.get(),
+            mlflow.client(),
+            model_type,
+            evaluation,
+            margin=config.thresholds(rules).margin,
+            floor=config.thresholds(rules).floor,
+        )
+        if done.outcome == PROMOTED:
+            context.log.info(
+                "promoted %s v%s (%s); archived %d rows",
+                model_type,
+                done.candidate_version,
+                done.name,
+                done.rows,
             )
-            archived = feedback.archive_cycle(cycle_id, version)
-            feedback.update_cycle(
-                cycle_id, attempt, state=RetrainState.COMPLETED, decision=evaluation["decision"]
-            )
-            context.log.info("promoted %s v%s; archived %d rows", model_type, version, archived)
             return dg.MaterializeResult(
                 metadata={
-                    "outcome": "promoted",
-                    "version": version,
-                    "previous_version": evaluation["default_version"],
-                    "archived_feedback_rows": archived,
-                    "thresholds": dg.MetadataValue.json(info.thresholds),
-                    "golden_overall": dg.MetadataValue.json(golden.get("overall", {})),
+                    "outcome": done.outcome,
+                    "version": done.candidate_version,
+                    "name": done.name,
+                    "previous_version": done.previous_version,
+                    "archived_feedback_rows": done.rows,
+                    "thresholds": dg.MetadataValue.json(done.thresholds),
+                    "golden_overall": dg.MetadataValue.json(
+                        evaluation["comparisons"]["golden"].get("overall", {})
+                    ),
                 }
             )
-        released = feedback.release_cycle(cycle_id)
-        feedback.update_cycle(
-            cycle_id, attempt, state=RetrainState.FAILED, decision=evaluation["decision"]
-        )
-        feedback.set_retrain_state(
+        context.log.warning(
+            "rejected %s v%s (%s); %d rows released",
             model_type,
-            RetrainState.FAILED,
-            reason="candidate v{} rejected: {}".format(
-                version, "; ".join(evaluation["decision"]["failed"])
-            ),
+            done.candidate_version,
+            done.name,
+            done.rows,
         )
-        context.log.warning("rejected %s v%s; %d rows released", model_type, version, released)
         return dg.MaterializeResult(
             metadata={
-                "outcome": "rejected",
-                "version": evaluation["default_version"],
-                "rejected_candidate": version,
-                "released_feedback_rows": released,
-                "why": dg.MetadataValue.md(
-                    "\n".join(f"- {r}" for r in evaluation["decision"]["failed"]) or "-"
-                ),
+                "outcome": done.outcome,
+                "version": done.default_version,
+                "rejected_candidate": done.candidate_version,
+                "name": done.name,
+                "released_feedback_rows": done.rows,
+                "why": dg.MetadataValue.md("\n".join(f"- {r}" for r in done.reasons) or "-"),
+                "reasons": dg.MetadataValue.json(done.reasons),
+                "cycle": evaluation["cycle_id"],
+                "attempt": evaluation["attempt"],
                 "next_step": "Adjust the retraining-set config in the launchpad and re-materialize "
-                f"{model_type}_retraining_set, _candidate, _evaluation and _champion.",
+                f"{model_type}_retraining_set, _candidate, _evaluation and _champion: the next "
+                "attempt of the same cycle.",
             }
         )
 

@@ -13,7 +13,8 @@ from selfimprove_assets.defs.resources import (
     TrainingJobResource,
     TrainingRequest,
 )
-from selfimprove_assets.lib.deployment import CHALLENGER, model_uri, registry_name
+from selfimprove_assets.lib.loop.candidate import record_candidate
+from selfimprove_assets.lib.models.registry import model_uri
 
 
 def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
@@ -48,34 +49,31 @@ def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
                 cycle=cycle,
             ),
         )
-        version = str(result["version"])
-        client = mlflow.client()
-        client.set_registered_model_alias(registry_name(model_type), CHALLENGER, version)
-        feedback = store.get()
-        feedback.register_version(
+        recorded = record_candidate(
+            store.get(),
+            mlflow.client(),
             model_type=model_type,
-            version=version,
-            registry_name=registry_name(model_type),
-            mlflow_run_id=result.get("run_id"),
+            version=str(result["version"]),
+            run_id=result.get("run_id"),
             parent_version=parent,
+            cycle_id=retraining_set["cycle_id"],
+            attempt=retraining_set["attempt"],
         )
-        feedback.update_cycle(
-            retraining_set["cycle_id"], retraining_set["attempt"], candidate_version=version
-        )
-        metadata = dict(
-            {
-                "version": version,
-                "parent_version": parent,
-                "cycle": cycle,
-                "dataset_hash": retraining_set["train_hash"],
-                "mlflow_run_id": str(result.get("run_id", "")),
-                "train_metrics": dg.MetadataValue.json(result.get("metrics", {})),
-            }
-        )
+        version = recorded.version
+        metadata = {
+            "version": version,
+            "name": recorded.name,
+            "parent_version": parent,
+            "cycle": cycle,
+            "dataset_hash": retraining_set["train_hash"],
+            "mlflow_run_id": str(result.get("run_id", "")),
+            "train_metrics": dg.MetadataValue.json(result.get("metrics", {})),
+        }
         # An explicit Output: the Pipes session in this step must not be mistaken for outputs.
         return dg.Output(
             {
                 "version": version,
+                "name": recorded.name,
                 "parent_version": parent,
                 "run_id": result.get("run_id"),
                 **{

@@ -7,11 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from selfimprove_assets.lib.monitor.reset import (
-    NoDefaultModel,
-    UnknownModelType,
-    reset_retrain_state,
-)
+from selfimprove_assets.lib.loop.cycle import NoDefaultModel, UnknownModelType, reset
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
 from selfimprove_assets_tests.lib.store.factories import stored_document
@@ -51,7 +47,7 @@ def test_reset_moves_inprogress_to_idle_and_releases_rows(
 ) -> None:
     store = stuck_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     with caplog.at_level(logging.INFO):
-        result = reset_retrain_state(store, "classifier", "alice", "run killed by OOM")
+        result = reset(store, "classifier", "alice", "run killed by OOM")
     assert result.changed and result.previous_state == "INPROGRESS" and result.state == "IDLE"
     assert result.rows_released == 6
     default = store.get_default("classifier")
@@ -62,7 +58,7 @@ def test_reset_moves_inprogress_to_idle_and_releases_rows(
     assert cycle is not None and cycle.state == "FAILED" and cycle.cycle_id == result.cycle_id
     assert any("audit:" in r.message and "alice" in r.message for r in caplog.records)
 
-    again = reset_retrain_state(store, "classifier", "alice")
+    again = reset(store, "classifier", "alice")
     assert not again.changed and again.rows_released == 0
     assert again.previous_state == again.state == "IDLE"
     assert store.get_default("classifier").state_reason == default.state_reason  # type: ignore[union-attr]
@@ -73,7 +69,7 @@ def test_reset_moves_inprogress_to_idle_and_releases_rows(
 def test_reset_from_triggered_or_failed(tmp_path: Path, state: RetrainState) -> None:
     store = stuck_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     store.set_retrain_state("classifier", state)
-    result = reset_retrain_state(store, "classifier", "bob")
+    result = reset(store, "classifier", "bob")
     assert result.changed and result.previous_state == state.value
     assert store.get_default("classifier").retrain_state == "IDLE"  # type: ignore[union-attr]
     assert len(store.committed_feedback("classifier", "1")) == 6
@@ -86,7 +82,7 @@ def test_completed_state_is_left_alone(tmp_path: Path) -> None:
     assert cycle is not None
     store.update_cycle(cycle.cycle_id, cycle.attempt, state=RetrainState.COMPLETED)
     store.set_retrain_state("classifier", RetrainState.COMPLETED)
-    result = reset_retrain_state(store, "classifier", "bob")
+    result = reset(store, "classifier", "bob")
     assert not result.changed and result.state == "COMPLETED" and result.rows_released == 0
     store.dispose()
 
@@ -94,7 +90,7 @@ def test_completed_state_is_left_alone(tmp_path: Path) -> None:
 def test_unknown_type_and_missing_default_are_clear_errors(tmp_path: Path) -> None:
     store = stuck_store(f"sqlite:///{tmp_path / 'db.sqlite'}", n=1)
     with pytest.raises(UnknownModelType, match="unknown model type 'nope'"):
-        reset_retrain_state(store, "nope", "bob")
+        reset(store, "nope", "bob")
     with pytest.raises(NoDefaultModel, match="no default extractor"):
-        reset_retrain_state(store, "extractor", "bob")
+        reset(store, "extractor", "bob")
     store.dispose()

@@ -1,0 +1,38 @@
+"""A real SQLite store with classifier v1 as the default, and committed reviews of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from selfimprove_assets.lib.store.repository import FeedbackStore
+from selfimprove_assets.lib.types import RetrainState
+from selfimprove_assets_tests.lib.store.factories import stored_document
+
+
+def commit_reviews(store: FeedbackStore, n: int, wrong: int, start: int = 0) -> None:
+    """``n`` documents classifier v1 called invoices; reviewers correct the first ``wrong``."""
+    ids = []
+    for i in range(start, start + n):
+        doc = stored_document(
+            store, f"h{i}", [("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})]
+        )
+        verified = "referral" if i - start < wrong else "invoice"
+        store.commits.set_review(doc, verified={"classifier": {"doc_type": verified}})
+        ids.append(doc)
+    store.commits.commit_documents(ids)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[FeedbackStore]:
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'store.db'}")
+    store.models.register_version(
+        model_type="classifier", version="1", registry_name="doc-classifier"
+    )
+    store.models.set_default(
+        "classifier", "1", thresholds={"doc_type": 0.9}, state=RetrainState.IDLE
+    )
+    yield store
+    store.dispose()
