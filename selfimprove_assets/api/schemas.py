@@ -271,6 +271,11 @@ class ModelStatus(BaseModel):
     default_version: str | None
     serving_version: str | None
     registry_name: str | None = None
+    default_name: str | None = Field(
+        default=None,
+        description="The default's attempt name (v2.1: the second attempt at v2); the registry "
+        "version stays default_version.",
+    )
     retrain_state: str | None = None
     state_reason: str | None = None
     thresholds: dict[str, float] = Field(default_factory=dict)

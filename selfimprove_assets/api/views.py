@@ -40,6 +40,7 @@ from selfimprove_assets.lib.feedback.live import live_figures
 from selfimprove_assets.lib.interchange.export import ExportedDocument
 from selfimprove_assets.lib.kinds import KINDS as MODEL_KINDS
 from selfimprove_assets.lib.kinds import kind_of as model_kind
+from selfimprove_assets.lib.loop.cycle import version_name
 from selfimprove_assets.lib.monitor.stats import wilson_interval
 from selfimprove_assets.lib.monitor.trigger import MetricEstimate, field_metrics
 from selfimprove_assets.lib.store.repository import CommitResult, FeedbackStore
@@ -351,6 +352,7 @@ def model_status(store: FeedbackStore, model_type: str, serving: str | None) -> 
         model_type=model_type,
         default_version=info.version,
         serving_version=serving,
+        default_name=version_name(info.baseline_metrics, info.version),
         registry_name=info.registry_name,
         retrain_state=info.retrain_state,
         state_reason=info.state_reason,

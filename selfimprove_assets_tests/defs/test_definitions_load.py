@@ -34,7 +34,7 @@ def test_definitions_load_and_resources_build(tmp_path: Path) -> None:
     # the resources really build and connect (validation alone passes with unset env vars)
     resources = build_definitions(load_settings({"SELFIMPROVE_HOME": str(tmp_path)})).resources
     assert resources is not None
-    assert set(resources) == {"home", "store", "mlflow", "trainer"}
+    assert set(resources) == {"home", "store", "mlflow", "trainer", "rules", "alerts"}
     assert resources["store"].get().count_documents() == 0
     assert resources["mlflow"].client().search_registered_models() is not None
     assert resources["home"].settings.home == tmp_path.resolve()
