@@ -1,8 +1,11 @@
 """Dagster resources shared by every stage of the loop.
 
-Each one is a ``dg.ConfigurableResource`` whose defaults come from ``lib.settings`` (the
-embedded SQLite/MLflow defaults under ``SELFIMPROVE_HOME``); production overrides them with
-environment variables. We wrap ``MlflowClient`` ourselves instead of using dagster-mlflow's
+Each one is a ``dg.ConfigurableResource`` built by ``default_resources`` from ``lib.settings``
+(``selfimprove.toml`` and ``SELFIMPROVE_*`` variables over the embedded SQLite/MLflow defaults
+under ``SELFIMPROVE_HOME``), so the Dagster UI shows the settings in effect. Values that may hold
+a secret (the database URL with its password, MLflow URIs with credentials) are passed as
+``dg.EnvVar`` when their variable set them: the UI then shows the variable's name, never the
+value. We wrap ``MlflowClient`` ourselves instead of using dagster-mlflow's
 ``mlflow_tracking`` resource: that resource is written for ops (a global active run started in
 ``config_schema``), and under ``materialize()`` it leaves runs RUNNING and leaks state between
 runs. Our training runs happen in a Pipes subprocess that owns its MLflow run explicitly, so the
@@ -13,7 +16,7 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,11 +25,18 @@ import dagster as dg
 from mlflow import MlflowClient
 from pydantic import Field
 
-from selfimprove_assets.lib.models.training import FULL_FINETUNE_TYPES, TrainConfig
-from selfimprove_assets.lib.settings import Settings, load_settings
+from selfimprove_assets.defs.rules import LoopRules
+from selfimprove_assets.lib.defaults import TrainingSettings
+from selfimprove_assets.lib.settings import TOP_LEVEL, Settings, load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolved(value: str) -> str:
+    """A field's value: Dagster resolves a ``dg.EnvVar`` when it runs a resource, but a resource
+    object used directly (``defs.resources``, the demo's driver) still holds the reference."""
+    return value.get_value() or "" if isinstance(value, dg.EnvVar) else value
 
 
 @lru_cache(maxsize=8)
@@ -56,7 +66,7 @@ class FeedbackStoreResource(dg.ConfigurableResource):
     database_url: str = Field(description="SQLAlchemy URL: SQLite file or PostgreSQL server.")
 
     def get(self) -> FeedbackStore:
-        return _store(self.database_url)
+        return _store(resolved(self.database_url))
 
 
 class MlflowRegistryResource(dg.ConfigurableResource):
@@ -66,7 +76,8 @@ class MlflowRegistryResource(dg.ConfigurableResource):
     artifact_root: str = Field(description="Artifact location for new experiments.")
 
     def client(self) -> MlflowClient:
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        uri = resolved(self.tracking_uri)
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 BACKBONE_BASE = "backbone"  # ``TrainingRequest.base`` of an initial (V1) run
@@ -85,7 +96,7 @@ class TrainingRequest:
     cycle: str | None = None
 
 
-_RECIPE = TrainConfig()
+_RECIPE = TrainingSettings()  # defaults only: default_resources passes the settings in effect
 
 
 class TrainingJobResource(dg.ConfigurableResource):
@@ -96,21 +107,20 @@ class TrainingJobResource(dg.ConfigurableResource):
     """
 
     python: str = Field(default=sys.executable, description="Interpreter for the training job.")
-    # The recipe's defaults live in TrainConfig (lib/models/training.py); only orchestration
-    # choices (epochs of warm starts and of the classifier, which types fine-tune in full) are
-    # set here.
+    # The defaults live in lib.defaults.TrainingSettings ([training] in selfimprove.toml), as
+    # do TrainConfig's and the training job's; default_resources passes the settings in effect.
     epochs: int = Field(
         default=_RECIPE.epochs,
         description="Maximum epochs (early stopping may end sooner; small sets get more, see "
         "min_steps).",
     )
     warm_start_epochs: int | None = Field(
-        default=6,
+        default=_RECIPE.warm_start_epochs,
         description="Maximum epochs of a run that continues the default (a candidate starts "
         "where its parent stopped, so it needs fewer); at most `epochs`; None means `epochs`.",
     )
     classifier_epochs: int | None = Field(
-        default=None,
+        default=_RECIPE.classifier_epochs,
         description="Maximum epochs for the classifier, when lower than `epochs` (it converges "
         "in a few epochs on a few hundred documents); None means the same as the extractor.",
     )
@@ -128,7 +138,7 @@ class TrainingJobResource(dg.ConfigurableResource):
         description="Encoder rate of a full fine-tune (V1 of the types in full_finetune_types).",
     )
     full_finetune_types: list[str] = Field(
-        default_factory=lambda: list(FULL_FINETUNE_TYPES),
+        default_factory=lambda: list(_RECIPE.full_finetune_types),
         description="Model types whose V1 trains every encoder weight (stored once, in V1's "
         "version); their candidates stay LoRA adapters on top of V1.",
     )
@@ -148,7 +158,7 @@ class TrainingJobResource(dg.ConfigurableResource):
         "early stop before them. A warm start starts trained and keeps its epoch cap.",
     )
     warm_start_min_steps: int = Field(
-        default=0,
+        default=_RECIPE.warm_start_min_steps,
         description="Optimizer steps a warm start makes at least (0: its epoch cap alone). On a "
         "few dozen corrected real documents a candidate's epochs make few steps.",
     )
@@ -171,6 +181,13 @@ class TrainingJobResource(dg.ConfigurableResource):
         description="V1 also trains the 2-D box embeddings (they overfit small data).",
     )
     extra_args: list[str] = Field(default_factory=list, description="More CLI args for train.py.")
+
+    @classmethod
+    def settings_values(cls, training: TrainingSettings) -> dict[str, Any]:
+        """The ``[training]`` settings as this resource's field values."""
+        values = {f.name: getattr(training, f.name) for f in fields(training)}
+        values["full_finetune_types"] = list(training.full_finetune_types)
+        return values
 
     def epochs_for(self, request: TrainingRequest) -> int:
         epochs = self.epochs
@@ -337,13 +354,26 @@ class K8sTrainingJobResource(TrainingJobResource):
         raise dg.Failure(f"the {request.model_type} training pod reported no registered version")
 
 
+def from_env(value: str, variable: str) -> str | dg.EnvVar:
+    """``value``, or a reference to ``variable`` when that is where it came from: the Dagster UI
+    shows a reference by name, so a password in a URL is never displayed."""
+    return dg.EnvVar(variable) if value and os.environ.get(variable) == value else value
+
+
 def default_resources(settings: Settings | None = None) -> dict[str, Any]:
+    """The location's resources, from ``settings`` (default: ``load_settings()``)."""
     settings = settings or load_settings()
     return {
         "home": SelfimproveHome(home=str(settings.home), backbone=settings.backbone),
-        "store": FeedbackStoreResource(database_url=settings.database_url),
-        "mlflow": MlflowRegistryResource(
-            tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root
+        "store": FeedbackStoreResource(
+            database_url=from_env(settings.database_url, TOP_LEVEL["database_url"])
         ),
-        "trainer": TrainingJobResource(),
+        "mlflow": MlflowRegistryResource(
+            tracking_uri=from_env(settings.mlflow_tracking_uri, TOP_LEVEL["mlflow_tracking_uri"]),
+            artifact_root=from_env(
+                settings.mlflow_artifact_root, TOP_LEVEL["mlflow_artifact_root"]
+            ),
+        ),
+        "trainer": TrainingJobResource(**TrainingJobResource.settings_values(settings.training)),
+        "rules": LoopRules.from_settings(settings),
     }

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from selfimprove_assets.lib.defaults import TrainingSettings
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
 from selfimprove_assets.lib.models.extractor import OUTSIDE
@@ -27,40 +28,46 @@ SELECT_ON = ("val_loss", "val_f1")
 HEAD_MODULES = ("classifier", "pooler", *NEW_2D_EMBEDDINGS)
 
 
+# The knobs an operator sets ([training] in selfimprove.toml) default in lib.defaults, the one
+# source the trainer resource and the training job's arguments share.
+_OPERATOR = TrainingSettings()
+
+
 @dataclass
 class TrainConfig:
     """Knobs of one training run (recorded as MLflow params).
 
-    These defaults are the product's recipe: the trainer resource (``TrainingJobResource``)
-    and the training job's arguments take theirs from here. Measured on FUNSD (real scans, 25 to
-    149 training forms) and the synthetic demo; see the README's "Training recipe". The same
-    knobs run on a GPU (``device``) with bf16 autocast; on the CPU nothing changes.
+    These defaults are the product's recipe, measured on FUNSD (real scans, 25 to 149 training
+    forms) and the synthetic demo (see the README's "Training recipe"). The knobs an operator
+    sets default in ``lib.defaults.TrainingSettings`` (documented there), as do the trainer
+    resource's (``TrainingJobResource``); the training job's arguments take theirs from here.
+    The same knobs run on a GPU (``device``) with bf16 autocast; on the CPU nothing changes.
     """
 
-    epochs: int = 15  # at most (early stopping ends sooner; few documents get min_steps)
-    learning_rate: float = 2e-3  # LoRA adapters and the fresh head
-    full_learning_rate: float = 2e-4  # the encoder in a full fine-tune (V1 of the extractor)
-    batch_size: int = 8
+    epochs: int = _OPERATOR.epochs
+    learning_rate: float = _OPERATOR.learning_rate
+    full_learning_rate: float = _OPERATOR.full_learning_rate
+    batch_size: int = _OPERATOR.batch_size
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
-    warmup_steps: int = 20  # at least this many warm-up steps (at most half the run)
-    min_steps: int = 150  # more epochs until this many steps; no early stop before them
+    warmup_steps: int = _OPERATOR.warmup_steps
+    min_steps: int = _OPERATOR.min_steps
     max_grad_norm: float = 1.0
-    head_lr_multiplier: float = 1.0  # the fresh head (and trained 2-D embeddings) at lr x this
-    outside_weight: float = 0.5  # extractor loss weight of the ``O`` class (entities weigh 1)
+    head_lr_multiplier: float = _OPERATOR.head_lr_multiplier
+    outside_weight: float = _OPERATOR.outside_weight
     lora_r: int = 8
     lora_alpha: int = 16
-    lora_dropout: float = 0.1
+    lora_dropout: float = _OPERATOR.lora_dropout
     full_finetune: bool = False  # V1 trains every weight (see FULL_FINETUNE_TYPES)
-    lora_layers: str = "all_linear"  # see artifacts.LORA_LAYERS
-    train_2d_embeddings: bool = False  # keep the sinusoidal box embeddings fixed (less overfit)
-    max_length: int = 256
+    lora_layers: str = _OPERATOR.lora_layers
+    train_2d_embeddings: bool = _OPERATOR.train_2d_embeddings
+    max_length: int = _OPERATOR.max_length
     stride: int = 64
     label_all_subwords: bool = False
     val_fraction: float = 0.15
-    patience: int = 3
+    patience: int = _OPERATOR.patience
     min_delta: float = 1e-3  # a gain smaller than this does not reset patience
-    select_on: str = "val_f1"  # "val_f1" or "val_loss": which validation figure keeps a model
+    select_on: str = _OPERATOR.select_on
     seed: int = 42
     log_every: int = 10
     max_steps: int | None = None  # stop after this many optimizer steps (benchmarks, smoke runs)
