@@ -5,7 +5,7 @@ Plain Python (no Dagster). Import from the submodules, e.g.
 surface the Dagster layer, the API and the training job use.
 """
 
-from selfimprove_assets.lib.models.artifacts import ModelBundle, ModelSpec
+from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.backbone import configure_runtime, save_tiny_backbone
 from selfimprove_assets.lib.models.classifier import ClassifierResult
 from selfimprove_assets.lib.models.dataset import content_hash, read_dataset, write_dataset
@@ -19,6 +19,7 @@ from selfimprove_assets.lib.models.registry import (
     load_predictor,
     registered_name,
 )
+from selfimprove_assets.lib.models.spec import ModelSpec
 from selfimprove_assets.lib.models.training import TrainConfig, TrainResult, train
 
 __all__ = [

@@ -9,17 +9,14 @@ continues (``ModelSpec.base_model`` names that version; the registry loads it un
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
 import torch
 from peft import (
-    LoraConfig,
     PeftModel,
     get_peft_model,
     get_peft_model_state_dict,
@@ -28,7 +25,6 @@ from peft import (
 from safetensors.torch import load_file, save_file
 from transformers import PreTrainedTokenizerBase
 
-from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.models.backbone import (
     NEW_2D_EMBEDDINGS,
     build_layoutlm,
@@ -37,6 +33,7 @@ from selfimprove_assets.lib.models.backbone import (
 from selfimprove_assets.lib.models.device import autocast, module_device, to_device
 from selfimprove_assets.lib.models.featurizer import Featurizer, Window, length_batches
 from selfimprove_assets.lib.models.inference import token_batches
+from selfimprove_assets.lib.models.spec import ModelSpec, backbone_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -44,91 +41,6 @@ SPEC_FILE = "selfimprove_model.json"
 ADAPTER_FILE = "adapter_model.safetensors"
 FULL_FILE = "model.safetensors"
 TOKENIZER_DIR = "tokenizer"
-FORMAT_VERSION = 1
-# LoRA placements by name (a list of module names, or a regex over full module paths). The
-# regex keeps LoRA off the pooler, which a sequence classifier trains in full.
-LORA_LAYERS: dict[str, list[str] | str] = {
-    "query_value": ["query", "value"],
-    "all_linear": (
-        r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense"
-        r"|intermediate\.dense|output\.dense)"
-    ),
-}
-
-
-def backbone_fingerprint(backbone: str) -> str:
-    """A short hash of the backbone's config.json, to notice a moved path pointing elsewhere."""
-    config = Path(backbone) / "config.json"
-    if not config.is_file():
-        return ""
-    data = json.loads(config.read_text(encoding="utf-8"))
-    keep = {
-        k: data.get(k) for k in ("hidden_size", "num_hidden_layers", "vocab_size", "model_type")
-    }
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass
-class ModelSpec:
-    """Everything besides tensors needed to rebuild a model; stored as JSON in the bundle."""
-
-    model_type: str
-    labels: list[str]
-    backbone: str
-    max_length: int = 512
-    stride: int = 64
-    label_all_subwords: bool = False
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.1
-    full_finetune: bool = False
-    # Which backbone layers carry LoRA: "query_value" (attention queries and values only) or
-    # "all_linear" (every linear layer of the encoder: attention and feed-forward). Older
-    # bundles lack the key and were trained with "query_value".
-    lora_layers: str = "query_value"
-    # Whether the new 2-D box embeddings are trained (stored in the adapter) or stay at their
-    # deterministic sinusoidal start, which every load rebuilds from code.
-    train_2d_embeddings: bool = True
-    temperature: float = 1.0
-    # The registered model (``models:/<name>/<version>``) whose full fine-tuned weights this
-    # adapter sits on; empty when it sits on the backbone. A warm start from a full fine-tune
-    # stays adapter-sized: the parent's weights are stored once, in the parent's version.
-    base_model: str = ""
-    backbone_fingerprint: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
-
-    def __post_init__(self) -> None:
-        if self.lora_layers not in LORA_LAYERS:
-            raise ValueError(
-                f"lora_layers must be one of {sorted(LORA_LAYERS)}, got {self.lora_layers!r}"
-            )
-        kind_of(self.model_type)  # raises on an unknown type
-        if len(set(self.labels)) != len(self.labels) or not self.labels:
-            raise ValueError(f"labels must be a non-empty list of unique names: {self.labels!r}")
-
-    @property
-    def head_kind(self) -> str:
-        return kind_of(self.model_type).head
-
-    @property
-    def label2id(self) -> dict[str, int]:
-        return {label: i for i, label in enumerate(self.labels)}
-
-    def modules_to_save(self) -> list[str]:
-        """Trained in full next to the LoRA matrices: head (and pooler), and the 2-D box
-        embeddings when ``train_2d_embeddings``."""
-        names = ["classifier", *(NEW_2D_EMBEDDINGS if self.train_2d_embeddings else ())]
-        return names + (["pooler"] if self.head_kind == "sequence" else [])
-
-    def lora_config(self) -> LoraConfig:
-        return LoraConfig(
-            r=self.lora_r,
-            lora_alpha=self.lora_alpha,
-            lora_dropout=self.lora_dropout,
-            target_modules=LORA_LAYERS[self.lora_layers],
-            modules_to_save=self.modules_to_save(),
-        )
 
 
 def freeze_fixed_embeddings(model: torch.nn.Module, spec: ModelSpec) -> None:

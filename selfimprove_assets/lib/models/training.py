@@ -26,7 +26,7 @@ from selfimprove_assets.lib.metrics import (
     entity_report,
     flat_metrics,
 )
-from selfimprove_assets.lib.models.artifacts import ModelBundle, ModelSpec
+from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.classifier import document_logits, fit_temperature
 from selfimprove_assets.lib.models.dataset import example_truth
 from selfimprove_assets.lib.models.device import autocast, select_device, to_device
@@ -46,6 +46,7 @@ from selfimprove_assets.lib.models.recipe import (
     split_examples,
     warmup_steps,
 )
+from selfimprove_assets.lib.models.spec import ModelSpec
 from selfimprove_assets.lib.types import ModelType, PageWords, TrainingExample
 
 __all__ = [

@@ -11,7 +11,7 @@ from peft import PeftModel
 from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 from transformers import LayoutLMConfig, LayoutLMForTokenClassification
 
-from selfimprove_assets.lib.models.artifacts import ModelBundle, ModelSpec
+from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.featurizer import SEP_BOX, Window
 from selfimprove_assets.lib.models.inference import (
     FP32,
@@ -28,6 +28,7 @@ from selfimprove_assets.lib.models.inference import (
     token_budget,
 )
 from selfimprove_assets.lib.models.predictor import DocumentPredictor, ModelPredictor
+from selfimprove_assets.lib.models.spec import ModelSpec
 from selfimprove_assets.lib.models.training import TrainResult, _windows, example_document
 from selfimprove_assets.lib.types import TrainingExample
 

@@ -10,12 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from selfimprove_assets.lib.models.artifacts import (
-    ADAPTER_FILE,
-    FULL_FILE,
-    ModelBundle,
-    ModelSpec,
-)
+from selfimprove_assets.lib.models.artifacts import ADAPTER_FILE, FULL_FILE, ModelBundle
 from selfimprove_assets.lib.models.recipe import (
     TrainConfig,
     build_optimizer,
@@ -26,6 +21,7 @@ from selfimprove_assets.lib.models.recipe import (
     warmup_steps,
 )
 from selfimprove_assets.lib.models.registry import ModelRegistry
+from selfimprove_assets.lib.models.spec import ModelSpec
 from selfimprove_assets.lib.models.training import train, training_loss
 from selfimprove_assets.lib.types import TrainingExample
 from selfimprove_assets_tests.lib.models.tiny_corpus import make_corpus

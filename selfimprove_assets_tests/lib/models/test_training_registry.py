@@ -197,7 +197,7 @@ def test_lora_placement_and_fixed_box_embeddings_round_trip(
 ) -> None:
     """The spec decides where LoRA sits and whether the 2-D box embeddings are trained; a saved
     bundle stores only what was trained and reloads to the same outputs."""
-    from selfimprove_assets.lib.models.artifacts import ModelSpec
+    from selfimprove_assets.lib.models.spec import ModelSpec
 
     spec = ModelSpec(
         model_type="extractor",
@@ -232,7 +232,7 @@ def test_lora_placement_and_fixed_box_embeddings_round_trip(
 
 
 def test_bundles_without_the_new_spec_keys_load_as_before() -> None:
-    from selfimprove_assets.lib.models.artifacts import ModelSpec
+    from selfimprove_assets.lib.models.spec import ModelSpec
 
     spec = ModelSpec(model_type="classifier", labels=["a", "b"], backbone="x")
     assert spec.lora_layers == "query_value" and spec.train_2d_embeddings is True
