@@ -39,53 +39,17 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from funsd_corpus import build_corpus, read_funsd, training_order
+from real_tables import print_cycle, print_table
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_FUNSD = Path("/work/shared/datasets/funsd")
 RESULTS = ROOT / "benchmarks" / "results" / "bench_real.json"
-SAMPLE_SEED = 0
 LABELS = ("question", "answer", "header")
 MODEL = "extractor"
 TOKEN = "bench-reviewer-token"
-
-
-def read_funsd(funsd: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
-    """FUNSD's records by document id, and its train/test split."""
-    records = {}
-    with (funsd / "labels.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                record = json.loads(line)
-                records[record["document_id"]] = record
-    splits = json.loads((funsd / "splits.json").read_text(encoding="utf-8"))
-    return records, {"train": list(splits["train"]), "test": list(splits["test"])}
-
-
-def training_order(train_ids: list[str]) -> list[str]:
-    """A fixed shuffled order of the training forms: size N takes the first N (nested sizes)."""
-    order = sorted(train_ids)
-    random.Random(SAMPLE_SEED).shuffle(order)
-    return order
-
-
-def build_corpus(
-    funsd: Path, records: dict[str, dict[str, Any]], train: list[str], test: list[str], out: Path
-) -> Path:
-    """A corpus folder of symlinks into FUNSD, with labels.jsonl and splits.json."""
-    out.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for doc_id in [*train, *test]:
-        record = dict(records[doc_id])
-        link = out / record["file"]
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.is_symlink():
-            link.symlink_to((funsd / record["file"]).resolve())
-        lines.append(json.dumps(record))
-    (out / "labels.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    splits = {"train": list(train), "test": list(test)}
-    (out / "splits.json").write_text(json.dumps(splits), encoding="utf-8")
-    return out
 
 
 def run_size(
@@ -318,46 +282,6 @@ def correction_cycle(
         "reviewer": reviewer.stats,
         "minutes": round((time.perf_counter() - started) / 60, 2),
     }
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
-def print_table(rows: list[dict[str, Any]]) -> None:
-    columns = [
-        ("size", "forms"),
-        ("micro_f1", "micro-F1"),
-        ("f1_question", "question"),
-        ("f1_answer", "answer"),
-        ("f1_header", "header"),
-        ("alignment_coverage", "aligned"),
-        ("ocr_word_recall", "OCR recall"),
-        ("training_minutes", "train min"),
-    ]
-    print("| " + " | ".join(title for _, title in columns) + " |")
-    print("|" + "|".join(" ---: " for _ in columns) + "|")
-    for row in rows:
-        print("| " + " | ".join(_fmt(row.get(key)) for key, _ in columns) + " |")
-
-
-def print_cycle(cycle: dict[str, Any]) -> None:
-    retrain = cycle["retrain"] or {}
-    print("| correction cycle | figure |\n| --- | --- |")
-    for name, value in (
-        ("V1 forms / streamed forms", f"{cycle['v1_forms']} / {cycle['stream_forms']}"),
-        ("test micro-F1 before (V1)", _fmt(cycle["test_micro_f1_before"])),
-        ("forms reviewed when the sensor fired", _fmt(retrain.get("reviewed_before_trigger"))),
-        ("candidate", _fmt(retrain.get("candidate_version"))),
-        ("promoted", _fmt(retrain.get("promoted"))),
-        ("test micro-F1 after (the default then)", _fmt(cycle["test_micro_f1_after"])),
-        ("rules that failed", "; ".join(retrain.get("failed") or []) or "-"),
-    ):
-        print(f"| {name} | {value} |")
 
 
 def main(argv: list[str] | None = None) -> int:
