@@ -195,10 +195,10 @@ def populate(url: str, n_rows: int) -> dict[str, Any]:
     start = time.perf_counter()
     store = FeedbackStore(url)
     for model_type in ("classifier", "extractor"):
-        store.register_version(
+        store.models.register_version(
             model_type=model_type, version=VERSION, registry_name=f"doc-{model_type}"
         )
-        store.set_default(
+        store.models.set_default(
             model_type, VERSION, thresholds=THRESHOLDS[model_type], state=RetrainState.IDLE
         )
     counters: dict[tuple[str, str], dict[str, int]] = {}

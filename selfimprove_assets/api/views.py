@@ -99,7 +99,7 @@ def version_thresholds(store: FeedbackStore, versions: dict[str, str | None]) ->
     out: dict[str, float] = {}
     for kind in MODEL_KINDS.values():
         version = versions.get(kind.name)
-        info = store.get_version(kind.name, version) if version else None
+        info = store.models.get_version(kind.name, version) if version else None
         if info is None:
             continue
         for name, value in (info.thresholds or {}).items():
@@ -111,7 +111,7 @@ def version_thresholds(store: FeedbackStore, versions: dict[str, str | None]) ->
 
 
 def document_view(store: FeedbackStore, document_id: str) -> DocumentOut:
-    document = store.get_document(document_id)
+    document = store.documents.get_document(document_id)
     versions = {t: r.get("model_version") for t, r in document["feedback"].items()}
     return document_out(document, thresholds=version_thresholds(store, versions))
 
@@ -207,7 +207,7 @@ def as_utc(value: datetime | None) -> datetime | None:
 
 
 def labels_out(store: FeedbackStore, served: ServedModels) -> LabelsOut:
-    known = store.known_labels()
+    known = store.documents.known_labels()
     types = set(known["doc_types"])
     labels = set(known["labels"])
     if served.classifier is not None:
@@ -282,7 +282,7 @@ def commit(
     ids = sorted(dict.fromkeys(document_ids))
     for attempt in range(1, attempts + 1):
         try:
-            return store.commit_documents(ids, committed_by=who)
+            return store.commits.commit_documents(ids, committed_by=who)
         except DBAPIError as exc:
             if attempt == attempts or not _retryable(exc):
                 raise
@@ -335,7 +335,7 @@ def live_accuracy(store: FeedbackStore, model_type: str, version: str) -> LiveAc
         upper=interval.upper,
     )
     documents = (
-        store.counter_commit_total(model_type, version)
+        store.counters.counter_commit_total(model_type, version)
         if entity_level
         else fields.get(
             "doc_type", FieldFigures(documents=0, accuracy=overall, counts={})
@@ -345,7 +345,7 @@ def live_accuracy(store: FeedbackStore, model_type: str, version: str) -> LiveAc
 
 
 def model_status(store: FeedbackStore, model_type: str, serving: str | None) -> ModelStatus:
-    info = store.get_default(model_type)
+    info = store.models.get_default(model_type)
     if info is None:
         return ModelStatus(model_type=model_type, default_version=None, serving_version=serving)
     return ModelStatus(

@@ -9,12 +9,12 @@ from selfimprove_assets_tests.lib.loop.test_reset import claim_rows
 def test_admin_resets_a_stuck_state_reviewer_cannot(make_api: ApiFactory) -> None:
     api = make_api()
     claim_rows(api.store, 5)
-    assert api.store.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
+    assert api.store.models.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
 
     denied = api.client.post("/v1/models/classifier/reset", headers=REVIEWER)
     assert denied.status_code == 403
-    assert api.store.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
-    assert api.store.committed_feedback("classifier", "1") == []
+    assert api.store.models.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
+    assert api.store.curation.committed_feedback("classifier", "1") == []
 
     response = api.client.post(
         "/v1/models/classifier/reset", json={"reason": "worker lost"}, headers=ADMIN
@@ -23,10 +23,10 @@ def test_admin_resets_a_stuck_state_reviewer_cannot(make_api: ApiFactory) -> Non
     body = response.json()
     assert body["previous_state"] == "INPROGRESS" and body["state"] == "IDLE"
     assert body["changed"] is True and body["rows_released"] == 5
-    default = api.store.get_default("classifier")
+    default = api.store.models.get_default("classifier")
     assert default is not None and default.retrain_state == "IDLE"
     assert "worker lost" in (default.state_reason or "")
-    assert len(api.store.committed_feedback("classifier", "1")) == 5
+    assert len(api.store.curation.committed_feedback("classifier", "1")) == 5
 
     again = api.client.post("/v1/models/classifier/reset", headers=ADMIN)
     assert again.status_code == 200

@@ -30,9 +30,9 @@ def test_reset_releases_a_stuck_cycle_and_is_idempotent(home: Path) -> None:
     data = json.loads(result.stdout)
     assert data["previous_state"] == "INPROGRESS" and data["state"] == "IDLE"
     assert data["rows_released"] == 6 and data["changed"] is True
-    assert store.get_default("classifier").retrain_state == "IDLE"  # type: ignore[union-attr]
-    assert "by cli: daemon died" in (store.get_default("classifier").state_reason or "")  # type: ignore[union-attr]
-    assert len(store.committed_feedback("classifier", "1")) == 6
+    assert store.models.get_default("classifier").retrain_state == "IDLE"  # type: ignore[union-attr]
+    assert "by cli: daemon died" in (store.models.get_default("classifier").state_reason or "")  # type: ignore[union-attr]
+    assert len(store.curation.committed_feedback("classifier", "1")) == 6
 
     table = runner.invoke(app, ["reset", "classifier"])
     assert table.exit_code == 0, table.output

@@ -35,7 +35,7 @@ def test_definitions_load_and_resources_build(tmp_path: Path) -> None:
     resources = build_definitions(load_settings({"SELFIMPROVE_HOME": str(tmp_path)})).resources
     assert resources is not None
     assert set(resources) == {"home", "store", "mlflow", "trainer", "rules", "alerts"}
-    assert resources["store"].get().count_documents() == 0
+    assert resources["store"].get().documents.count_documents() == 0
     assert resources["mlflow"].client().search_registered_models() is not None
     assert resources["home"].settings.home == tmp_path.resolve()
 

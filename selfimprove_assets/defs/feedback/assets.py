@@ -49,7 +49,7 @@ def build_accuracy_asset(model_type: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, store: FeedbackStoreResource
     ) -> dg.MaterializeResult:
         feedback = store.get()
-        default = feedback.get_default(model_type)
+        default = feedback.models.get_default(model_type)
         if default is None:
             raise dg.Failure(f"no default {model_type}: materialize {model_type}_baseline first")
         figures = live_figures(feedback, model_type, default.version)

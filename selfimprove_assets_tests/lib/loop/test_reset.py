@@ -17,8 +17,12 @@ def stuck_store(url: str, n: int = 6) -> FeedbackStore:
     """Classifier v1 INPROGRESS with a cycle that claimed all ``n`` committed rows (what a run
     killed after curation leaves behind)."""
     store = FeedbackStore(url)
-    store.register_version(model_type="classifier", version="1", registry_name="doc-classifier")
-    store.set_default("classifier", "1", thresholds={"doc_type": 0.9}, state=RetrainState.IDLE)
+    store.models.register_version(
+        model_type="classifier", version="1", registry_name="doc-classifier"
+    )
+    store.models.set_default(
+        "classifier", "1", thresholds={"doc_type": 0.9}, state=RetrainState.IDLE
+    )
     claim_rows(store, n)
     return store
 
@@ -31,15 +35,15 @@ def claim_rows(store: FeedbackStore, n: int) -> None:
         doc = stored_document(
             store, f"h{i}", [("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})]
         )
-        store.set_review(doc, verified={"classifier": {"doc_type": "receipt"}})
+        store.commits.set_review(doc, verified={"classifier": {"doc_type": "receipt"}})
         ids.append(doc)
-    store.commit_documents(ids)
-    store.set_retrain_state("classifier", RetrainState.INPROGRESS, reason="curating")
-    cycle = store.open_cycle("classifier", "1", {})
-    rows = store.committed_feedback("classifier", "1")
+    store.commits.commit_documents(ids)
+    store.cycles.set_retrain_state("classifier", RetrainState.INPROGRESS, reason="curating")
+    cycle = store.cycles.open_cycle("classifier", "1", {})
+    rows = store.curation.committed_feedback("classifier", "1")
     assert len(rows) == n
-    store.mark_retrained([r["feedback_id"] for r in rows], cycle.cycle_id)
-    assert store.committed_feedback("classifier", "1") == []
+    store.cycles.mark_retrained([r["feedback_id"] for r in rows], cycle.cycle_id)
+    assert store.curation.committed_feedback("classifier", "1") == []
 
 
 def test_reset_moves_inprogress_to_idle_and_releases_rows(
@@ -50,38 +54,38 @@ def test_reset_moves_inprogress_to_idle_and_releases_rows(
         result = reset(store, "classifier", "alice", "run killed by OOM")
     assert result.changed and result.previous_state == "INPROGRESS" and result.state == "IDLE"
     assert result.rows_released == 6
-    default = store.get_default("classifier")
+    default = store.models.get_default("classifier")
     assert default is not None and default.retrain_state == "IDLE"
     assert default.state_reason == "reset from INPROGRESS by alice: run killed by OOM"
-    assert len(store.committed_feedback("classifier", "1")) == 6
-    cycle = store.current_cycle("classifier")
+    assert len(store.curation.committed_feedback("classifier", "1")) == 6
+    cycle = store.cycles.current_cycle("classifier")
     assert cycle is not None and cycle.state == "FAILED" and cycle.cycle_id == result.cycle_id
     assert any("audit:" in r.message and "alice" in r.message for r in caplog.records)
 
     again = reset(store, "classifier", "alice")
     assert not again.changed and again.rows_released == 0
     assert again.previous_state == again.state == "IDLE"
-    assert store.get_default("classifier").state_reason == default.state_reason  # type: ignore[union-attr]
+    assert store.models.get_default("classifier").state_reason == default.state_reason  # type: ignore[union-attr]
     store.dispose()
 
 
 @pytest.mark.parametrize("state", [RetrainState.TRIGGERED, RetrainState.FAILED])
 def test_reset_from_triggered_or_failed(tmp_path: Path, state: RetrainState) -> None:
     store = stuck_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    store.set_retrain_state("classifier", state)
+    store.cycles.set_retrain_state("classifier", state)
     result = reset(store, "classifier", "bob")
     assert result.changed and result.previous_state == state.value
-    assert store.get_default("classifier").retrain_state == "IDLE"  # type: ignore[union-attr]
-    assert len(store.committed_feedback("classifier", "1")) == 6
+    assert store.models.get_default("classifier").retrain_state == "IDLE"  # type: ignore[union-attr]
+    assert len(store.curation.committed_feedback("classifier", "1")) == 6
     store.dispose()
 
 
 def test_completed_state_is_left_alone(tmp_path: Path) -> None:
     store = stuck_store(f"sqlite:///{tmp_path / 'db.sqlite'}", n=2)
-    cycle = store.current_cycle("classifier")
+    cycle = store.cycles.current_cycle("classifier")
     assert cycle is not None
-    store.update_cycle(cycle.cycle_id, cycle.attempt, state=RetrainState.COMPLETED)
-    store.set_retrain_state("classifier", RetrainState.COMPLETED)
+    store.cycles.update_cycle(cycle.cycle_id, cycle.attempt, state=RetrainState.COMPLETED)
+    store.cycles.set_retrain_state("classifier", RetrainState.COMPLETED)
     result = reset(store, "classifier", "bob")
     assert not result.changed and result.state == "COMPLETED" and result.rows_released == 0
     store.dispose()
