@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -236,6 +237,17 @@ def test_health_is_open_and_review_page_is_served(make_api: ApiFactory) -> None:
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "/static/review.js" in page.text
     assert api.client.get("/static/review.js").status_code == 200
+
+
+def test_every_script_of_the_review_page_is_served(make_api: ApiFactory) -> None:
+    api = make_api()
+    page = api.client.get("/review").text
+    scripts = re.findall(r'<script src="([^"]+)"></script>', page)
+    assert scripts[0] == "/static/review.js" and len(scripts) == len(set(scripts)) > 1
+    for src in scripts:
+        served = api.client.get(src)
+        assert served.status_code == 200 and "javascript" in served.headers["content-type"], src
+        assert served.text.lstrip().startswith("//") and '"use strict";' in served.text, src
 
 
 def test_rollback_moves_default_and_champion(make_api: ApiFactory) -> None:
