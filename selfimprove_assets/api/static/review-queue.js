@@ -135,15 +135,22 @@ async function commitIds(ids) {
   return result;
 }
 
+// After a commit: the open document's new state, the queue and the models' live figures.
+async function refreshAfterCommit() {
+  if (state.documentId) {
+    state.doc = await api("GET", docPath());
+    renderState(state.doc);
+    renderEntities();
+  }
+  await loadQueue();
+  await loadModels();
+}
+
 async function commit() {
   if (!(await save())) return;
   try {
     await commitIds([state.documentId]);
-    state.doc = await api("GET", docPath());
-    renderState(state.doc);
-    renderEntities();
-    await loadQueue();
-    await loadModels();
+    await refreshAfterCommit();
   } catch (err) {
     show(err.message, "error");
   }
@@ -161,13 +168,7 @@ async function commitReviewed() {
     }
     if (!ids.length) { show("No reviewed document waits for a commit.", "ok"); return; }
     for (let i = 0; i < ids.length; i += 1000) await commitIds(ids.slice(i, i + 1000));
-    if (state.documentId) {
-      state.doc = await api("GET", docPath());
-      renderState(state.doc);
-      renderEntities();
-    }
-    await loadQueue();
-    await loadModels();
+    await refreshAfterCommit();
   } catch (err) {
     show(err.message, "error");
   }
