@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,3 +76,13 @@ def test_asking_for_cuda_without_one_fails_the_run_clearly(store: dict[str, Any]
         [registry.experiment_id("extractor")], order_by=["attributes.start_time DESC"]
     )
     assert runs[0].info.status == "FAILED"
+
+
+def test_a_uri_artifact_root_names_the_experiments_as_given(tmp_path: Path) -> None:
+    # A pod's store: the registry must keep "scheme://" (Path() would fold it to a local path).
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    for root in ("s3://bucket/mlflow", "mlflow-artifacts://mlflow:5000/selfimprove"):
+        registry = ModelRegistry(tracking_uri, artifact_root=root, experiment_prefix=root[:2])
+        experiment = registry.client.get_experiment(registry.experiment_id("extractor"))
+        assert experiment.artifact_location == f"{root}/{root[:2]}-extractor"
+    assert not list(tmp_path.glob("*:*")) and not list(Path.cwd().glob("*:"))

@@ -135,10 +135,9 @@ class ModelRegistry:
             return found.experiment_id
         location = None
         if self.artifact_root:
-            root = Path(self.artifact_root)
-            location = (
-                root.resolve().as_uri() + f"/{name}" if "://" not in str(root) else f"{root}/{name}"
-            )
+            root = self.artifact_root  # a URI as given: Path() would fold "s3://b" to "s3:/b"
+            base = root if "://" in root else Path(root).resolve().as_uri()
+            location = f"{base}/{name}"
         try:
             return self.client.create_experiment(name, artifact_location=location)
         except MlflowException:  # created concurrently by another process
