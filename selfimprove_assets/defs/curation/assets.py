@@ -10,10 +10,7 @@ from pydantic import Field
 from selfimprove_assets.defs.feedback.sensors import MODEL_TYPE_TAG
 from selfimprove_assets.defs.resources import FeedbackStoreResource, SelfimproveHome
 from selfimprove_assets.lib.curation.frame import CurationError
-from selfimprove_assets.lib.curation.result import (
-    ClassifierCurationConfig,
-    ExtractorCurationConfig,
-)
+from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.loop.curate import curate
 from selfimprove_assets.lib.loop.cycle import NoDefaultModel
 
@@ -43,27 +40,14 @@ class RetrainingSetConfig(dg.Config):
 
 
 def _lib_config(model_type: str, config: RetrainingSetConfig) -> Any:
-    if model_type == "classifier":
-        return ClassifierCurationConfig(
-            non_corrected_sample_ratio=config.non_corrected_sample_ratio,
-            replay_share=config.replay_share,
-            holdout_fraction=config.holdout_fraction,
-            seed=config.seed,
-            exclude_suspicious=config.exclude_suspicious,
-        )
-    return ExtractorCurationConfig(
-        bucket_rates={
-            "low": config.bucket_rate_low,
-            "medium": config.bucket_rate_medium,
-            "high": config.bucket_rate_high,
-        },
-        focus_underperforming=config.focus_underperforming,
-        non_corrected_sample_ratio=config.non_corrected_sample_ratio,
-        replay_share=config.replay_share,
-        holdout_fraction=config.holdout_fraction,
-        seed=config.seed,
-        exclude_suspicious=config.exclude_suspicious,
-    )
+    """The kind's curation settings from the launchpad's knobs (each kind takes its own)."""
+    knobs = config.model_dump()
+    knobs["bucket_rates"] = {
+        "low": config.bucket_rate_low,
+        "medium": config.bucket_rate_medium,
+        "high": config.bucket_rate_high,
+    }
+    return kind_of(model_type).curation_config(knobs)
 
 
 def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:

@@ -21,6 +21,7 @@ import dagster as dg
 
 from selfimprove_assets.defs.feedback.assets import accuracy_metadata
 from selfimprove_assets.defs.resources import FeedbackStoreResource
+from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.loop import cycle, monitor
 from selfimprove_assets.lib.models.needs import TRAINING_DATA_KEY, DataSummary, model_needed
 from selfimprove_assets.lib.store.repository import FeedbackStore
@@ -129,10 +130,7 @@ def _join_loop(
     initial = DataSummary.from_dict(getattr(recorded, "value", None))
     if joins_job is None or getattr(needed, "value", True) is not False or initial is None:
         return dg.SkipReason(f"no default {model_type} yet")
-    if model_type == "classifier":
-        reviewed = DataSummary(doc_types=feedback.curation.verified_doc_types())
-    else:  # reviews' entities are only read when curating; the extractor joins by a baseline
-        reviewed = DataSummary()
+    reviewed = kind_of(model_type).reviewed_summary(feedback.curation)
     reason = model_needed(model_type, initial.merged(reviewed))
     if reason:
         return dg.SkipReason(f"{model_type} not needed: {reason}")

@@ -15,14 +15,9 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from selfimprove_assets.lib.evaluation.compare import (
-    ClassificationRecord,
-    ComparisonReport,
-    ExtractionRecord,
-    compare_classification,
-    compare_extraction,
-)
+from selfimprove_assets.lib.evaluation.compare import ComparisonReport
 from selfimprove_assets.lib.evaluation.scoring import ModelScore, score_version
+from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.loop.cycle import attempt_name
 from selfimprove_assets.lib.models.dataset import read_dataset
 from selfimprove_assets.lib.promotion.policy import TRIGGER_FIELDS, PromotionPolicy, decide
@@ -38,17 +33,9 @@ def compare_scores(
     n_boot: int,
     groups: Mapping[str, Sequence[str]] | None = None,
 ) -> ComparisonReport:
-    if model_type == "classifier":
-        records = [
-            ClassificationRecord(d.document_id, d.gold_type, d.predicted_type, c.predicted_type)
-            for d, c in zip(default.documents, candidate.documents, strict=True)
-        ]
-        return compare_classification(records, dataset=dataset, n_boot=n_boot, groups=groups)
-    records_e = [
-        ExtractionRecord(d.document_id, d.per_label, c.per_label, d.gold_type)
-        for d, c in zip(default.documents, candidate.documents, strict=True)
-    ]
-    return compare_extraction(records_e, dataset=dataset, n_boot=n_boot, groups=groups)
+    """The kind's paired comparison of two scores on the same documents."""
+    kind = kind_of(model_type)
+    return kind.compare(default, candidate, dataset=dataset, n_boot=n_boot, groups=groups)
 
 
 def evaluation_metrics(reports: Mapping[str, ComparisonReport]) -> dict[str, float]:
