@@ -64,10 +64,10 @@ def phase_tick(url: str, home: str) -> dict[str, Any]:
     from selfimprove_assets.definitions import build_definitions
     from selfimprove_assets.defs.resources import FeedbackStoreResource
     from selfimprove_assets.lib.feedback.live import live_figures
+    from selfimprove_assets.lib.loop import cycle
     from selfimprove_assets.lib.monitor.trigger import evaluate_trigger
     from selfimprove_assets.lib.settings import load_settings
     from selfimprove_assets.lib.store.repository import FeedbackStore
-    from selfimprove_assets.lib.types import RetrainState
 
     settings = load_settings({"SELFIMPROVE_HOME": home, "SELFIMPROVE_DATABASE_URL": url})
     defs = build_definitions(settings)
@@ -80,7 +80,7 @@ def phase_tick(url: str, home: str) -> dict[str, Any]:
         sensor = defs.get_repository_def().get_sensor_def(f"{model_type}_accuracy_sensor")
         times, triggered, message = [], [], ""
         for _ in range(TICKS + 1):
-            store.set_retrain_state(model_type, RetrainState.IDLE)
+            cycle.rearm(store, model_type)
             context = dg.build_sensor_context(
                 instance=instance, cursor=str(latest - 1), definitions=defs, resources=resources
             )
@@ -92,7 +92,7 @@ def phase_tick(url: str, home: str) -> dict[str, Any]:
                 data.run_requests[0].run_key if data.run_requests else ""
             )
             assert data.cursor == str(latest), data.cursor
-        store.set_retrain_state(model_type, RetrainState.IDLE)
+        cycle.rearm(store, model_type)
         default = store.get_default(model_type)
         assert default is not None
         parts: dict[str, float] = {}
@@ -106,7 +106,13 @@ def phase_tick(url: str, home: str) -> dict[str, Any]:
         )
         parts["evaluate_trigger_s"], decision = _median_time(
             lambda mt=model_type, f=figures, c=commits, d=default: evaluate_trigger(
-                mt, d.retrain_state, f, d.thresholds, commits_since_deploy=c, min_commits=30
+                mt,
+                d.retrain_state,
+                f,
+                d.thresholds,
+                commits_since_deploy=c,
+                min_commits=settings.monitor.min_commits,  # the sensor's rules: the settings'
+                min_corrections=settings.monitor.min_corrections,
             )
         )
         out[model_type] = {
@@ -127,12 +133,9 @@ def phase_curate(url: str, model_type: str) -> dict[str, Any]:
     """One curation as the retraining-set asset runs it."""
     import pandas as pd
 
-    from selfimprove_assets.defs.curation.assets import (
-        RetrainingSetConfig,
-        _lib_config,
-        _underperforming,
-    )
+    from selfimprove_assets.defs.curation.assets import RetrainingSetConfig, _lib_config
     from selfimprove_assets.lib.curation import sampling
+    from selfimprove_assets.lib.loop.curate import underperforming
     from selfimprove_assets.lib.store.repository import FeedbackStore
 
     store = FeedbackStore(url, migrate=False)
@@ -149,7 +152,7 @@ def phase_curate(url: str, model_type: str) -> dict[str, Any]:
     if model_type == "classifier":
         result = sampling.curate_classifier(frame, lib_config)
     else:
-        under = _underperforming(
+        under = underperforming(
             default.thresholds, store.live_counters(model_type, default.version)
         )
         result = sampling.curate_extractor(frame, under, lib_config)

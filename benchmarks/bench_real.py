@@ -10,7 +10,7 @@ never copied into the repository. For each training size N the benchmark
 2. ingests it through the Dagster document assets (pages with our OCR, alignment, splits), as
    ``selfimprove ingest`` does; every size shares one page cache, so each scan is read once;
 3. trains V1 of the extractor through the ``extractor_baseline`` asset (the training job, with
-   the trainer resource's defaults: what the product uses);
+   the settings' ``[training]`` values: what the product uses);
 4. scores the 50 test forms with ``lib.evaluation`` (every labeled entity is truth; a predicted
    entity matches when label, normalized text and page agree), with our OCR's words.
 
@@ -139,7 +139,9 @@ class CycleOptions:
 
     The sensor fires on the team's quality target (``threshold_floor``): V1 is far below it,
     so its live accuracy is statistically below every threshold. ``min_commits`` lets most of
-    the stream be reviewed before the retrain, so the candidate has the reviewers' work."""
+    the stream be reviewed before the retrain, so the candidate has the reviewers' work. They
+    are applied as settings overrides (``settings_overrides``), the way a team would set them in
+    ``selfimprove.toml``."""
 
     n_v1: int = 50
     batch_size: int = 11
@@ -147,7 +149,18 @@ class CycleOptions:
     min_corrections: int = 60
     threshold_floor: float = 0.9
     warm_start_min_steps: int = 0
+    warm_start_epochs: int = 6  # the trainer's default when the cycle was measured (now 5)
     seed: int = 0
+
+    def settings_overrides(self) -> dict[str, dict[str, Any]]:
+        return {
+            "monitor": {"min_commits": self.min_commits, "min_corrections": self.min_corrections},
+            "thresholds": {"floor": self.threshold_floor},
+            "training": {
+                "warm_start_min_steps": self.warm_start_min_steps,
+                "warm_start_epochs": self.warm_start_epochs,
+            },
+        }
 
 
 def _shared_pages(settings: Any, home: Path) -> None:
@@ -197,14 +210,12 @@ def correction_cycle(
     stream = build_corpus(funsd, records, stream_ids, [], cycle_home / "stream")
     settings = load_settings(
         {**os.environ, "SELFIMPROVE_HOME": str(cycle_home), "SELFIMPROVE_API_TOKENS": ""}
-    )
+    ).with_overrides(opts.settings_overrides())
     settings.ensure_dirs()
     _shared_pages(settings, home)
     os.environ["SELFIMPROVE_HOME"] = str(cycle_home)
     instance = prepare_instance(settings)
-    defs = build_definitions(
-        settings, min_commits=opts.min_commits, min_corrections=opts.min_corrections
-    )
+    defs = build_definitions(settings)  # the sensor's rules, the floor, the trainer: settings
     repo = defs.get_repository_def()
     assets_job = defs.resolve_implicit_global_asset_job_def()
     print(f"cycle: ingest {len(v1_ids)} training + {len(splits['test'])} test forms", flush=True)
@@ -215,15 +226,12 @@ def correction_cycle(
         run_config=QUIET | {"ops": source},
     )
     t0 = time.perf_counter()
-    floor = {"extractor_baseline": {"config": {"threshold_floor": opts.threshold_floor}}}
     assets_job.execute_in_process(
-        instance=instance,
-        asset_selection=[dg.AssetKey("extractor_baseline")],
-        run_config=QUIET | {"ops": floor},
+        instance=instance, asset_selection=[dg.AssetKey("extractor_baseline")], run_config=QUIET
     )
     v1_minutes = (time.perf_counter() - t0) / 60
     store = FeedbackStore(settings.database_url)
-    v1 = store.get_default(MODEL)
+    v1 = store.models.get_default(MODEL)
     if v1 is None:
         raise RuntimeError("extractor V1 did not become the default")
     before = evaluate_folder(settings, corpus, split="test", defaults=default_versions(store))
@@ -244,15 +252,13 @@ def correction_cycle(
         for start in range(0, len(documents), opts.batch_size):
             reviewer.review_batch(documents[start : start + opts.batch_size])
             reviewed = min(start + opts.batch_size, len(documents))
-            trainer = {"warm_start_min_steps": opts.warm_start_min_steps}
-            retrain = {"resources": {"trainer": {"config": trainer}}}
-            event, said = tick_sensor(repo, instance, defs, MODEL, cursors, retrain)
+            event, said = tick_sensor(repo, instance, defs, MODEL, cursors, {})
             sensor_log.append(f"after {reviewed} forms: {said}")
             print(f"cycle: {reviewed}/{len(documents)} forms reviewed; sensor: {said}", flush=True)
             if event is not None:
                 event["reviewed"] = reviewed
                 break
-    final = store.get_default(MODEL)
+    final = store.models.get_default(MODEL)
     after = evaluate_folder(settings, corpus, split="test", defaults=default_versions(store))
     after = after["reports"][MODEL]["headline"]
     decision = (event or {}).get("decision") or {}
@@ -326,8 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         cycle = correction_cycle(args.funsd, records, splits, home, options)
         print_cycle(cycle)
     from selfimprove_assets.defs.resources import TrainingJobResource
+    from selfimprove_assets.lib.settings import load_settings
 
-    trainer = TrainingJobResource()
+    trainer = TrainingJobResource(**TrainingJobResource.settings_values(load_settings().training))
     output = {
         "dataset": "FUNSD (50 test forms, end to end with our OCR)",
         "threads": os.cpu_count(),

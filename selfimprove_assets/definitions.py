@@ -14,6 +14,7 @@ from selfimprove_assets.defs.documents.assets import (
     source_documents,
 )
 from selfimprove_assets.defs.evaluation.assets import evaluation_assets
+from selfimprove_assets.defs.feedback.alerts import alert_resource, rejection_alert_sensors
 from selfimprove_assets.defs.feedback.assets import accuracy_assets
 from selfimprove_assets.defs.feedback.checks import feedback_checks
 from selfimprove_assets.defs.feedback.sensors import (
@@ -28,7 +29,7 @@ from selfimprove_assets.defs.promotion.assets import champion_defs
 from selfimprove_assets.defs.resources import default_resources
 from selfimprove_assets.defs.training.assets import baseline_assets
 from selfimprove_assets.defs.training.candidates import candidate_assets
-from selfimprove_assets.lib.settings import Settings
+from selfimprove_assets.lib.settings import Settings, load_settings
 from selfimprove_assets.lib.types import MODEL_TYPES
 
 LOOP_STAGES = ("accuracy", "retraining_set", "candidate", "evaluation", "champion")
@@ -46,15 +47,23 @@ def retraining_job(model_type: str) -> AssetJob:
 def build_definitions(
     settings: Settings | None = None,
     *,
-    min_commits: int = 30,
-    min_corrections: int = 0,
+    min_commits: int | None = None,
+    min_corrections: int | None = None,
     resources: dict[str, Any] | None = None,
 ) -> dg.Definitions:
-    """The code location; ``resources`` replaces defaults (tests: a tiny trainer).
+    """The code location, configured by ``settings`` (default: ``load_settings()``, i.e.
+    ``selfimprove.toml`` and ``SELFIMPROVE_*`` variables); ``resources`` replaces defaults
+    (tests: a tiny trainer).
 
-    ``min_commits`` / ``min_corrections``: the accuracy sensors' evidence rules (committed
-    documents since deploy; corrections on the fields below threshold), see
-    ``lib.monitor.trigger.evaluate_trigger``."""
+    ``min_commits`` / ``min_corrections`` override the settings' ``[monitor]`` evidence rules
+    (committed documents since deploy; corrections on the fields below threshold, see
+    ``lib.monitor.trigger.evaluate_trigger``). The settings in effect, secrets hidden, are the
+    location's metadata and the ``rules`` and ``trainer`` resources' config in the UI."""
+    settings = settings or load_settings()
+    monitor = {"min_commits": min_commits, "min_corrections": min_corrections}
+    overrides = {k: v for k, v in monitor.items() if v is not None}
+    if overrides:
+        settings = settings.with_overrides({"monitor": overrides})
     jobs = {t: retraining_job(t) for t in MODEL_TYPES}
     joins = {t: baseline_job(t) for t in MODEL_TYPES}
     sensors = [
@@ -62,13 +71,14 @@ def build_definitions(
             t,
             jobs[t],
             joins_job=joins[t],
-            min_commits=min_commits,
-            min_corrections=min_corrections,
+            min_commits=settings.monitor.min_commits,
+            min_corrections=settings.monitor.min_corrections,
         )
         for t in MODEL_TYPES
     ]
     # every job of the location: re-materializations run as the implicit asset job
     sensors += [build_failure_sensor(), build_cancel_sensor()]
+    sensors += rejection_alert_sensors  # a rejected candidate alerts (and its webhook)
     base = dg.Definitions(
         assets=[
             source_documents,
@@ -84,8 +94,11 @@ def build_definitions(
         asset_checks=feedback_checks,
         jobs=[*jobs.values(), *joins.values()],
         sensors=sensors,
-        resources=default_resources(settings) | (resources or {}),
+        resources=default_resources(settings)
+        | {"alerts": alert_resource(settings)}
+        | (resources or {}),
         executor=dg.in_process_executor,
+        metadata={"settings": dg.MetadataValue.json(settings.public())},
     )
     return dg.Definitions.merge(base, *champion_defs)
 

@@ -92,7 +92,9 @@ def build_loop_env(root: Path, *, n_train: int = 36, n_stream: int = 36) -> Loop
     )
     settings.ensure_dirs()
     trainer = TrainingJobResource(epochs=4, batch_size=8, learning_rate=1e-2, max_length=128)
-    defs = build_definitions(settings, min_commits=10, resources={"trainer": trainer})
+    defs = build_definitions(
+        settings, min_commits=10, min_corrections=0, resources={"trainer": trainer}
+    )
     env = LoopEnv(
         settings=settings,
         defs=defs,

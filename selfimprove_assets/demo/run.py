@@ -48,27 +48,35 @@ class DemoOptions:
     n_clean: int = 80  # streamed like the training data, before the drift
     n_stream: int = 320  # drifted documents streamed after them
     batch_size: int = 20
-    min_commits: int = 30
-    # The sensor starts a retrain once the failing fields hold this many corrections: enough
-    # for a candidate to learn the new pattern and show it on the held-out slice.
-    min_corrections: int = 60
-    epochs: int = 15
-    classifier_epochs: int = 6
-    warm_start_epochs: int = 5
+    # The loop's rules and the training recipe are the settings' (selfimprove.toml,
+    # SELFIMPROVE_* variables; their defaults are what this demo proved): among them the
+    # sensor's min_corrections, 60, enough for a candidate to learn the new pattern and show it
+    # on the held-out slice. --quick overrides a few for tiny models (QUICK_SETTINGS).
     # After a rejection the demo plays the operator: this many batches later it re-runs the
     # retraining job (as one would from the UI), now with the feedback that arrived meanwhile.
     operator_retry_batches: int = 5
     operator_retries: int = 1
-    max_length: int = 256
-    learning_rate: float = 2e-3
+
+
+# --quick: a few dozen documents and tiny models, so the sensor needs less evidence and the
+# trainer runs short, at a higher rate. Tiny models fit but barely generalise, so a candidate
+# is promoted on non-regression (golden drop up to 0.25) instead of a significant gain.
+QUICK_SETTINGS: dict[str, dict[str, Any]] = {
+    "monitor": {"min_commits": 10, "min_corrections": 0},
+    "promotion": {"require_significant_improvement_on": [], "golden_tolerance": 0.25},
+    "training": {
+        "epochs": 4,
+        "classifier_epochs": 4,
+        "warm_start_epochs": 4,
+        "max_length": 128,
+        "learning_rate": 1e-2,
+    },
+}
 
 
 def _options(opts: DemoOptions) -> DemoOptions:
     if opts.quick:
-        opts.n_train, opts.n_stream, opts.batch_size, opts.min_commits = 36, 36, 12, 10
-        opts.n_clean, opts.min_corrections, opts.classifier_epochs = 12, 0, 4
-        opts.epochs, opts.max_length, opts.learning_rate = 4, 128, 1e-2
-        opts.warm_start_epochs = 4
+        opts.n_train, opts.n_stream, opts.batch_size, opts.n_clean = 36, 36, 12, 12
     if opts.scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {opts.scenario!r}; choose from {sorted(SCENARIOS)}")
     return opts
@@ -96,9 +104,10 @@ def _status_table(store: FeedbackStore, phase: str, processed: int, total: int) 
 def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]:
     from selfimprove_assets.api.app import create_app
     from selfimprove_assets.definitions import build_definitions
-    from selfimprove_assets.defs.resources import TrainingJobResource
 
     opts = _options(opts)
+    if opts.quick:
+        settings = settings.with_overrides(QUICK_SETTINGS)
     os.environ["SELFIMPROVE_HOME"] = str(settings.home)
     instance = prepare_instance(settings)
     started = time.perf_counter()
@@ -116,19 +125,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
         with console.status("building a tiny backbone from the corpus vocabulary (--quick)..."):
             tiny = tiny_backbone_for([corpus, stream_clean, stream_drift], settings.home / "tiny")
         settings = replace(settings, backbone=str(tiny))
-    trainer = TrainingJobResource(
-        epochs=opts.epochs,
-        classifier_epochs=opts.classifier_epochs,
-        warm_start_epochs=opts.warm_start_epochs,
-        max_length=opts.max_length,
-        learning_rate=opts.learning_rate,
-    )
-    defs = build_definitions(
-        settings,
-        min_commits=opts.min_commits,
-        min_corrections=opts.min_corrections,
-        resources={"trainer": trainer},
-    )
+    defs = build_definitions(settings)  # the rules and the trainer: the settings'
     repo = defs.get_repository_def()
     assets_job = defs.resolve_implicit_global_asset_job_def()
     with console.status("ingesting: pages, OCR, alignment, golden/training split..."):
@@ -151,7 +148,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
     timeline = Timeline()
     golden_before: dict[str, Any] = {}
     for model_type in MODEL_TYPES:
-        default = store.get_default(model_type)
+        default = store.models.get_default(model_type)
         golden_before[model_type] = (default.baseline_metrics if default else {}).get("headline")
     cursors: dict[str, str | None] = {}
     docs = [("clean", d) for d in read_labels(stream_clean)] + [
@@ -185,7 +182,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
                         defs,
                         model_type,
                         cursors,
-                        _policy(opts, model_type),
+                        {},  # the retraining run's policy: the settings' (QUICK_SETTINGS)
                         _baseline_config(opts),
                     )
                     if event is None:
@@ -207,16 +204,6 @@ def _baseline_config(opts: DemoOptions) -> dict[str, Any]:
     return SMOKE_BASELINES if opts.quick else {}
 
 
-def _policy(opts: DemoOptions, model_type: str) -> dict[str, Any]:
-    """Run config of a retraining run. ``--quick`` trains tiny models that fit but barely
-    generalise, so it promotes on non-regression (golden drop up to 0.25) instead of requiring
-    a significant gain; the full demo keeps the default policy."""
-    if not opts.quick:
-        return {}
-    lenient = {"require_significant_improvement": False, "golden_tolerance": 0.25}
-    return {"ops": {f"{model_type}_evaluation": {"config": lenient}}}
-
-
 def _operator_retry(
     repo: Any,
     instance: dg.DagsterInstance,
@@ -230,7 +217,7 @@ def _operator_retry(
     """The alternate path: a rejected candidate leaves the state FAILED and the sensor waits
     for an operator. Some batches later the demo re-runs the retraining job the way an operator
     would from the launchpad: same trigger, a new attempt of the same cycle, more feedback."""
-    default = store.get_default(model_type)
+    default = store.models.get_default(model_type)
     if default is None or default.retrain_state != "FAILED":
         return None
     mine = [e for e in timeline.events if e["model_type"] == model_type]
@@ -242,6 +229,6 @@ def _operator_retry(
         return None
     tags = {k: v for k, v in mine[-1]["tags"].items() if not k.startswith("dagster/")}
     tags["selfimprove/started_by"] = "operator (demo)"
-    event = run_retraining(repo, instance, defs, model_type, tags, _policy(opts, model_type))
+    event = run_retraining(repo, instance, defs, model_type, tags, {})
     event["operator_retry"] = True
     return event

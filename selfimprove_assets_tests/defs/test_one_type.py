@@ -66,7 +66,9 @@ def _env(root: Path, change: Relabel, n_stream: int = 0) -> tuple[LoopEnv, Path]
     )
     settings.ensure_dirs()
     trainer = TrainingJobResource(epochs=3, batch_size=8, learning_rate=1e-2, max_length=128)
-    defs = build_definitions(settings, min_commits=4, resources={"trainer": trainer})
+    defs = build_definitions(
+        settings, min_commits=4, min_corrections=0, resources={"trainer": trainer}
+    )
     env = LoopEnv(
         settings=settings,
         defs=defs,

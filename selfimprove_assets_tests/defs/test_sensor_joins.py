@@ -21,7 +21,7 @@ from selfimprove_assets_tests.lib.store.factories import stored_document
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, Any]:
     settings = load_settings({"SELFIMPROVE_HOME": str(tmp_path)})
-    defs = build_definitions(settings, min_commits=5)
+    defs = build_definitions(settings, min_commits=5, min_corrections=0)
     return {
         "store": FeedbackStore(settings.database_url),
         "defs": defs,

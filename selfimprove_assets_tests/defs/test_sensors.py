@@ -25,7 +25,7 @@ def env(tmp_path: Path) -> dict[str, Any]:
     store = FeedbackStore(settings.database_url)
     store.register_version(model_type="classifier", version="1", registry_name="doc-classifier")
     store.set_default("classifier", "1", thresholds={"doc_type": 0.9}, state=RetrainState.IDLE)
-    defs = build_definitions(settings, min_commits=MIN_COMMITS)
+    defs = build_definitions(settings, min_commits=MIN_COMMITS, min_corrections=0)
     return {
         "store": store,
         "defs": defs,

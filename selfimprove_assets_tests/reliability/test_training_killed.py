@@ -92,7 +92,9 @@ def _loop(tiny_models: TinyModels, root: Path, trainer: TrainingJobResource) -> 
     store = FeedbackStore(settings.database_url)
     register(store, tiny_models, "classifier", "1")
     register(store, tiny_models, "extractor", "1")
-    defs = build_definitions(settings, min_commits=5, resources={"trainer": trainer})
+    defs = build_definitions(
+        settings, min_commits=5, min_corrections=0, resources={"trainer": trainer}
+    )
     instance = dg.DagsterInstance.ephemeral()
     documents = defs.resolve_implicit_global_asset_job_def().execute_in_process(
         instance=instance,

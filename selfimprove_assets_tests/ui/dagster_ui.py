@@ -117,7 +117,9 @@ def _run_loop(
     )
     env = LoopEnv(
         settings=settings,
-        defs=build_definitions(settings, min_commits=10, resources={"trainer": trainer}),
+        defs=build_definitions(
+            settings, min_commits=10, min_corrections=0, resources={"trainer": trainer}
+        ),
         instance=instance,
         store=FeedbackStore(settings.database_url),
         stream=stream,

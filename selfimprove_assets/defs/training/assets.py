@@ -20,10 +20,11 @@ from selfimprove_assets.defs.resources import (
     TrainingJobResource,
     TrainingRequest,
 )
+from selfimprove_assets.defs.rules import LoopRules
 from selfimprove_assets.defs.thresholds import ThresholdConfig
-from selfimprove_assets.lib.deployment import deploy_version, score_version
+from selfimprove_assets.lib.deployment import deploy_version
 from selfimprove_assets.lib.documents.page_store import PageStore
-from selfimprove_assets.lib.evaluation.scoring import ModelScore, learnt_something
+from selfimprove_assets.lib.evaluation.scoring import ModelScore, learnt_something, score_version
 from selfimprove_assets.lib.feedback.examples import feedback_examples
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.models.dataset import read_dataset, write_dataset
@@ -82,6 +83,7 @@ def build_baseline_asset(model_type: str) -> dg.AssetsDefinition:
         store: FeedbackStoreResource,
         mlflow: MlflowRegistryResource,
         trainer: TrainingJobResource,
+        rules: LoopRules,
     ) -> dg.MaterializeResult:
         training = read_dataset(initial_training_set)
         dataset = Path(initial_training_set)
@@ -147,8 +149,8 @@ def build_baseline_asset(model_type: str) -> dg.AssetsDefinition:
             version=version,
             field_accuracy=model_score.field_accuracy(),
             metrics={**model_score.to_dict(), TRAINING_DATA_KEY: data.to_dict()},
-            margin=config.threshold_margin,
-            floor=config.threshold_floor,
+            margin=config.thresholds(rules).margin,
+            floor=config.thresholds(rules).floor,
             mlflow_run_id=result.get("run_id"),
             parent_version=None,
             state=RetrainState.IDLE,
