@@ -86,8 +86,8 @@ def curate(
     """Curate from the committed feedback of the current default, open the cycle (the next
     attempt of an open one), claim its rows and write the train and holdout datasets.
 
-    Raises ``cycle.NoDefaultModel`` and ``CurationError`` (state stays as the claim left it;
-    the failure path then marks the run FAILED).
+    Raises ``cycle.NoDefaultModel`` (nothing written) and ``CurationError`` (the state is
+    INPROGRESS, no cycle opened: the failed run's sensor calls ``cycle.fail``).
     """
     default = store.models.get_default(model_type)
     if default is None:

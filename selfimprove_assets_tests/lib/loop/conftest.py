@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ def commit_reviews(store: FeedbackStore, n: int, wrong: int, start: int = 0) -> 
     ids = []
     for i in range(start, start + n):
         doc = stored_document(
-            store, f"h{i}", [("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})]
+            store,
+            sha256(f"h{i}".encode()).hexdigest(),
+            [("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})],
         )
         verified = "referral" if i - start < wrong else "invoice"
         store.commits.set_review(doc, verified={"classifier": {"doc_type": verified}})
