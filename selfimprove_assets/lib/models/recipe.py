@@ -16,13 +16,14 @@ import numpy as np
 import torch
 
 from selfimprove_assets.lib.defaults import TrainingSettings
+from selfimprove_assets.lib.kinds import full_finetune_types, kind_of
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
 from selfimprove_assets.lib.models.extractor import OUTSIDE
-from selfimprove_assets.lib.types import ModelType, TrainingExample
+from selfimprove_assets.lib.types import TrainingExample
 
 # Model types whose V1 is a full fine-tune by default (the trainer resource's default).
-FULL_FINETUNE_TYPES: tuple[str, ...] = (ModelType.EXTRACTOR.value,)
+FULL_FINETUNE_TYPES: tuple[str, ...] = tuple(full_finetune_types())
 VALIDATION_SOURCES = ("validation", "val")
 SELECT_ON = ("val_loss", "val_f1")
 HEAD_MODULES = ("classifier", "pooler", *NEW_2D_EMBEDDINGS)
@@ -154,7 +155,7 @@ def build_optimizer(
 def loss_weights(bundle: ModelBundle, config: TrainConfig) -> torch.Tensor | None:
     """Per-class weights of the extractor's token loss (``O`` at ``outside_weight``), or None
     for the model's own unweighted loss."""
-    if bundle.model_type != ModelType.EXTRACTOR.value or config.outside_weight == 1.0:
+    if not kind_of(bundle.model_type).entity_level or config.outside_weight == 1.0:
         return None
     weights = torch.ones(len(bundle.spec.labels))
     if OUTSIDE in bundle.spec.label2id:

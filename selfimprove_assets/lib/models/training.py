@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.metrics import (
     classification_report,
     entity_report,
@@ -30,7 +31,7 @@ from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.classifier import document_logits, fit_temperature
 from selfimprove_assets.lib.models.dataset import example_truth
 from selfimprove_assets.lib.models.device import autocast, select_device, to_device
-from selfimprove_assets.lib.models.extractor import bio_labels, example_words, labels_from_tags
+from selfimprove_assets.lib.models.extractor import example_words
 from selfimprove_assets.lib.models.featurizer import IGNORE_INDEX, Window, length_batches
 from selfimprove_assets.lib.models.inference import InferenceOptions, classifier_windows
 from selfimprove_assets.lib.models.predictor import ModelPredictor
@@ -85,10 +86,7 @@ def labels_for(
     model_type: str, examples: Sequence[TrainingExample], parent: ModelBundle | None
 ) -> list[str]:
     """Class names from the data; a parent's classes keep their positions and new ones follow."""
-    if model_type == ModelType.CLASSIFIER.value:
-        found = sorted({e.doc_type for e in examples})
-    else:
-        found = bio_labels(labels_from_tags([e.word_tags for e in examples]))
+    found = kind_of(model_type).labels_from(examples)
     if parent is None:
         return found
     old = list(parent.spec.labels)
@@ -110,7 +108,7 @@ def evaluate_examples(
     if not examples:
         return {}
     docs = [example_document(e) for e in examples]
-    if predictor.model_type == ModelType.CLASSIFIER.value:
+    if not kind_of(predictor.model_type).entity_level:
         results = predictor.classify(docs)
         report = classification_report(
             [e.doc_type for e in examples], [r.doc_type for r in results]
@@ -124,18 +122,18 @@ def _windows(bundle: ModelBundle, examples: Sequence[TrainingExample]) -> list[W
     """Training windows. The classifier trains on what it reads when predicting: each
     document's first ``InferenceOptions.classifier_tokens`` tokens (or every window)."""
     label2id = bundle.spec.label2id
-    is_classifier = bundle.model_type == ModelType.CLASSIFIER.value
+    per_document = not kind_of(bundle.model_type).entity_level
     windows: list[Window] = []
     for i, example in enumerate(examples):
         windows.extend(
             bundle.featurizer.example_windows(
                 example,
                 i,
-                label2id=None if is_classifier else label2id,
-                type2id=label2id if is_classifier else None,
+                label2id=None if per_document else label2id,
+                type2id=label2id if per_document else None,
             )
         )
-    if is_classifier:
+    if per_document:
         tokens = InferenceOptions.from_env().classifier_tokens
         windows = classifier_windows(windows, tokens, bundle.featurizer.sep_id)
     return windows
@@ -176,7 +174,7 @@ def build_bundle(
 def _calibrate(predictor: ModelPredictor, val: Sequence[TrainingExample]) -> None:
     """Fit the classifier's temperature on the logits serving will produce (the predictor's
     inference form and input cut), so that the confidence it reports is calibrated there."""
-    if predictor.model_type != ModelType.CLASSIFIER.value or not val:
+    if not kind_of(predictor.model_type).calibrated or not val:
         return
     windows = predictor.classifier_inputs([example_document(e) for e in val])
     logits = document_logits(windows, predictor.window_logits(windows), len(val))
@@ -329,7 +327,7 @@ def train(
     bundle.model.to("cpu")
     if val_windows:
         metrics["val_loss"] = best_loss
-    if model_type == ModelType.CLASSIFIER.value:
+    if kind_of(model_type).calibrated:
         metrics["temperature"] = bundle.spec.temperature
     return TrainResult(
         bundle=bundle,
