@@ -134,7 +134,7 @@ def phase_curate(url: str, model_type: str) -> dict[str, Any]:
     import pandas as pd
 
     from selfimprove_assets.defs.curation.assets import RetrainingSetConfig, _lib_config
-    from selfimprove_assets.lib.curation import sampling
+    from selfimprove_assets.lib.kinds import kind_of
     from selfimprove_assets.lib.loop.curate import underperforming
     from selfimprove_assets.lib.store.repository import FeedbackStore
 
@@ -148,14 +148,8 @@ def phase_curate(url: str, model_type: str) -> dict[str, Any]:
     t1 = time.perf_counter()
     frame = pd.DataFrame(rows)
     t2 = time.perf_counter()
-    under: list[str] = []
-    if model_type == "classifier":
-        result = sampling.curate_classifier(frame, lib_config)
-    else:
-        under = underperforming(
-            default.thresholds, store.live_counters(model_type, default.version)
-        )
-        result = sampling.curate_extractor(frame, under, lib_config)
+    under = underperforming(default.thresholds, store.live_counters(model_type, default.version))
+    result = kind_of(model_type).curate(frame, under, lib_config)
     t3 = time.perf_counter()
     out: dict[str, Any] = {
         "rows": len(rows),
