@@ -142,6 +142,7 @@ def test_launch_refuses_an_mlflow_store_a_pod_cannot_reach(store: dict[str, Any]
     assert unreachable_from_a_pod("http://mlflow:5000", "mlflow-artifacts://mlflow:5000/a") == []
     assert unreachable_from_a_pod("https://mlflow.example", "s3://bucket/mlflow") == []
     assert len(unreachable_from_a_pod("http://mlflow:5000", "file:///data/mlflow")) == 1
+    assert len(unreachable_from_a_pod("http://mlflow:5000", "mlflow-artifacts:/x")) == 1
 
 
 def test_the_checked_in_pod_spec_mounts_nothing_from_the_host() -> None:

@@ -58,6 +58,8 @@ def unreachable_from_a_pod(tracking_uri: str, artifact_root: str) -> list[str]:
             f"artifact root {artifact_root!r} is a local path: use an object store (s3://...) "
             "or the MLflow server's proxy (mlflow-artifacts://host:port/path)"
         )
+    elif "://" not in artifact_root:  # the registry takes a root without "//" for a path
+        problems.append(f"artifact root {artifact_root!r}: write it scheme://host/path")
     return problems
 
 
