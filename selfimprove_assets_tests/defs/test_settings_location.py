@@ -122,10 +122,11 @@ def test_the_ui_never_shows_a_password_put_in_the_environment(
     monkeypatch.setenv("SELFIMPROVE_DATABASE_URL", url)
     monkeypatch.setenv("SELFIMPROVE_MLFLOW_TRACKING_URI", tracking)
     monkeypatch.setenv("SELFIMPROVE_API_TOKENS", "tok-5e6f:admin:alice")
+    monkeypatch.setenv("SELFIMPROVE_ALERT_WEBHOOK_URL", "https://hooks.example/T0/hook-8d4e")
     defs = build_definitions()  # the code location as `dagster dev` loads it
     snap = RepositorySnap.from_def(defs.get_repository_def())
     everything = serialize_value(snap)  # resources, job configs, launchpad defaults, metadata
-    for secret in (password, mlflow_password, "tok-5e6f"):
+    for secret in (password, mlflow_password, "tok-5e6f", "hook-8d4e"):
         assert secret not in everything
     shown = {r.name: r.configured_values for r in snap.resources or []}
     assert shown["store"]["database_url"] == ResourceConfigEnvVarSnap(
