@@ -14,10 +14,12 @@ from selfimprove_assets.lib.curation import (
     curate_extractor,
 )
 from selfimprove_assets.lib.evaluation.scoring import DocumentScore, ModelScore
+from selfimprove_assets.lib.feedback.live import field_summary
 from selfimprove_assets.lib.kinds import (
     CLASSIFIER,
     EXTRACTOR,
     KINDS,
+    ExtractorKind,
     ModelKind,
     document_type_kind,
     entity_level_types,
@@ -25,7 +27,10 @@ from selfimprove_assets.lib.kinds import (
     kind_of,
 )
 from selfimprove_assets.lib.metrics import classification_report, entity_report
-from selfimprove_assets.lib.models.needs import DataSummary
+from selfimprove_assets.lib.models.needs import DataSummary, model_needed
+from selfimprove_assets.lib.models.spec import ModelSpec
+from selfimprove_assets.lib.monitor.trigger import FieldFigure, evaluate_trigger
+from selfimprove_assets.lib.store.outcomes import compute_outcome
 from selfimprove_assets.lib.types import MODEL_TYPES, ModelType, TrainingExample
 from selfimprove_assets_tests.lib.curation.conftest import feedback_frame
 
@@ -178,3 +183,34 @@ def test_each_kind_curates_with_its_own_config_and_sampler() -> None:
     )
     with pytest.raises(TypeError, match="ExtractorCurationConfig"):
         EXTRACTOR.curate(frame, [], cls_config)
+
+
+def test_a_third_entity_level_kind_is_one_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page-level table detector (entities labeled ``table``) registered as one kind: the
+    code that asks the kind handles it without a change."""
+    table = ExtractorKind(
+        name="table",
+        registry_name="table-detector",
+        document_field=None,
+        headline_metric="micro_f1",
+        headline_label="table micro-F1",
+        class_noun="label",
+        v1_full_finetune=False,
+        calibrated=False,
+        not_needed_when="a corpus without labeled tables",
+    )
+    monkeypatch.setitem(KINDS, "table", table)
+    assert kind_of("table") is table and "table" in entity_level_types()
+
+    box = {"label": "table", "text": "t", "page": 0, "bbox": [0, 0, 10, 10]}
+    outcome = compute_outcome("table", {"entities": [box]}, {"entities": [box, box]})
+    assert outcome.corrected and outcome.field_outcomes["table"]["added"] == 1
+
+    figure = FieldFigure(committed=60, corrected=40, unchanged=20, modified=40)
+    decision = evaluate_trigger("table", "IDLE", {"table": figure}, {"*": 0.9}, 60, 10)
+    assert decision.trigger and decision.below_fields == ["table"]
+    assert field_summary("table", figure)["f1"] is not None  # entity-level figures
+
+    spec = ModelSpec(model_type="table", labels=["O", "B-table", "I-table"], backbone="b")
+    assert spec.head_kind == "token"
+    assert model_needed("table", DataSummary(entity_labels={"table": 3})) is None

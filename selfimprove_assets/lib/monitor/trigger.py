@@ -195,19 +195,18 @@ def evaluate_trigger(
     learns the new pattern *and* shows it significantly on the held-out slice; waiting for more
     evidence trades detection latency for a candidate that can pass the gauntlet.
     """
-    model_type = ModelType(model_type)
+    kind = kind_of(model_type)
     state = RetrainState(state)
     if min_commits < 0 or commits_since_deploy < 0 or min_corrections < 0:
         raise ValueError("commits_since_deploy, min_commits and min_corrections must be >= 0")
     min_n = min_commits if min_field_samples is None else min_field_samples
     if state in (RetrainState.TRIGGERED, RetrainState.INPROGRESS):
-        return TriggerDecision(False, f"skipped: a {model_type} retrain is already {state}")
+        return TriggerDecision(False, f"skipped: a {kind.name} retrain is already {state}")
     if commits_since_deploy < min_commits:
         return TriggerDecision(
             False,
             f"skipped: {commits_since_deploy} commits since deploy, need {min_commits}",
         )
-    kind = kind_of(model_type)
     if kind.document_field is not None:
         unknown = set(figures) - {kind.document_field}
         if unknown:
@@ -264,5 +263,5 @@ def evaluate_trigger(
             )
     if no_threshold:
         decision.reason += f"; no threshold for: {', '.join(no_threshold)}"
-    logger.info("%s trigger decision: %s", model_type, decision.reason)
+    logger.info("%s trigger decision: %s", kind.name, decision.reason)
     return decision
