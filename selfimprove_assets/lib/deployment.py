@@ -42,7 +42,7 @@ def deploy_version(
 ) -> ModelInfo:
     """Register ``version`` in the model table, make it the default and move ``champion``."""
     thresholds = rebase_thresholds(field_accuracy, margin=margin, floor=floor)
-    store.register_version(
+    store.models.register_version(
         model_type=model_type,
         version=version,
         registry_name=registry_name(model_type),
@@ -78,7 +78,7 @@ def set_champion(
     API serves from the table; if the table write fails, ``registry_agrees`` reports it and
     the same call again repairs it."""
     client.set_registered_model_alias(registry_name(model_type), CHAMPION, version)
-    return store.set_default(
+    return store.models.set_default(
         model_type,
         version,
         thresholds=thresholds,
@@ -99,7 +99,7 @@ def registry_agrees(
     store: FeedbackStore, client: MlflowClient, model_type: str
 ) -> tuple[bool, str]:
     """Whether the model table's default and the registry's ``champion`` name one version."""
-    default = store.get_default(model_type)
+    default = store.models.get_default(model_type)
     alias = champion_version(client, model_type)
     table = default.version if default else None
     if table == alias:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from selfimprove_assets.lib.deployment import champion_version, deploy_version, registry_agrees
 from selfimprove_assets.lib.models.needs import TRAINING_DATA_KEY
+from selfimprove_assets.lib.store.model_table import ModelTable
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
 from selfimprove_assets_tests.loop_env import LoopEnv, build_loop_env
@@ -135,8 +136,8 @@ def test_extractor_promotion_rebases_thresholds_and_archives(loop: LoopEnv) -> N
     assert checks and all(c.passed for c in checks)
 
 
-class _TableGoesAway(FeedbackStore):
-    """The store loses its database exactly at the second step of a promotion."""
+class _TableGoesAway(ModelTable):
+    """The model table loses its database exactly at the second step of a promotion."""
 
     def set_default(self, *args: Any, **kwargs: Any) -> Any:
         raise OperationalError("UPDATE models ...", {}, Exception("server closed the connection"))
@@ -157,7 +158,8 @@ def test_promotion_survives_a_crash_between_registry_and_table(loop: LoopEnv) ->
         "parent_version": None,
         "state": RetrainState.COMPLETED,
     }
-    crashing = _TableGoesAway(loop.settings.database_url, migrate=False, engine=store.engine)
+    crashing = FeedbackStore(loop.settings.database_url, migrate=False, engine=store.engine)
+    crashing.models = _TableGoesAway(crashing.db)
     with pytest.raises(OperationalError):
         deploy_version(crashing, _client(loop), **kwargs)
     agrees, message = registry_agrees(store, _client(loop), "classifier")
