@@ -36,14 +36,47 @@ if TYPE_CHECKING:
         ExtractorCurationConfig,
     )
     from selfimprove_assets.lib.evaluation.compare import ComparisonReport
-    from selfimprove_assets.lib.evaluation.scoring import ModelScore
-    from selfimprove_assets.lib.models.needs import DataSummary
 
 
 class VerifiedTypes(Protocol):
     """The store's answer a sensor needs: committed documents per verified type."""
 
     def verified_doc_types(self) -> dict[str, int]: ...
+
+
+class DataSummary(Protocol):
+    """What a kind reads of a training set (``lib.models.needs.DataSummary``)."""
+
+    @property
+    def doc_types(self) -> Mapping[str, int]: ...
+    @property
+    def entity_labels(self) -> Mapping[str, int]: ...
+    @property
+    def labeled_entities(self) -> int: ...
+    @property
+    def entities(self) -> int: ...
+    @property
+    def documents(self) -> int: ...
+
+
+class DocumentScore(Protocol):
+    """One document's result (``lib.evaluation.scoring.DocumentScore``)."""
+
+    @property
+    def document_id(self) -> str: ...
+    @property
+    def gold_type(self) -> str: ...
+    @property
+    def predicted_type(self) -> str | None: ...
+    @property
+    def per_label(self) -> dict[str, dict[str, int]]: ...
+
+
+class ModelScore(Protocol):
+    """A version's per-document results (``lib.evaluation.scoring.ModelScore``)."""
+
+    @property
+    def documents(self) -> Sequence[DocumentScore]: ...
 
 
 @dataclass(frozen=True)
@@ -96,8 +129,9 @@ class ModelKind(ABC):
         """``None`` when the data gives this kind something to learn; else why not."""
 
     @abstractmethod
-    def reviewed_summary(self, store: VerifiedTypes) -> DataSummary:
-        """What committed reviews add to the training data, as far as deciding goes."""
+    def reviewed_doc_types(self, store: VerifiedTypes) -> Mapping[str, int]:
+        """Documents per type that committed reviews add to the training data, as far as
+        deciding whether the kind is needed goes."""
 
     @abstractmethod
     def trivial_headline(self, examples: Sequence[TrainingExample]) -> float:
@@ -162,10 +196,8 @@ class ClassifierKind(ModelKind):
             "ingest, or reviewers' verified types)"
         )
 
-    def reviewed_summary(self, store: VerifiedTypes) -> DataSummary:
-        from selfimprove_assets.lib.models.needs import DataSummary
-
-        return DataSummary(doc_types=store.verified_doc_types())
+    def reviewed_doc_types(self, store: VerifiedTypes) -> Mapping[str, int]:
+        return store.verified_doc_types()
 
     def trivial_headline(self, examples: Sequence[TrainingExample]) -> float:
         """The most common type's share: what always answering that type scores."""
@@ -231,11 +263,9 @@ class ExtractorKind(ModelKind):
             "is nothing to extract; the extractor joins when labeled entities appear"
         )
 
-    def reviewed_summary(self, store: VerifiedTypes) -> DataSummary:
+    def reviewed_doc_types(self, store: VerifiedTypes) -> Mapping[str, int]:
         """Nothing: reviews' entities are only read when curating (a baseline makes it join)."""
-        from selfimprove_assets.lib.models.needs import DataSummary
-
-        return DataSummary()
+        return {}
 
     def trivial_headline(self, examples: Sequence[TrainingExample]) -> float:
         """0: a model that finds nothing (all ``O``, what a collapsed one predicts)."""

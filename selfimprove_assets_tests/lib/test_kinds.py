@@ -106,8 +106,8 @@ def test_reviews_count_only_for_the_kind_that_reads_them() -> None:
         def verified_doc_types(self) -> dict[str, int]:
             return {"invoice": 2, "letter": 1}
 
-    assert CLASSIFIER.reviewed_summary(Store()).doc_types == {"invoice": 2, "letter": 1}
-    assert EXTRACTOR.reviewed_summary(Store()) == DataSummary()
+    assert CLASSIFIER.reviewed_doc_types(Store()) == {"invoice": 2, "letter": 1}
+    assert EXTRACTOR.reviewed_doc_types(Store()) == {}
 
 
 def test_trivial_headline_and_labels_from_examples() -> None:
@@ -151,10 +151,12 @@ def test_each_kind_compares_with_its_own_paired_test() -> None:
         "golden",
     )
     assert report.overall.default == 0.0 and report.overall.candidate == 1.0
+    assert report.get("doc_type") is report.overall and "| type |" in report.to_markdown()
 
     report = EXTRACTOR.compare(_extractor_score(1), _extractor_score(2), dataset="prod", n_boot=200)
     assert (report.model_type, report.metric) == ("extractor", "micro_f1")
     assert report.overall.candidate == 1.0 and "total" in report.fields
+    assert report.get("doc_type") is None and "| label |" in report.to_markdown()
 
 
 def test_each_kind_curates_with_its_own_config_and_sampler() -> None:

@@ -130,7 +130,7 @@ def _join_loop(
     initial = DataSummary.from_dict(getattr(recorded, "value", None))
     if joins_job is None or getattr(needed, "value", True) is not False or initial is None:
         return dg.SkipReason(f"no default {model_type} yet")
-    reviewed = kind_of(model_type).reviewed_summary(feedback.curation)
+    reviewed = DataSummary(doc_types=kind_of(model_type).reviewed_doc_types(feedback.curation))
     reason = model_needed(model_type, initial.merged(reviewed))
     if reason:
         return dg.SkipReason(f"{model_type} not needed: {reason}")

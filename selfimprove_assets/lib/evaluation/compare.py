@@ -40,7 +40,6 @@ from selfimprove_assets.lib.evaluation.paired_stats import (
     micro_f1,
     safe_ratio,
 )
-from selfimprove_assets.lib.kinds import kind_of
 
 DEFAULT_BOOTSTRAP = 2000
 
@@ -141,11 +140,13 @@ class ComparisonReport:
     fields: dict[str, FieldComparison]
     by_type: dict[str, FieldComparison] = field(default_factory=dict)
     groups: dict[str, FieldComparison] = field(default_factory=dict)
+    overall_field: str = "overall"  # also names the overall figure (a classifier's doc_type)
+    breakdown: str = "label"  # what one of ``fields`` is (a classifier's gold type)
 
     def get(self, name: str) -> FieldComparison | None:
         """``"overall"`` (or ``"doc_type"`` for a classifier) is the overall figure; then
         fields, then groups."""
-        if name in ("overall", kind_of(self.model_type).document_field):
+        if name in ("overall", self.overall_field):
             return self.overall
         return self.fields.get(name) or self.groups.get(name)
 
@@ -188,9 +189,8 @@ class ComparisonReport:
             head.format("figure"),
             row(self.overall),
         ]
-        breakdown = kind_of(self.model_type).class_noun
         if self.fields:
-            out += ["\n", head.format(breakdown), *(row(c) for c in self.fields.values())]
+            out += ["\n", head.format(self.breakdown), *(row(c) for c in self.fields.values())]
         if self.by_type:
             out += ["\n", head.format("type"), *(row(c) for c in self.by_type.values())]
         if self.groups:
@@ -271,7 +271,7 @@ def compare_classification(
         pooled[name].extra["members"] = members
     return ComparisonReport(
         "classifier", dataset, "accuracy", len(records), confidence, n_boot, seed, overall, fields,
-        groups=pooled,
+        groups=pooled, overall_field="doc_type", breakdown="type",
     )  # fmt: skip
 
 
