@@ -10,8 +10,10 @@ every weight, whether it calibrates its confidence, how curation draws its rows 
 paired test compares a candidate with the default.
 
 Adding a model type (say a page-level table detector) is one new kind: a subclass with its
-facts and behaviours, listed in :data:`KINDS`, and its name in ``types.MODEL_TYPES`` (a test
-keeps the two equal).
+facts and behaviours, listed in :data:`KINDS`, and its name in ``types.MODEL_TYPES`` and
+``types.ModelType`` (a test keeps them equal). A kind that is entity-level or document-level
+needs nothing else; one with a new output shape also extends the data every type exchanges
+(``Prediction``, the API's per-type payloads), which is the contract, not a decision.
 
 Heavy modules (numpy, pandas, torch) are imported inside the methods, so this module sits at
 the bottom of the import graph next to ``lib/types``.
