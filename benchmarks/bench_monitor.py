@@ -74,7 +74,7 @@ def phase_tick(url: str, home: str) -> dict[str, Any]:
     instance = dg.DagsterInstance.ephemeral()
     resources = {"store": FeedbackStoreResource(database_url=url)}
     store = FeedbackStore(url, migrate=False)
-    latest = store.max_commit_id()
+    latest = store.counters.max_commit_id()
     out: dict[str, Any] = {}
     for model_type in ("classifier", "extractor"):
         sensor = defs.get_repository_def().get_sensor_def(f"{model_type}_accuracy_sensor")
@@ -93,16 +93,16 @@ def phase_tick(url: str, home: str) -> dict[str, Any]:
             )
             assert data.cursor == str(latest), data.cursor
         cycle.rearm(store, model_type)
-        default = store.get_default(model_type)
+        default = store.models.get_default(model_type)
         assert default is not None
         parts: dict[str, float] = {}
-        parts["max_commit_id_s"], _ = _median_time(store.max_commit_id)
-        parts["get_default_s"], _ = _median_time(lambda mt=model_type: store.get_default(mt))
+        parts["max_commit_id_s"], _ = _median_time(store.counters.max_commit_id)
+        parts["get_default_s"], _ = _median_time(lambda mt=model_type: store.models.get_default(mt))
         parts["live_counters_s"], figures = _median_time(
             lambda mt=model_type: live_figures(store, mt, VERSION)
         )
         parts["counter_commit_total_s"], commits = _median_time(
-            lambda mt=model_type: store.counter_commit_total(mt, VERSION)
+            lambda mt=model_type: store.counters.counter_commit_total(mt, VERSION)
         )
         parts["evaluate_trigger_s"], decision = _median_time(
             lambda mt=model_type, f=figures, c=commits, d=default: evaluate_trigger(
@@ -139,16 +139,18 @@ def phase_curate(url: str, model_type: str) -> dict[str, Any]:
     from selfimprove_assets.lib.store.repository import FeedbackStore
 
     store = FeedbackStore(url, migrate=False)
-    default = store.get_default(model_type)
+    default = store.models.get_default(model_type)
     assert default is not None
     rss_before = _rss_mb()
     lib_config = _lib_config(model_type, RetrainingSetConfig())
     t0 = time.perf_counter()
-    rows = store.curation_rows(model_type, default.version)
+    rows = store.curation.curation_rows(model_type, default.version)
     t1 = time.perf_counter()
     frame = pd.DataFrame(rows)
     t2 = time.perf_counter()
-    under = underperforming(default.thresholds, store.live_counters(model_type, default.version))
+    under = underperforming(
+        default.thresholds, store.counters.live_counters(model_type, default.version)
+    )
     result = kind_of(model_type).curate(frame, under, lib_config)
     t3 = time.perf_counter()
     out: dict[str, Any] = {

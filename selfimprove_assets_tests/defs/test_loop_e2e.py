@@ -99,7 +99,7 @@ def test_attempts_are_named_and_decisions_tagged_in_the_registry(loop: LoopEnv) 
     assert rejected.tags["parent"] == promoted.tags["parent"] == "1"
     assert rejected.tags["reasons"] and rejected.tags["reasons"] != "-"
     assert (promoted.description or "").startswith("v2.1: second attempt of retrain cycle")
-    default = loop.store.get_default("classifier")
+    default = loop.store.models.get_default("classifier")
     assert default is not None and default.version == str(promoted.version)
     assert default.baseline_metrics["version_name"] == "v2.1"
     for version in (rejected, promoted):

@@ -120,8 +120,8 @@ def test_one_type_corpus_runs_the_extractor_alone_until_a_second_type_arrives(
     assert classifier["needed"] is False and ONE_TYPE in classifier["not_needed"]
     assert "nothing to classify" in classifier["not_needed"]
     assert _baseline_metadata(result, "extractor_baseline")["needed"] is True
-    assert env.store.get_default("classifier") is None
-    extractor = env.store.get_default("extractor")
+    assert env.store.models.get_default("classifier") is None
+    extractor = env.store.models.get_default("extractor")
     assert extractor is not None and extractor.version == "1"
     client = MlflowClient(tracking_uri=env.settings.mlflow_tracking_uri)
     assert not client.search_model_versions("name='doc-classifier'")  # nothing was trained
@@ -139,8 +139,8 @@ def test_one_type_corpus_runs_the_extractor_alone_until_a_second_type_arrives(
     assert all(d["prediction"]["doc_type"] == ONE_TYPE for d in documents)
     assert all(d["review"]["committed"] for d in documents)
     # the commit counts toward the extractor only: no counters for a classifier that does not exist
-    assert env.store.counter_commit_total("extractor", "1") == 12
-    assert env.store.live_counters("classifier", "") == {}
+    assert env.store.counters.counter_commit_total("extractor", "1") == 12
+    assert env.store.counters.live_counters("classifier", "") == {}
     extractor_tick = env.tick("extractor")
     assert [e.asset_key for e in extractor_tick.asset_events] == [dg.AssetKey("extractor_accuracy")]
     classifier_tick = env.tick("classifier")
@@ -170,7 +170,7 @@ def test_one_type_corpus_runs_the_extractor_alone_until_a_second_type_arrives(
     assert joined["needed"] is True and joined["reviewed_documents"] == 12 + len(second)
     trained_types = set(joined["training_data"]["doc_types"])
     assert trained_types == {ONE_TYPE} | {d.doc_type for d in second}
-    default = env.store.get_default("classifier")
+    default = env.store.models.get_default("classifier")
     assert default is not None and default.version == "1"
     assert str(client.get_model_version_by_alias("doc-classifier", "champion").version) == "1"
     # from now on the classifier's sensor watches its own live figures (none committed yet)
@@ -186,13 +186,13 @@ def test_a_corpus_without_entities_runs_the_classifier_alone(tmp_path: Path) -> 
     assert result.success
     extractor = _baseline_metadata(result, "extractor_baseline")
     assert extractor["needed"] is False and "nothing to extract" in extractor["not_needed"]
-    assert env.store.get_default("extractor") is None
-    assert env.store.get_default("classifier") is not None
+    assert env.store.models.get_default("extractor") is None
+    assert env.store.models.get_default("classifier") is not None
     docs = read_labels(tmp_path / "corpus")[:4]
     stats, documents = _review(env, docs)
     assert stats["failed"] == 0 and stats["committed"] == 4
     assert all(d["model_versions"]["extractor"] is None for d in documents)
     assert all(d["prediction"]["entities"] == [] for d in documents)
-    assert env.store.counter_commit_total("classifier", "1") == 4
+    assert env.store.counters.counter_commit_total("classifier", "1") == 4
     data = env.tick("extractor")
     assert not data.run_requests and "extractor not needed" in (data.skip_message or "")

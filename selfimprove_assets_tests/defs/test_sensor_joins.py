@@ -56,12 +56,12 @@ def _commit_reviews(store: FeedbackStore, types: list[str], start: int = 0) -> N
                 ("extractor", "1", {"entities": []}),
             ],
         )
-        store.set_review(
+        store.commits.set_review(
             doc,
             verified={"classifier": {"doc_type": doc_type}, "extractor": {"entities": []}},
         )
         ids.append(doc)
-    store.commit_documents(ids)
+    store.commits.commit_documents(ids)
 
 
 def _tick(env: dict[str, Any], model_type: str = "classifier") -> Any:
@@ -84,7 +84,8 @@ def test_classifier_joins_when_reviews_hold_a_second_type(env: dict[str, Any]) -
     waiting = _tick(env)
     assert not waiting.run_requests
     assert "classifier not needed" in (waiting.skip_message or "")
-    assert env["store"].live_counters("classifier", NO_MODEL_VERSION) == {}  # never counted
+    # never counted
+    assert env["store"].counters.live_counters("classifier", NO_MODEL_VERSION) == {}
 
     _commit_reviews(env["store"], ["referral", "intake"], start=3)
     data = _tick(env)
@@ -96,7 +97,7 @@ def test_classifier_joins_when_reviews_hold_a_second_type(env: dict[str, Any]) -
     }
     assert json.loads(request.tags["selfimprove/joins"]) == ["intake", "referral"]
     assert request.run_key and request.run_key.startswith("classifier-joins-")
-    assert env["store"].verified_doc_types() == {"intake": 4, "referral": 1}
+    assert env["store"].curation.verified_doc_types() == {"intake": 4, "referral": 1}
 
 
 def test_extractor_of_a_corpus_without_entities_never_runs(env: dict[str, Any]) -> None:

@@ -23,8 +23,12 @@ MIN_COMMITS = 30
 def env(tmp_path: Path) -> dict[str, Any]:
     settings = load_settings({"SELFIMPROVE_HOME": str(tmp_path)})
     store = FeedbackStore(settings.database_url)
-    store.register_version(model_type="classifier", version="1", registry_name="doc-classifier")
-    store.set_default("classifier", "1", thresholds={"doc_type": 0.9}, state=RetrainState.IDLE)
+    store.models.register_version(
+        model_type="classifier", version="1", registry_name="doc-classifier"
+    )
+    store.models.set_default(
+        "classifier", "1", thresholds={"doc_type": 0.9}, state=RetrainState.IDLE
+    )
     defs = build_definitions(settings, min_commits=MIN_COMMITS, min_corrections=0)
     return {
         "store": store,
@@ -47,9 +51,9 @@ def _commit(store: FeedbackStore, n: int, wrong: int, start: int = 0) -> None:
     for i in range(start, start + n):
         doc = _invoice_prediction(store, f"h{i}")
         verified = "referral" if i - start < wrong else "invoice"
-        store.set_review(doc, verified={"classifier": {"doc_type": verified}})
+        store.commits.set_review(doc, verified={"classifier": {"doc_type": verified}})
         ids.append(doc)
-    store.commit_documents(ids)
+    store.commits.commit_documents(ids)
 
 
 def _tick(env: dict[str, Any], cursor: str | None) -> Any:
@@ -76,7 +80,7 @@ def test_exactly_one_run_when_significantly_below(env: dict[str, Any]) -> None:
     assert request.tags["selfimprove/model_type"] == "classifier"
     assert "doc_type" in request.tags["selfimprove/trigger"]
     assert request.run_key == "classifier-v1-commit1"
-    assert env["store"].get_default("classifier").retrain_state == "TRIGGERED"
+    assert env["store"].models.get_default("classifier").retrain_state == "TRIGGERED"
     # the cursor advanced; the next tick sees nothing new
     again = _tick(env, data.cursor)
     assert not again.run_requests and "no new commits" in (again.skip_message or "")
@@ -87,7 +91,7 @@ def test_exactly_one_run_when_significantly_below(env: dict[str, Any]) -> None:
 
 
 def test_no_trigger_while_in_progress(env: dict[str, Any]) -> None:
-    env["store"].set_retrain_state("classifier", RetrainState.INPROGRESS)
+    env["store"].cycles.set_retrain_state("classifier", RetrainState.INPROGRESS)
     _commit(env["store"], 40, wrong=30)
     data = _tick(env, None)
     assert not data.run_requests
@@ -105,15 +109,15 @@ def test_failure_moves_state_to_failed_and_releases_rows(env: dict[str, Any]) ->
     store: FeedbackStore = env["store"]
     _commit(store, 40, wrong=20)
     assert _tick(env, None).run_requests
-    store.set_retrain_state("classifier", RetrainState.INPROGRESS)
-    cycle = store.open_cycle("classifier", "1", {})
-    rows = store.committed_feedback("classifier", "1")
-    store.mark_retrained([r["feedback_id"] for r in rows], cycle.cycle_id)
-    assert store.committed_feedback("classifier", "1") == []
+    store.cycles.set_retrain_state("classifier", RetrainState.INPROGRESS)
+    cycle = store.cycles.open_cycle("classifier", "1", {})
+    rows = store.curation.committed_feedback("classifier", "1")
+    store.cycles.mark_retrained([r["feedback_id"] for r in rows], cycle.cycle_id)
+    assert store.curation.committed_feedback("classifier", "1") == []
     mark_run_failed(env["resources"]["store"], {"selfimprove/model_type": "classifier"}, "boom")
-    assert store.get_default("classifier").retrain_state == "FAILED"  # type: ignore[union-attr]
-    assert len(store.committed_feedback("classifier", "1")) == 40
-    assert store.current_cycle("classifier").state == "FAILED"  # type: ignore[union-attr]
+    assert store.models.get_default("classifier").retrain_state == "FAILED"  # type: ignore[union-attr]
+    assert len(store.curation.committed_feedback("classifier", "1")) == 40
+    assert store.cycles.current_cycle("classifier").state == "FAILED"  # type: ignore[union-attr]
     # a later significant drop can trigger again from FAILED
     _commit(store, 40, wrong=30, start=200)
     assert len(_tick(env, "1").run_requests) == 1
@@ -127,9 +131,11 @@ def test_suspicious_feedback_is_listed_for_a_human(env: dict[str, Any]) -> None:
         reviewer, verified = ("careful", "invoice") if i < 40 else ("hasty", "referral")
         if i < 2:
             verified = "referral"
-        store.set_review(doc, verified={"classifier": {"doc_type": verified}}, reviewer=reviewer)
+        store.commits.set_review(
+            doc, verified={"classifier": {"doc_type": verified}}, reviewer=reviewer
+        )
         ids.append(doc)
-    store.commit_documents(ids)
+    store.commits.commit_documents(ids)
     job = env["defs"].resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(
         instance=env["instance"], asset_selection=[dg.AssetKey("classifier_accuracy")]
@@ -147,15 +153,17 @@ def test_rejected_candidate_waits_for_an_operator(env: dict[str, Any]) -> None:
     store: FeedbackStore = env["store"]
     _commit(store, 40, wrong=20)
     assert _tick(env, None).run_requests
-    cycle = store.open_cycle("classifier", "1", {})
-    store.update_cycle(
+    cycle = store.cycles.open_cycle("classifier", "1", {})
+    store.cycles.update_cycle(
         cycle.cycle_id,
         cycle.attempt,
         state=RetrainState.FAILED,
         candidate_version="2",
         decision={"promote": False, "failed": ["FAIL: no improvement"]},
     )
-    store.set_retrain_state("classifier", RetrainState.FAILED, reason="candidate v2 rejected")
+    store.cycles.set_retrain_state(
+        "classifier", RetrainState.FAILED, reason="candidate v2 rejected"
+    )
     _commit(store, 40, wrong=30, start=300)
     data = _tick(env, "1")
     assert not data.run_requests
@@ -164,11 +172,11 @@ def test_rejected_candidate_waits_for_an_operator(env: dict[str, Any]) -> None:
 
 def _claim_rows(store: FeedbackStore) -> str:
     """An in-progress cycle that claimed every committed row (what curation does)."""
-    store.set_retrain_state("classifier", RetrainState.INPROGRESS, reason="curating")
-    cycle = store.open_cycle("classifier", "1", {})
-    rows = store.committed_feedback("classifier", "1")
-    store.mark_retrained([r["feedback_id"] for r in rows], cycle.cycle_id)
-    assert store.committed_feedback("classifier", "1") == []
+    store.cycles.set_retrain_state("classifier", RetrainState.INPROGRESS, reason="curating")
+    cycle = store.cycles.open_cycle("classifier", "1", {})
+    rows = store.curation.committed_feedback("classifier", "1")
+    store.cycles.mark_retrained([r["feedback_id"] for r in rows], cycle.cycle_id)
+    assert store.curation.committed_feedback("classifier", "1") == []
     return cycle.cycle_id
 
 
@@ -192,16 +200,16 @@ def test_crash_in_a_manual_rematerialization_fails_the_cycle(env: dict[str, Any]
     )
     assert not result.success
     assert "selfimprove/model_type" not in result.dagster_run.tags
-    assert store.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
+    assert store.models.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
     context = dg.build_sensor_context(
         instance=instance, cursor=first.cursor, resources=env["resources"]
     )
     sensor.evaluate_tick(context)
-    default = store.get_default("classifier")
+    default = store.models.get_default("classifier")
     assert default is not None and default.retrain_state == "FAILED"
     assert "retraining run failed" in (default.state_reason or "")
-    assert len(store.committed_feedback("classifier", "1")) == 40
-    assert store.current_cycle("classifier").state == "FAILED"  # type: ignore[union-attr]
+    assert len(store.curation.committed_feedback("classifier", "1")) == 40
+    assert store.cycles.current_cycle("classifier").state == "FAILED"  # type: ignore[union-attr]
 
 
 def test_untagged_run_of_other_assets_is_ignored(env: dict[str, Any]) -> None:
@@ -210,13 +218,13 @@ def test_untagged_run_of_other_assets_is_ignored(env: dict[str, Any]) -> None:
     _claim_rows(store)
     keys = [dg.AssetKey("classifier_accuracy"), dg.AssetKey("corpus_splits")]
     mark_run_failed(env["resources"]["store"], {}, "boom", asset_keys=keys)
-    assert store.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
-    assert store.committed_feedback("classifier", "1") == []
+    assert store.models.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
+    assert store.curation.committed_feedback("classifier", "1") == []
     # the extractor's loop asset names the extractor only (it has no default: nothing happens)
     mark_run_failed(
         env["resources"]["store"], {}, "boom", asset_keys=[dg.AssetKey("extractor_evaluation")]
     )
-    assert store.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
+    assert store.models.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
 
 
 def test_cancel_of_an_untagged_rematerialization_fails_the_cycle(env: dict[str, Any]) -> None:
@@ -236,7 +244,7 @@ def test_cancel_of_an_untagged_rematerialization_fails_the_cycle(env: dict[str, 
         instance=instance, cursor=first.cursor, resources=env["resources"]
     )
     sensor.evaluate_tick(context)
-    default = store.get_default("classifier")
+    default = store.models.get_default("classifier")
     assert default is not None and default.retrain_state == "FAILED"
     assert "run canceled" in (default.state_reason or "")
-    assert len(store.committed_feedback("classifier", "1")) == 40
+    assert len(store.curation.committed_feedback("classifier", "1")) == 40

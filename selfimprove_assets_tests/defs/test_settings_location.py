@@ -54,9 +54,9 @@ def _commit(store: FeedbackStore, n: int, wrong: int, start: int) -> None:
             store, f"h{i}", [("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})]
         )
         verified = "referral" if i - start < wrong else "invoice"
-        store.set_review(doc, verified={"classifier": {"doc_type": verified}})
+        store.commits.set_review(doc, verified={"classifier": {"doc_type": verified}})
         ids.append(doc)
-    store.commit_documents(ids)
+    store.commits.commit_documents(ids)
 
 
 def test_the_code_locations_sensors_use_the_settings_rules(home: Path) -> None:
@@ -66,8 +66,12 @@ def test_the_code_locations_sensors_use_the_settings_rules(home: Path) -> None:
     env = {"SELFIMPROVE_HOME": str(home), "SELFIMPROVE_MONITOR_MIN_CORRECTIONS": "15"}
     settings = load_settings(env)
     store = FeedbackStore(settings.database_url)
-    store.register_version(model_type="classifier", version="1", registry_name="doc-classifier")
-    store.set_default("classifier", "1", thresholds={"doc_type": 0.9}, state=RetrainState.IDLE)
+    store.models.register_version(
+        model_type="classifier", version="1", registry_name="doc-classifier"
+    )
+    store.models.set_default(
+        "classifier", "1", thresholds={"doc_type": 0.9}, state=RetrainState.IDLE
+    )
     defs = build_definitions(settings)  # no keyword rules: the settings' [monitor] section
     sensor = defs.get_repository_def().get_sensor_def("classifier_accuracy_sensor")
     instance = dg.DagsterInstance.ephemeral()
@@ -150,7 +154,7 @@ def test_a_store_url_from_the_environment_still_opens(
     monkeypatch.setenv("SELFIMPROVE_DATABASE_URL", url)
     resources = build_definitions().resources or {}
     assert isinstance(resources["store"].database_url, dg.EnvVar)
-    assert resources["store"].get().count_documents() == 0
+    assert resources["store"].get().documents.count_documents() == 0
     assert (home / "from-env.db").is_file()
 
 

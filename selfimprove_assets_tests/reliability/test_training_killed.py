@@ -145,7 +145,7 @@ def test_training_killed_mid_epoch_fails_the_run_and_frees_the_rows(
     defs, instance, store = loop["defs"], loop["instance"], loop["store"]
     mlflow = MlflowClient(tracking_uri=tiny_models.tracking_uri)
     versions_before = len(mlflow.search_model_versions("name='document-classifier'"))
-    available = len(store.curation_rows("classifier", "1"))
+    available = len(store.curation.curation_rows("classifier", "1"))
     assert available == len(tiny_models.files)
 
     tick = _tick(defs, instance)
@@ -162,8 +162,8 @@ def test_training_killed_mid_epoch_fails_the_run_and_frees_the_rows(
     failed_steps = {e.step_key for e in result.all_events if e.is_step_failure}
     assert failed_steps == {"classifier_candidate"}
     # Mid-run, the curated rows were claimed by the cycle.
-    assert store.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
-    assert len(store.curation_rows("classifier", "1")) < available
+    assert store.models.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
+    assert len(store.curation.curation_rows("classifier", "1")) < available
 
     # The real failure sensor, on the real failure event.
     failure_sensor = defs.get_repository_def().get_sensor_def("retraining_failure_sensor")
@@ -176,19 +176,19 @@ def test_training_killed_mid_epoch_fails_the_run_and_frees_the_rows(
     ).for_run_failure()
     failure_sensor(context)  # type: ignore[operator]
 
-    default = store.get_default("classifier")
+    default = store.models.get_default("classifier")
     assert default is not None and default.version == "1"
     assert default.retrain_state == RetrainState.FAILED.value
     assert "retraining run failed" in (default.state_reason or "")
-    cycle = store.current_cycle("classifier")
+    cycle = store.cycles.current_cycle("classifier")
     assert cycle is not None and cycle.state == RetrainState.FAILED.value
-    assert len(store.curation_rows("classifier", "1")) == available  # released
+    assert len(store.curation.curation_rows("classifier", "1")) == available  # released
     assert len(mlflow.search_model_versions("name='document-classifier'")) == versions_before
 
     # The next trigger works and the same rows can be curated again (attempt 2).
     again = _tick(defs, instance)
     assert len(again.run_requests) == 1, again.skip_message
-    assert store.get_default("classifier").retrain_state == "TRIGGERED"  # type: ignore[union-attr]
+    assert store.models.get_default("classifier").retrain_state == "TRIGGERED"  # type: ignore[union-attr]
     curated = job.execute_in_process(
         instance=instance,
         tags=dict(again.run_requests[0].tags),
@@ -197,4 +197,4 @@ def test_training_killed_mid_epoch_fails_the_run_and_frees_the_rows(
     assert curated.success
     output = curated.output_for_node("classifier_retraining_set")
     assert output["cycle_id"] == cycle.cycle_id and output["attempt"] == cycle.attempt + 1
-    assert len(store.curation_rows("classifier", "1")) < available  # claimed again
+    assert len(store.curation.curation_rows("classifier", "1")) < available  # claimed again

@@ -182,7 +182,7 @@ def _reviewed_examples(
     """Every committed review of ``model_type`` as a training example (verified type and
     entities over the document's words), leaving out documents already in ``training``."""
     feedback = store.get()
-    rows = feedback.committed_feedback(model_type, include_retrained=True)
+    rows = feedback.curation.committed_feedback(model_type, include_retrained=True)
     examples, _ = feedback_examples(
         feedback, PageStore(home.settings.pages_dir), rows, source="feedback"
     )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -41,23 +40,6 @@ from selfimprove_assets.lib.store.cycles import CycleInfo, CycleStore
 from selfimprove_assets.lib.store.documents import DocumentStore
 from selfimprove_assets.lib.store.engine import make_engine, upgrade_schema
 from selfimprove_assets.lib.store.model_table import ModelInfo, ModelTable
-
-# TRANSITIONAL, removed with the call-site sweep: the flat names of before the split, each
-# forwarded to its part, so that callers not yet swept keep working meanwhile.
-_FLAT_NAMES = {
-    name: part
-    for part, names in {
-        "documents": "add_document get_document count_documents list_documents known_labels",
-        "commits": "set_review commit_documents",
-        "counters": "live_counters recount max_commit_id committed_count counter_commit_total "
-        "count_feedback archived_and_live_overlap",
-        "curation": "committed_feedback verified_doc_types curation_rows committed_reviews",
-        "models": "register_version set_default get_default get_version list_versions",
-        "cycles": "set_retrain_state open_cycle current_cycle update_cycle mark_retrained "
-        "release_cycle archive_cycle",
-    }.items()
-    for name in names.split()
-}
 
 __all__ = [
     "COUNTER_COLUMNS",
@@ -102,11 +84,3 @@ class FeedbackStore:
     @property
     def dialect(self) -> str:
         return self.db.dialect
-
-    def __getattr__(self, name: str) -> Any:
-        """TRANSITIONAL (removed with the call-site sweep): ``store.get_default`` and the other
-        flat names of before the split forward to their part."""
-        part = _FLAT_NAMES.get(name)
-        if part is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return getattr(getattr(self, part), name)
