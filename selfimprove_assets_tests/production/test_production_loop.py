@@ -6,7 +6,9 @@ store and for Dagster's own storage with ``deploy/dagster.postgres.yaml``). Each
 1. a crash: the operator re-materializes the extractor's loop assets from the webserver (the
    UI's "Materialize", i.e. ``__ASSET_JOB``, no model-type tag) with a training job whose
    dataset is missing. The run claims the committed rows, then fails; the failure sensor, run
-   by the daemon, leaves the state ``FAILED`` and the rows available again;
+   by the daemon, leaves the state ``FAILED`` and the rows available again. Then the same
+   re-materialization with its run worker killed (SIGKILL) while its training job trains: the
+   code server reports the run failed, and the failure sensor frees it the same way;
 2. the next trigger: drifted documents reviewed and committed through the API move the live
    accuracy below its threshold; the daemon's accuracy sensor requests
    ``extractor_retraining``, the run curates, fine-tunes, evaluates and promotes a candidate;
@@ -16,6 +18,9 @@ store and for Dagster's own storage with ``deploy/dagster.postgres.yaml``). Each
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import time
 from typing import Any
 
@@ -23,13 +28,14 @@ import pytest
 from mlflow import MlflowClient
 
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets_tests.production.services import wait_for
+from selfimprove_assets_tests.production.services import command_line, descendants, wait_for
 from selfimprove_assets_tests.production.stack import Backend, Stack, StartDeployment, World
 from selfimprove_assets_tests.production.summary import record_excerpt, record_time
 
 pytestmark = pytest.mark.slow
 
 CYCLE_ASSETS = [f"extractor_{s}" for s in ("retraining_set", "candidate", "evaluation", "champion")]
+LOOP_TAGS = ("name", "cycle", "attempt", "parent", "parent_name", "decision", "reasons")
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 FIRST_REVIEWS = 6  # fewer than the sensor's min_commits: no trigger before the crash
 HOT_SWAP_PROBES = 2  # documents kept back to ask the swapped API for a prediction
@@ -104,6 +110,63 @@ def _crash_is_released(stack: Stack, store: FeedbackStore, world: World) -> None
     assert state["default_version"] == "1"
 
 
+def _worker_pid(stack: Stack, run_id: str) -> int | None:
+    """The run worker's pid, from the run's engine event (what the UI's run log shows)."""
+    for line in stack.run_log(run_id):
+        found = re.search(r"Started process for run \(pid: (\d+)\)", line)
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def _training_job(worker: int) -> int | None:
+    jobs = [p for p in descendants(worker) if "training_jobs.train" in command_line(p)]
+    return jobs[0] if jobs else None
+
+
+def _killed_run_is_released(stack: Stack, store: FeedbackStore) -> None:
+    """A re-materialization whose run worker is killed (SIGKILL, no handler runs) while its
+    training job trains: the code server reports the run failed, the failure sensor frees it."""
+    available = _available_rows(store)
+    # a training job that would run for hours: it is killed long before it could finish
+    endless = {"extra_args": ["--epochs", "100000", "--patience", "100000"]}
+    run_id = stack.launch_assets(CYCLE_ASSETS, {"resources": {"trainer": {"config": endless}}})
+    worker = wait_for(
+        lambda: _worker_pid(stack, run_id),
+        timeout=RUN_TIMEOUT,
+        what=f"the run worker of {run_id} started",
+        services=stack.services,
+    )
+    training = wait_for(
+        lambda: _training_job(worker),
+        timeout=RUN_TIMEOUT,
+        what=f"the training job of run {run_id} started",
+        services=stack.services,
+        describe=lambda: "\n".join(stack.run_log(run_id)[-10:]),
+    )
+    assert _available_rows(store) < available  # the run claimed the rows before training
+    for pid in (training, worker):
+        os.kill(pid, signal.SIGKILL)
+    run = wait_for(
+        lambda: _finished(stack, run_id),
+        timeout=SENSOR_TIMEOUT,
+        what=f"the killed run {run_id} reported failed",
+        services=stack.services,
+    )
+    assert run["status"] == "FAILURE", run
+    killed = f"Run execution process for {run_id} was terminated by signal 9 (SIGKILL)"
+    assert any(killed in line for line in stack.run_log(run_id)), stack.run_log(run_id)[-10:]
+    wait_for(
+        lambda: (
+            _extractor(stack)["retrain_state"] == "FAILED" and _available_rows(store) == available
+        ),
+        timeout=SENSOR_TIMEOUT,
+        what="retraining_failure_sensor releasing the killed run's rows",
+        services=stack.services,
+        describe=lambda: f"{_extractor(stack)}; {_available_rows(store)} of {available} rows",
+    )
+
+
 def _sensor_retrains_and_api_swaps(
     stack: Stack, store: FeedbackStore, world: World, backend_name: str
 ) -> str:
@@ -150,7 +213,8 @@ def _sensor_retrains_and_api_swaps(
     assert (stack.health() or {}).get("extractor") == new_version
     assert _extractor(stack)["serving_version"] == new_version
     excerpt = stack.cycle_excerpt(run["runId"])
-    excerpt.append(f"MLflow {registered.name} version {new_version} tags: {version_tags}")
+    shown = {k: v for k, v in version_tags.items() if k in LOOP_TAGS}
+    excerpt.append(f"MLflow {registered.name} version {new_version} tags: {shown}")
     record_excerpt(f"{backend_name} daemon-driven cycle", excerpt)
     return new_version
 
@@ -172,6 +236,9 @@ def test_daemon_retrains_after_a_crash_and_the_api_swaps(
         phase = time.monotonic()
         _crash_is_released(stack, store, world)
         record_time(name, "crashed re-materialization released", time.monotonic() - phase)
+        phase = time.monotonic()
+        _killed_run_is_released(stack, store)
+        record_time(name, "killed re-materialization released", time.monotonic() - phase)
         phase = time.monotonic()
         version = _sensor_retrains_and_api_swaps(stack, store, world, name)
         record_time(name, f"daemon cycle to v{version} served", time.monotonic() - phase)
