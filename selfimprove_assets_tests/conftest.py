@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,3 +36,58 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return create_database(request.getfixturevalue("postgres_admin_url"))
+
+
+# Tests that need hardware or tools a machine may lack are not skipped (a skip reads as a pass
+# that did not happen): they are deselected where the machine lacks what they need, named in
+# the summary, and run where it has it (a GPU machine runs `pytest -m cuda`).
+MACHINE_MARKERS = ("cuda", "no_cuda", "docker")
+
+
+def _machine_has(marker: str) -> bool:
+    if marker in ("cuda", "no_cuda"):
+        import torch
+
+        return torch.cuda.is_available() == (marker == "cuda")
+    docker = shutil.which("docker")
+    return (
+        docker is not None
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    )
+
+
+def _needs(item: pytest.Item) -> list[str]:
+    return [m for m in MACHINE_MARKERS if item.get_closest_marker(m) is not None]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    has: dict[str, bool] = {}
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        needs = _needs(item)
+        for marker in needs:
+            if marker not in has:
+                has[marker] = _machine_has(marker)
+        (keep if all(has[m] for m in needs) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+        config.stash[_DESELECTED] = [
+            f"{item.nodeid} (needs {', '.join(_needs(item))})" for item in dropped
+        ]
+
+
+_DESELECTED = pytest.StashKey[list[str]]()
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    dropped = config.stash.get(_DESELECTED, [])
+    if dropped:
+        terminalreporter.write_sep(
+            "-", f"{len(dropped)} deselected: this machine lacks what they need"
+        )
+        for line in dropped:
+            terminalreporter.write_line(line)

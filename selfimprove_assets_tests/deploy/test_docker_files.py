@@ -13,7 +13,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -210,11 +209,7 @@ def test_dockerfile_copies_files_the_build_context_keeps() -> None:
         assert not any(fnmatch.fnmatch(source, pattern) for pattern in ignored), source
 
 
-@pytest.mark.skipif(
-    shutil.which("docker") is None
-    or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
-    reason="docker compose is not installed here",
-)
+@pytest.mark.docker
 def test_docker_compose_accepts_the_file() -> None:
     result = subprocess.run(
         ["docker", "compose", "-f", str(REPO / "docker-compose.yaml"), "config", "--quiet"],

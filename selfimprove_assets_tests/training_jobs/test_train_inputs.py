@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from selfimprove_assets.lib.models.backbone import configure_runtime, save_tiny_backbone
 from selfimprove_assets.lib.models.dataset import write_dataset
@@ -67,7 +66,7 @@ def test_a_local_dataset_that_is_missing_is_still_refused(store: dict[str, Any])
         parse_args(argv)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+@pytest.mark.no_cuda
 def test_asking_for_cuda_without_one_fails_the_run_clearly(store: dict[str, Any]) -> None:
     with pytest.raises(RuntimeError, match="torch sees no CUDA device"):
         run(parse_args(_args(store, "--device", "cuda")))

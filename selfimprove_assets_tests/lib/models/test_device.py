@@ -41,8 +41,8 @@ from selfimprove_assets.lib.models.training import (
 )
 from selfimprove_assets_tests.lib.models.tiny_corpus import make_corpus
 
-no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+no_cuda = pytest.mark.no_cuda  # deselected on a machine with CUDA (see conftest)
+cuda = pytest.mark.cuda  # deselected on a machine without CUDA: run them with `pytest -m cuda`
 
 
 @no_cuda
