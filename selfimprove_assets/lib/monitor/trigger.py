@@ -201,11 +201,11 @@ def evaluate_trigger(
         raise ValueError("commits_since_deploy, min_commits and min_corrections must be >= 0")
     min_n = min_commits if min_field_samples is None else min_field_samples
     if state in (RetrainState.TRIGGERED, RetrainState.INPROGRESS):
-        return TriggerDecision(False, f"skipped: a {kind.name} retrain is already {state}")
+        return TriggerDecision(False, f"a {kind.name} retrain is already {state}")
     if commits_since_deploy < min_commits:
         return TriggerDecision(
             False,
-            f"skipped: {commits_since_deploy} commits since deploy, need {min_commits}",
+            f"{commits_since_deploy} commits since deploy, need {min_commits}",
         )
     if kind.document_field is not None:
         unknown = set(figures) - {kind.document_field}
