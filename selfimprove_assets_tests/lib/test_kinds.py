@@ -31,20 +31,9 @@ from selfimprove_assets.lib.models.needs import DataSummary, model_needed
 from selfimprove_assets.lib.models.spec import ModelSpec
 from selfimprove_assets.lib.monitor.trigger import FieldFigure, evaluate_trigger
 from selfimprove_assets.lib.store.outcomes import compute_outcome
-from selfimprove_assets.lib.types import MODEL_TYPES, ModelType, TrainingExample
+from selfimprove_assets.lib.types import MODEL_TYPES, ModelType
 from selfimprove_assets_tests.lib.curation.conftest import feedback_frame
-
-
-def _example(doc_id: str, doc_type: str, tags: list[str]) -> TrainingExample:
-    n = len(tags)
-    return TrainingExample(
-        document_id=doc_id,
-        doc_type=doc_type,
-        words=[f"w{i}" for i in range(n)],
-        boxes=[(0, 0, 10, 10)] * n,
-        pages=[0] * n,
-        word_tags=tags,
-    )
+from selfimprove_assets_tests.lib.models.tiny_corpus import tagged_example
 
 
 def test_every_model_type_has_exactly_one_kind() -> None:
@@ -112,9 +101,9 @@ def test_reviews_count_only_for_the_kind_that_reads_them() -> None:
 
 def test_trivial_headline_and_labels_from_examples() -> None:
     examples = [
-        _example("a", "invoice", ["B-total", "I-total", "O"]),
-        _example("b", "invoice", ["O", "B-date"]),
-        _example("c", "letter", ["O"]),
+        tagged_example("a", "invoice", ["B-total", "I-total", "O"]),
+        tagged_example("b", "invoice", ["O", "B-date"]),
+        tagged_example("c", "letter", ["O"]),
     ]
     assert CLASSIFIER.trivial_headline(examples) == pytest.approx(2 / 3)
     assert CLASSIFIER.trivial_headline([]) == 0.0

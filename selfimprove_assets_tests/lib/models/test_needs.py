@@ -9,32 +9,21 @@ from selfimprove_assets.lib.models.needs import (
     diagnose_no_learning,
     model_needed,
 )
-from selfimprove_assets.lib.types import Entity, TrainingExample
-
-
-def _example(doc_id: str, doc_type: str, tags: list[str]) -> TrainingExample:
-    n = len(tags)
-    return TrainingExample(
-        document_id=doc_id,
-        doc_type=doc_type,
-        words=[f"w{i}" for i in range(n)],
-        boxes=[(0, 0, 10, 10)] * n,
-        pages=[0] * n,
-        word_tags=tags,
-    )
+from selfimprove_assets.lib.types import Entity
+from selfimprove_assets_tests.lib.models.tiny_corpus import tagged_example
 
 
 def test_one_document_type_needs_no_classifier_and_entities_need_an_extractor() -> None:
-    examples = [_example(f"d{i}", "invoice", ["B-total", "I-total", "O"]) for i in range(4)]
+    examples = [tagged_example(f"d{i}", "invoice", ["B-total", "I-total", "O"]) for i in range(4)]
     reason = model_needed("classifier", examples)
     assert reason is not None and "'invoice'" in reason and "second type" in reason
     assert model_needed("extractor", examples) is None
-    examples.append(_example("d9", "referral", ["O"]))
+    examples.append(tagged_example("d9", "referral", ["O"]))
     assert model_needed("classifier", examples) is None
 
 
 def test_no_labeled_entity_needs_no_extractor() -> None:
-    examples = [_example("a", "invoice", ["O", "O"]), _example("b", "referral", ["O"])]
+    examples = [tagged_example("a", "invoice", ["O", "O"]), tagged_example("b", "referral", ["O"])]
     reason = model_needed("extractor", examples)
     assert reason is not None and "none of the 2 training documents" in reason
     assert model_needed("classifier", examples) is None
@@ -42,7 +31,7 @@ def test_no_labeled_entity_needs_no_extractor() -> None:
 
 
 def test_labeled_entities_that_never_aligned_still_need_an_extractor() -> None:
-    example = _example("a", "invoice", ["O", "O"])
+    example = tagged_example("a", "invoice", ["O", "O"])
     example.entities = [Entity("total", "12.00"), Entity("date", "1 May")]
     summary = DataSummary.of([example])
     assert summary.entities == 0 and summary.labeled_entities == 2
@@ -55,8 +44,8 @@ def test_labeled_entities_that_never_aligned_still_need_an_extractor() -> None:
 def test_summary_counts_entities_by_b_tags_and_round_trips() -> None:
     summary = DataSummary.of(
         [
-            _example("a", "invoice", ["B-total", "I-total", "B-date", "O"]),
-            _example("b", "invoice", ["B-total", "O"]),
+            tagged_example("a", "invoice", ["B-total", "I-total", "B-date", "O"]),
+            tagged_example("b", "invoice", ["B-total", "O"]),
         ]
     )
     assert summary.doc_types == {"invoice": 2}

@@ -79,6 +79,19 @@ def make_example(
     return TrainingExample(doc_id, doc_type, words, boxes, page_of, tags, "train")
 
 
+def tagged_example(doc_id: str, doc_type: str, tags: list[str]) -> TrainingExample:
+    """A one-page example of ``doc_type`` with one word ``w<i>`` per tag in ``tags``."""
+    n = len(tags)
+    return TrainingExample(
+        document_id=doc_id,
+        doc_type=doc_type,
+        words=[f"w{i}" for i in range(n)],
+        boxes=[(0, 0, 10, 10)] * n,
+        pages=[0] * n,
+        word_tags=tags,
+    )
+
+
 def make_corpus(
     n_per_type: int = 6, seed: int = 0, *, extra_label: str | None = None
 ) -> list[TrainingExample]:
