@@ -74,6 +74,11 @@ class DocumentScore(Protocol):
     def per_label(self) -> dict[str, dict[str, int]]: ...
 
 
+ScorePair = tuple[DocumentScore, DocumentScore]
+"""One document's result under the default and under the candidate."""
+Groups = Mapping[str, Sequence[str]] | None
+
+
 class ModelScore(Protocol):
     """A version's per-document results (``lib.evaluation.scoring.ModelScore``)."""
 
@@ -145,7 +150,6 @@ class ModelKind(ABC):
 
     # ---------------------------------------------------------------------- the loop
 
-    @abstractmethod
     def compare(
         self,
         default: ModelScore,
@@ -156,14 +160,27 @@ class ModelKind(ABC):
         groups: Mapping[str, Sequence[str]] | None = None,
     ) -> ComparisonReport:
         """Default vs candidate scored on the same documents: the kind's paired comparison."""
+        pairs = list(zip(default.documents, candidate.documents, strict=True))
+        return self._compare_pairs(pairs, dataset, n_boot, groups)
 
     @abstractmethod
+    def _compare_pairs(
+        self, pairs: list[ScorePair], dataset: str, n_boot: int, groups: Groups
+    ) -> ComparisonReport:
+        """The kind's paired test on each document's (default, candidate) results."""
+
+    @abstractmethod
+    def curation_config_type(self) -> type[ClassifierCurationConfig | ExtractorCurationConfig]:
+        """The class of the kind's curation settings."""
+
     def curation_config(
         self, knobs: Mapping[str, Any]
     ) -> ClassifierCurationConfig | ExtractorCurationConfig:
         """The kind's curation settings from operator knobs (those it does not use ignored)."""
+        cls = self.curation_config_type()
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in knobs.items() if k in names})
 
-    @abstractmethod
     def curate(
         self,
         frame: pd.DataFrame,
@@ -171,12 +188,18 @@ class ModelKind(ABC):
         config: ClassifierCurationConfig | ExtractorCurationConfig,
     ) -> CurationResult:
         """Draw the retraining set from committed feedback (``underperforming``: fields below
-        their threshold)."""
+        their threshold); ``config`` must be the kind's own curation settings."""
+        cls = self.curation_config_type()
+        if not isinstance(config, cls):
+            article = "an" if cls.__name__[0] in "AEIOU" else "a"
+            raise TypeError(f"the {self.name} curates with {article} {cls.__name__}, not {config}")
+        return self._sample(frame, underperforming, config)
 
-
-def _config_of(cls: type[Any], knobs: Mapping[str, Any]) -> Any:
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in knobs.items() if k in names})
+    @abstractmethod
+    def _sample(
+        self, frame: pd.DataFrame, underperforming: list[str], config: Any
+    ) -> CurationResult:
+        """The kind's sampler, given its own curation settings."""
 
 
 @dataclass(frozen=True)
@@ -211,15 +234,10 @@ class ClassifierKind(ModelKind):
     def labels_from(self, examples: Sequence[TrainingExample]) -> list[str]:
         return sorted({e.doc_type for e in examples})
 
-    def compare(
-        self,
-        default: ModelScore,
-        candidate: ModelScore,
-        *,
-        dataset: str,
-        n_boot: int,
-        groups: Mapping[str, Sequence[str]] | None = None,
+    def _compare_pairs(
+        self, pairs: list[ScorePair], dataset: str, n_boot: int, groups: Groups
     ) -> ComparisonReport:
+        """McNemar and bootstrap on the documents' predicted types."""
         from selfimprove_assets.lib.evaluation.compare import (
             ClassificationRecord,
             compare_classification,
@@ -227,26 +245,21 @@ class ClassifierKind(ModelKind):
 
         records = [
             ClassificationRecord(d.document_id, d.gold_type, d.predicted_type, c.predicted_type)
-            for d, c in zip(default.documents, candidate.documents, strict=True)
+            for d, c in pairs
         ]
         return compare_classification(records, dataset=dataset, n_boot=n_boot, groups=groups)
 
-    def curation_config(self, knobs: Mapping[str, Any]) -> ClassifierCurationConfig:
+    def curation_config_type(self) -> type[ClassifierCurationConfig]:
         from selfimprove_assets.lib.curation.result import ClassifierCurationConfig
 
-        return _config_of(ClassifierCurationConfig, knobs)
+        return ClassifierCurationConfig
 
-    def curate(
-        self,
-        frame: pd.DataFrame,
-        underperforming: list[str],
-        config: ClassifierCurationConfig | ExtractorCurationConfig,
+    def _sample(
+        self, frame: pd.DataFrame, underperforming: list[str], config: ClassifierCurationConfig
     ) -> CurationResult:
-        from selfimprove_assets.lib.curation.result import ClassifierCurationConfig
+        """Corrected rows plus a share of correct ones (``underperforming`` is not used)."""
         from selfimprove_assets.lib.curation.sampling import curate_classifier
 
-        if not isinstance(config, ClassifierCurationConfig):
-            raise TypeError(f"the classifier curates with a ClassifierCurationConfig, not {config}")
         return curate_classifier(frame, config)
 
 
@@ -278,39 +291,28 @@ class ExtractorKind(ModelKind):
 
         return bio_labels(labels_from_tags([e.word_tags for e in examples]))
 
-    def compare(
-        self,
-        default: ModelScore,
-        candidate: ModelScore,
-        *,
-        dataset: str,
-        n_boot: int,
-        groups: Mapping[str, Sequence[str]] | None = None,
+    def _compare_pairs(
+        self, pairs: list[ScorePair], dataset: str, n_boot: int, groups: Groups
     ) -> ComparisonReport:
+        """Paired bootstrap on the documents' per-label entity counts."""
         from selfimprove_assets.lib.evaluation.compare import ExtractionRecord, compare_extraction
 
         records = [
-            ExtractionRecord(d.document_id, d.per_label, c.per_label, d.gold_type)
-            for d, c in zip(default.documents, candidate.documents, strict=True)
+            ExtractionRecord(d.document_id, d.per_label, c.per_label, d.gold_type) for d, c in pairs
         ]
         return compare_extraction(records, dataset=dataset, n_boot=n_boot, groups=groups)
 
-    def curation_config(self, knobs: Mapping[str, Any]) -> ExtractorCurationConfig:
+    def curation_config_type(self) -> type[ExtractorCurationConfig]:
         from selfimprove_assets.lib.curation.result import ExtractorCurationConfig
 
-        return _config_of(ExtractorCurationConfig, knobs)
+        return ExtractorCurationConfig
 
-    def curate(
-        self,
-        frame: pd.DataFrame,
-        underperforming: list[str],
-        config: ClassifierCurationConfig | ExtractorCurationConfig,
+    def _sample(
+        self, frame: pd.DataFrame, underperforming: list[str], config: ExtractorCurationConfig
     ) -> CurationResult:
-        from selfimprove_assets.lib.curation.result import ExtractorCurationConfig
+        """Documents drawn by entity-precision bucket (``underperforming``: labels to focus on)."""
         from selfimprove_assets.lib.curation.sampling import curate_extractor
 
-        if not isinstance(config, ExtractorCurationConfig):
-            raise TypeError(f"the extractor curates with an ExtractorCurationConfig, not {config}")
         return curate_extractor(frame, underperforming, config)
 
 
