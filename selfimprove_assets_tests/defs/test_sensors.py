@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -180,18 +181,39 @@ def _claim_rows(store: FeedbackStore) -> str:
     return cycle.cycle_id
 
 
+def _armed_sensor(env: dict[str, Any], name: str) -> Callable[[], None]:
+    """The run-status sensor ``name`` after a first tick of its real evaluation (its job filter
+    included) set its cursor; returns its next tick."""
+    instance: dg.DagsterInstance = env["instance"]
+    sensor = env["defs"].get_repository_def().get_sensor_def(name)
+    first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+
+    def tick() -> None:
+        context = dg.build_sensor_context(
+            instance=instance, cursor=first.cursor, resources=env["resources"]
+        )
+        sensor.evaluate_tick(context)
+
+    return tick
+
+
+def _assert_failed_and_released(store: FeedbackStore, reason: str) -> None:
+    """The classifier's loop is FAILED for ``reason`` and its 40 committed rows are free again."""
+    default = store.models.get_default("classifier")
+    assert default is not None and default.retrain_state == "FAILED"
+    assert reason in (default.state_reason or "")
+    assert len(store.curation.committed_feedback("classifier", "1")) == 40
+
+
 def test_crash_in_a_manual_rematerialization_fails_the_cycle(env: dict[str, Any]) -> None:
     """A re-materialization from the asset graph runs as the implicit asset job with no
     model-type tag; its crash must still end FAILED with the rows released."""
     store: FeedbackStore = env["store"]
     _commit(store, 40, wrong=20)
     _claim_rows(store)
-    defs: dg.Definitions = env["defs"]
     instance: dg.DagsterInstance = env["instance"]
-    sensor = defs.get_repository_def().get_sensor_def("retraining_failure_sensor")
-    # The sensor's real evaluation (its job filter included): a first tick sets its cursor.
-    first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
-    job = defs.resolve_implicit_global_asset_job_def()
+    tick = _armed_sensor(env, "retraining_failure_sensor")
+    job = env["defs"].resolve_implicit_global_asset_job_def()
     # No retraining_set output was ever stored: the candidate step cannot load its input.
     result = job.execute_in_process(
         instance=instance,
@@ -201,14 +223,8 @@ def test_crash_in_a_manual_rematerialization_fails_the_cycle(env: dict[str, Any]
     assert not result.success
     assert "selfimprove/model_type" not in result.dagster_run.tags
     assert store.models.get_default("classifier").retrain_state == "INPROGRESS"  # type: ignore[union-attr]
-    context = dg.build_sensor_context(
-        instance=instance, cursor=first.cursor, resources=env["resources"]
-    )
-    sensor.evaluate_tick(context)
-    default = store.models.get_default("classifier")
-    assert default is not None and default.retrain_state == "FAILED"
-    assert "retraining run failed" in (default.state_reason or "")
-    assert len(store.curation.committed_feedback("classifier", "1")) == 40
+    tick()
+    _assert_failed_and_released(store, "retraining run failed")
     assert store.cycles.current_cycle("classifier").state == "FAILED"  # type: ignore[union-attr]
 
 
@@ -231,20 +247,12 @@ def test_cancel_of_an_untagged_rematerialization_fails_the_cycle(env: dict[str, 
     store: FeedbackStore = env["store"]
     _commit(store, 40, wrong=20)
     _claim_rows(store)
-    defs: dg.Definitions = env["defs"]
     instance: dg.DagsterInstance = env["instance"]
-    sensor = defs.get_repository_def().get_sensor_def("retraining_cancel_sensor")
-    first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
-    job = defs.resolve_implicit_global_asset_job_def()
+    tick = _armed_sensor(env, "retraining_cancel_sensor")
+    job = env["defs"].resolve_implicit_global_asset_job_def()
     selection = {dg.AssetKey("classifier_retraining_set"), dg.AssetKey("classifier_candidate")}
     run = instance.create_run_for_job(job, asset_selection=frozenset(selection))
     instance.report_run_canceled(run)
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELED  # type: ignore[union-attr]
-    context = dg.build_sensor_context(
-        instance=instance, cursor=first.cursor, resources=env["resources"]
-    )
-    sensor.evaluate_tick(context)
-    default = store.models.get_default("classifier")
-    assert default is not None and default.retrain_state == "FAILED"
-    assert "run canceled" in (default.state_reason or "")
-    assert len(store.curation.committed_feedback("classifier", "1")) == 40
+    tick()
+    _assert_failed_and_released(store, "run canceled")
