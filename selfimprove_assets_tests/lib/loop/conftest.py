@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from hashlib import sha256
 from pathlib import Path
 
 import pytest
 
-from selfimprove_assets.lib.store.repository import FeedbackStore
+from selfimprove_assets.lib.loop import cycle
+from selfimprove_assets.lib.store.repository import CycleInfo, FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
 from selfimprove_assets_tests.lib.store.factories import stored_document
 
@@ -26,6 +27,27 @@ def commit_reviews(store: FeedbackStore, n: int, wrong: int, start: int = 0) -> 
         store.commits.set_review(doc, verified={"classifier": {"doc_type": verified}})
         ids.append(doc)
     store.commits.commit_documents(ids)
+
+
+def start_cycle(
+    store: FeedbackStore,
+    *,
+    run_id: str | None = None,
+    trigger_tags: Mapping[str, str] | None = None,
+    n_rows: int | None = None,
+) -> CycleInfo:
+    """Curation's part for classifier v1: INPROGRESS, then open (or re-open) the cycle on the
+    first ``n_rows`` committed rows (all of them by default)."""
+    cycle.begin(store, "classifier")
+    rows = store.curation.committed_feedback("classifier", "1")[:n_rows]
+    return cycle.start(
+        store,
+        "classifier",
+        "1",
+        trigger_tags=trigger_tags or {},
+        run_id=run_id,
+        feedback_ids=[r["feedback_id"] for r in rows],
+    )
 
 
 @pytest.fixture

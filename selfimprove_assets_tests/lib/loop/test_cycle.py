@@ -7,7 +7,7 @@ import pytest
 from selfimprove_assets.lib.loop import cycle
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
-from selfimprove_assets_tests.lib.loop.conftest import commit_reviews
+from selfimprove_assets_tests.lib.loop.conftest import commit_reviews, start_cycle
 
 
 def _state(store: FeedbackStore) -> tuple[str, str | None]:
@@ -17,16 +17,7 @@ def _state(store: FeedbackStore) -> tuple[str, str | None]:
 
 
 def _start(store: FeedbackStore, run_id: str = "run-1") -> cycle.CycleInfo:
-    cycle.begin(store, "classifier")
-    rows = store.curation.committed_feedback("classifier", "1")
-    return cycle.start(
-        store,
-        "classifier",
-        "1",
-        trigger_tags={"selfimprove/trigger": "{}"},
-        run_id=run_id,
-        feedback_ids=[r["feedback_id"] for r in rows],
-    )
+    return start_cycle(store, run_id=run_id, trigger_tags={"selfimprove/trigger": "{}"})
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from selfimprove_assets.lib.loop import cycle, monitor
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets_tests.lib.loop.conftest import commit_reviews
+from selfimprove_assets_tests.lib.loop.conftest import commit_reviews, start_cycle
 
 
 def test_no_default_no_observation(store: FeedbackStore) -> None:
@@ -42,16 +42,7 @@ def test_observing_without_claiming_changes_nothing(store: FeedbackStore) -> Non
 def test_a_rejection_waits_for_an_operator_a_crash_does_not(store: FeedbackStore) -> None:
     commit_reviews(store, 40, wrong=20)
     assert monitor.observe(store, "classifier", min_commits=30).claimed  # type: ignore[union-attr]
-    cycle.begin(store, "classifier")
-    rows = store.curation.committed_feedback("classifier", "1")
-    opened = cycle.start(
-        store,
-        "classifier",
-        "1",
-        trigger_tags={},
-        run_id=None,
-        feedback_ids=[rows[0]["feedback_id"]],
-    )
+    opened = start_cycle(store, n_rows=1)
     cycle.record_candidate(store, opened.cycle_id, opened.attempt, "2")
     cycle.release(
         store,

@@ -14,7 +14,7 @@ from selfimprove_assets.lib.deployment import champion_version, registry_agrees
 from selfimprove_assets.lib.loop import candidate, cycle, promote
 from selfimprove_assets.lib.loop.evaluate import log_evaluation
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets_tests.lib.loop.conftest import commit_reviews
+from selfimprove_assets_tests.lib.loop.conftest import commit_reviews, start_cycle
 
 NAME = "doc-classifier"
 
@@ -39,16 +39,7 @@ def _cycle_with_candidate(
 ) -> candidate.Candidate:
     """Curation's and training's part: claim, open (or re-open) the cycle, record ``version``."""
     cycle.claim(store, "classifier", "below")
-    cycle.begin(store, "classifier")
-    rows = store.curation.committed_feedback("classifier", "1")
-    opened = cycle.start(
-        store,
-        "classifier",
-        "1",
-        trigger_tags={},
-        run_id=None,
-        feedback_ids=[r["feedback_id"] for r in rows],
-    )
+    opened = start_cycle(store)
     run_id = client.get_model_version(NAME, version).run_id
     return candidate.record_candidate(
         store,
