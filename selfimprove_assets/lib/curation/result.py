@@ -24,8 +24,10 @@ def _check_fraction(name: str, value: float, *, upper_open: bool = False) -> Non
 
 
 @dataclass
-class ClassifierCurationConfig:
-    """``non_corrected_sample_ratio``: correct rows drawn per corrected row (anti-forgetting)."""
+class CurationKnobs:
+    """What every kind's curation is tuned by. ``non_corrected_sample_ratio``: correct rows
+    drawn per corrected row (anti-forgetting); ``replay_share``: the final set's share of
+    original training data; ``holdout_fraction``: the most recent rows, held out for evaluation."""
 
     non_corrected_sample_ratio: float = 1.0
     replay_share: float = 0.2
@@ -42,20 +44,20 @@ class ClassifierCurationConfig:
 
 
 @dataclass
-class ExtractorCurationConfig:
+class ClassifierCurationConfig(CurationKnobs):
+    """The classifier's curation: the shared knobs alone."""
+
+
+@dataclass
+class ExtractorCurationConfig(CurationKnobs):
     """Bucket edges split documents by entity precision: low < e0 <= medium < e1 <= high."""
 
+    non_corrected_sample_ratio: float = 0.5
     bucket_rates: dict[str, float] = field(
         default_factory=lambda: {"low": 1.0, "medium": 0.6, "high": 0.3}
     )
     bucket_edges: tuple[float, float] = (0.6, 0.85)
     focus_underperforming: bool = True
-    non_corrected_sample_ratio: float = 0.5
-    replay_share: float = 0.2
-    holdout_fraction: float = 0.2
-    seed: int = 0
-    exclude_suspicious: bool = True
-    quality: QualityConfig = field(default_factory=QualityConfig)
 
     def __post_init__(self) -> None:
         if set(self.bucket_rates) != set(BUCKETS):
@@ -67,10 +69,7 @@ class ExtractorCurationConfig:
             raise ValueError(
                 f"bucket_edges must satisfy 0 < low < high <= 1, got {self.bucket_edges}"
             )
-        if self.non_corrected_sample_ratio < 0:
-            raise ValueError("non_corrected_sample_ratio must be >= 0")
-        _check_fraction("replay_share", self.replay_share, upper_open=True)
-        _check_fraction("holdout_fraction", self.holdout_fraction, upper_open=True)
+        super().__post_init__()
 
     def bucket_of(self, precision: float) -> str:
         lo, hi = self.bucket_edges
