@@ -10,20 +10,17 @@ from selfimprove_assets.lib.feedback.examples import feedback_examples
 from selfimprove_assets.lib.models.dataset import example_truth
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import Entity, PageWords, Word
+from selfimprove_assets_tests.lib.store.factories import stored_document
 
 WORDS = ["patient", "Ann", "Lee", "member", "X12"]
 KNOWN, UNKNOWN = "a" * 64, "b" * 64  # content hashes with and without stored pages
 
 
 def _document(store: FeedbackStore, content_hash: str, predicted: list[dict[str, Any]]) -> str:
-    return store.documents.add_document(
-        content_hash=content_hash,
-        media_type="application/pdf",
-        size_bytes=100,
-        page_count=1,
-        pages_uri="p",
-        blob_uri="b",
-        predictions=[
+    return stored_document(
+        store,
+        content_hash,
+        [
             ("classifier", "1", {"doc_type": "referral", "confidence": 0.9}),
             ("extractor", "1", {"entities": predicted}),
         ],

@@ -19,6 +19,7 @@ from selfimprove_assets_tests.lib.store.factories import (
     assert_counters_equal_recount,
     entity,
     review,
+    stored_document,
 )
 
 TYPES = ["referral", "lab_report", "invoice"]
@@ -32,14 +33,10 @@ def seed_documents(
     ids = []
     for i in range(n):
         predicted = [entity("patient_name", f"Ann {i}"), entity("mrn", str(i), 30)]
-        doc_id = store.documents.add_document(
-            content_hash=f"h{i}",
-            media_type="application/pdf",
-            size_bytes=100,
-            page_count=1,
-            pages_uri="p",
-            blob_uri="b",
-            predictions=[
+        doc_id = stored_document(
+            store,
+            f"h{i}",
+            [
                 ("classifier", "1", {"doc_type": TYPES[i % 3], "confidence": 0.9}),
                 ("extractor", "1", {"entities": predicted}),
             ],
