@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,26 +16,13 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from selfimprove_assets.lib.evaluation.compare import ComparisonReport
-from selfimprove_assets.lib.evaluation.scoring import ModelScore, score_version
+from selfimprove_assets.lib.evaluation.scoring import score_version
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.loop.cycle import attempt_name
 from selfimprove_assets.lib.models.dataset import read_dataset
 from selfimprove_assets.lib.promotion.policy import TRIGGER_FIELDS, PromotionPolicy, decide
 
 _METRIC_NAME = re.compile(r"[^0-9A-Za-z_\-. /]")
-
-
-def compare_scores(
-    model_type: str,
-    default: ModelScore,
-    candidate: ModelScore,
-    dataset: str,
-    n_boot: int,
-    groups: Mapping[str, Sequence[str]] | None = None,
-) -> ComparisonReport:
-    """The kind's paired comparison of two scores on the same documents."""
-    kind = kind_of(model_type)
-    return kind.compare(default, candidate, dataset=dataset, n_boot=n_boot, groups=groups)
 
 
 def evaluation_metrics(reports: Mapping[str, ComparisonReport]) -> dict[str, float]:
@@ -112,7 +99,9 @@ def evaluate_candidate(
             continue
         d = score_version(tracking_uri, model_type, candidate["parent_version"], examples)
         c = score_version(tracking_uri, model_type, candidate["version"], examples)
-        reports[name] = compare_scores(model_type, d, c, name, n_boot, groups)
+        reports[name] = kind_of(model_type).compare(
+            d, c, dataset=name, n_boot=n_boot, groups=groups
+        )
         scores[name] = {"default": d.headline, "candidate": c.headline}
         if name == "golden":
             candidate_golden = c.to_dict()
