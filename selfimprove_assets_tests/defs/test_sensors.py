@@ -172,7 +172,9 @@ def test_rejected_candidate_waits_for_an_operator(env: dict[str, Any]) -> None:
 
 
 def _claim_rows(store: FeedbackStore) -> str:
-    """An in-progress cycle that claimed every committed row (what curation does)."""
+    """40 committed reviews (20 corrected) and an in-progress cycle that claimed them all (what
+    curation does)."""
+    _commit(store, 40, wrong=20)
     store.cycles.set_retrain_state("classifier", RetrainState.INPROGRESS, reason="curating")
     cycle = store.cycles.open_cycle("classifier", "1", {})
     rows = store.curation.committed_feedback("classifier", "1")
@@ -209,7 +211,6 @@ def test_crash_in_a_manual_rematerialization_fails_the_cycle(env: dict[str, Any]
     """A re-materialization from the asset graph runs as the implicit asset job with no
     model-type tag; its crash must still end FAILED with the rows released."""
     store: FeedbackStore = env["store"]
-    _commit(store, 40, wrong=20)
     _claim_rows(store)
     instance: dg.DagsterInstance = env["instance"]
     tick = _armed_sensor(env, "retraining_failure_sensor")
@@ -230,7 +231,6 @@ def test_crash_in_a_manual_rematerialization_fails_the_cycle(env: dict[str, Any]
 
 def test_untagged_run_of_other_assets_is_ignored(env: dict[str, Any]) -> None:
     store: FeedbackStore = env["store"]
-    _commit(store, 40, wrong=20)
     _claim_rows(store)
     keys = [dg.AssetKey("classifier_accuracy"), dg.AssetKey("corpus_splits")]
     mark_run_failed(env["resources"]["store"], {}, "boom", asset_keys=keys)
@@ -245,7 +245,6 @@ def test_untagged_run_of_other_assets_is_ignored(env: dict[str, Any]) -> None:
 
 def test_cancel_of_an_untagged_rematerialization_fails_the_cycle(env: dict[str, Any]) -> None:
     store: FeedbackStore = env["store"]
-    _commit(store, 40, wrong=20)
     _claim_rows(store)
     instance: dg.DagsterInstance = env["instance"]
     tick = _armed_sensor(env, "retraining_cancel_sensor")
