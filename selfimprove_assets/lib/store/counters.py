@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.store.base import COUNTER_COLUMNS, StorePart
@@ -54,7 +54,8 @@ class CounterStore(StorePart):
         with self._db.session() as s:
             return int(s.scalar(select(func.max(CommitRow.id))) or 0)
 
-    def committed_count(self, model_type: str, version: str, after_commit_id: int = 0) -> int:
+    def _count_feedback(self, model_type: str, version: str, committed: ColumnElement[bool]) -> int:
+        """A version's feedback rows that ``committed`` (a condition on the commit) selects."""
         with self._db.session() as s:
             return int(
                 s.scalar(
@@ -63,11 +64,14 @@ class CounterStore(StorePart):
                     .where(
                         FeedbackRow.model_type == model_type,
                         FeedbackRow.model_version == version,
-                        FeedbackRow.commit_id > after_commit_id,
+                        committed,
                     )
                 )
                 or 0
             )
+
+    def committed_count(self, model_type: str, version: str, after_commit_id: int = 0) -> int:
+        return self._count_feedback(model_type, version, FeedbackRow.commit_id > after_commit_id)
 
     def counter_commit_total(self, model_type: str, version: str) -> int:
         """Documents committed for a version, read from the counters (cheap for sensors)."""
@@ -75,20 +79,8 @@ class CounterStore(StorePart):
         field = kind_of(model_type).document_field
         if field is not None:  # one field per document: its counter counts the documents
             return counters.get(field, {}).get("committed", 0)
-        with self._db.session() as s:
-            return int(
-                s.scalar(
-                    select(func.count())
-                    .select_from(FeedbackRow)
-                    .where(
-                        FeedbackRow.model_type == model_type,
-                        FeedbackRow.model_version == version,
-                        # commit_id is set with committed_at and is in the index
-                        FeedbackRow.commit_id.is_not(None),
-                    )
-                )
-                or 0
-            )
+        # commit_id is set with committed_at and is in the index
+        return self._count_feedback(model_type, version, FeedbackRow.commit_id.is_not(None))
 
     def archived_and_live_overlap(self) -> int:
         with self._db.session() as s:
