@@ -31,6 +31,24 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.db'}"
 
 
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty home for the settings, a working directory without a ``selfimprove.toml``, and
+    none of the outer environment's database, MLflow or config-file variables."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for var in (
+        "SELFIMPROVE_DATABASE_URL",
+        "SELFIMPROVE_MLFLOW_TRACKING_URI",
+        "SELFIMPROVE_CONFIG",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":

@@ -32,20 +32,6 @@ from selfimprove_assets.lib.types import RetrainState
 from selfimprove_assets_tests.lib.store.factories import stored_document
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)  # no ./selfimprove.toml but the test's own
-    for var in (
-        "SELFIMPROVE_DATABASE_URL",
-        "SELFIMPROVE_MLFLOW_TRACKING_URI",
-        "SELFIMPROVE_CONFIG",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
-
-
 def _commit(store: FeedbackStore, n: int, wrong: int, start: int) -> None:
     """``n`` committed documents that classifier v1 called invoices; ``wrong`` were not."""
     ids = []

@@ -15,17 +15,6 @@ from selfimprove_assets.lib.defaults import (
 from selfimprove_assets.lib.settings import SettingsError, load_settings, redact_url
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty home, and a working directory without a ``selfimprove.toml``."""
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
-
-
 def _env(home: Path, **extra: str) -> dict[str, str]:
     return {"SELFIMPROVE_HOME": str(home), **extra}
 
