@@ -12,15 +12,16 @@ from selfimprove_assets.lib.defaults import (
     ThresholdSettings,
     TrainingSettings,
 )
-from selfimprove_assets.lib.settings import SettingsError, load_settings, redact_url
+from selfimprove_assets.lib.settings import Settings, SettingsError, load_settings, redact_url
 
 
-def _env(home: Path, **extra: str) -> dict[str, str]:
-    return {"SELFIMPROVE_HOME": str(home), **extra}
+def _load(home: Path, **extra: str) -> Settings:
+    """The settings of ``home`` with these ``SELFIMPROVE_*`` variables (and no others)."""
+    return load_settings({"SELFIMPROVE_HOME": str(home), **extra})
 
 
 def test_defaults_are_the_values_the_demo_proved(home: Path) -> None:
-    settings = load_settings(_env(home))
+    settings = _load(home)
     assert settings.config_file is None
     assert settings.monitor == MonitorSettings(min_commits=30, min_corrections=60)
     assert settings.thresholds == ThresholdSettings(margin=0.05, floor=0.5)
@@ -32,18 +33,16 @@ def test_defaults_are_the_values_the_demo_proved(home: Path) -> None:
 
 
 def test_environment_variables_set_every_type(home: Path) -> None:
-    settings = load_settings(
-        _env(
-            home,
-            SELFIMPROVE_MONITOR_MIN_COMMITS="12",
-            SELFIMPROVE_THRESHOLDS_FLOOR="0.9",
-            SELFIMPROVE_PROMOTION_CRITICAL="npi=0, total=0.01",
-            SELFIMPROVE_PROMOTION_PRODUCTION_TOLERANCE="0.03",
-            SELFIMPROVE_PROMOTION_REQUIRE_SIGNIFICANT_IMPROVEMENT_ON="",
-            SELFIMPROVE_TRAINING_WARM_START_EPOCHS="none",
-            SELFIMPROVE_TRAINING_TRAIN_2D_EMBEDDINGS="yes",
-            SELFIMPROVE_TRAINING_FULL_FINETUNE_TYPES="classifier,extractor",
-        )
+    settings = _load(
+        home,
+        SELFIMPROVE_MONITOR_MIN_COMMITS="12",
+        SELFIMPROVE_THRESHOLDS_FLOOR="0.9",
+        SELFIMPROVE_PROMOTION_CRITICAL="npi=0, total=0.01",
+        SELFIMPROVE_PROMOTION_PRODUCTION_TOLERANCE="0.03",
+        SELFIMPROVE_PROMOTION_REQUIRE_SIGNIFICANT_IMPROVEMENT_ON="",
+        SELFIMPROVE_TRAINING_WARM_START_EPOCHS="none",
+        SELFIMPROVE_TRAINING_TRAIN_2D_EMBEDDINGS="yes",
+        SELFIMPROVE_TRAINING_FULL_FINETUNE_TYPES="classifier,extractor",
     )
     assert settings.monitor.min_commits == 12
     assert settings.thresholds.floor == 0.9
@@ -78,7 +77,7 @@ classifier_epochs = "none"
 
 def test_toml_in_home_is_read(home: Path) -> None:
     (home / "selfimprove.toml").write_text(TOML, encoding="utf-8")
-    settings = load_settings(_env(home))
+    settings = _load(home)
     assert settings.config_file == (home / "selfimprove.toml").resolve()
     assert settings.database_url == "sqlite:////tmp/elsewhere.db"
     assert settings.monitor == MonitorSettings(min_commits=80, min_corrections=40)
@@ -94,23 +93,21 @@ def test_which_file_is_read(home: Path, tmp_path: Path) -> None:
     Path("selfimprove.toml").write_text("[monitor]\nmin_commits = 2\n", encoding="utf-8")
     explicit = tmp_path / "team.toml"
     explicit.write_text("[monitor]\nmin_commits = 3\n", encoding="utf-8")
-    assert load_settings(_env(home)).monitor.min_commits == 2  # ./ before the home
-    chosen = load_settings(_env(home, SELFIMPROVE_CONFIG=str(explicit)))
+    assert _load(home).monitor.min_commits == 2  # ./ before the home
+    chosen = _load(home, SELFIMPROVE_CONFIG=str(explicit))
     assert (chosen.monitor.min_commits, chosen.config_file) == (3, explicit.resolve())
     Path("selfimprove.toml").unlink()
-    assert load_settings(_env(home)).monitor.min_commits == 1
+    assert _load(home).monitor.min_commits == 1
     with pytest.raises(SettingsError, match="SELFIMPROVE_CONFIG=.*missing.toml: no such file"):
-        load_settings(_env(home, SELFIMPROVE_CONFIG=str(tmp_path / "missing.toml")))
+        _load(home, SELFIMPROVE_CONFIG=str(tmp_path / "missing.toml"))
 
 
 def test_environment_over_file_over_defaults(home: Path) -> None:
     (home / "selfimprove.toml").write_text(TOML, encoding="utf-8")
-    settings = load_settings(
-        _env(
-            home,
-            SELFIMPROVE_MONITOR_MIN_COMMITS="7",
-            SELFIMPROVE_DATABASE_URL="sqlite:////tmp/from-env.db",
-        )
+    settings = _load(
+        home,
+        SELFIMPROVE_MONITOR_MIN_COMMITS="7",
+        SELFIMPROVE_DATABASE_URL="sqlite:////tmp/from-env.db",
     )
     assert settings.monitor.min_commits == 7  # env over the file
     assert settings.monitor.min_corrections == 40  # the file over the default
@@ -148,7 +145,7 @@ def test_environment_over_file_over_defaults(home: Path) -> None:
 def test_file_errors_name_the_key_and_the_file(home: Path, text: str, message: str) -> None:
     (home / "selfimprove.toml").write_text(text, encoding="utf-8")
     with pytest.raises(SettingsError, match=message):
-        load_settings(_env(home))
+        _load(home)
 
 
 @pytest.mark.parametrize(
@@ -165,11 +162,11 @@ def test_environment_errors_name_the_variable(
     home: Path, var: str, value: str, message: str
 ) -> None:
     with pytest.raises(SettingsError, match=message):
-        load_settings(_env(home, **{var: value}))
+        _load(home, **{var: value})
 
 
 def test_overrides_are_checked_like_the_file(home: Path) -> None:
-    settings = load_settings(_env(home))
+    settings = _load(home)
     quick = settings.with_overrides({"monitor": {"min_corrections": 0}, "training": {"epochs": 4}})
     assert (quick.monitor.min_corrections, quick.monitor.min_commits) == (0, 30)
     assert quick.training.epochs == 4
@@ -181,13 +178,11 @@ def test_overrides_are_checked_like_the_file(home: Path) -> None:
 
 
 def test_public_view_hides_secrets(home: Path) -> None:
-    settings = load_settings(
-        _env(
-            home,
-            SELFIMPROVE_DATABASE_URL="postgresql://selfimprove:s3cret-pw@db:5432/selfimprove",
-            SELFIMPROVE_MLFLOW_TRACKING_URI="https://bob:mlflow-pw@mlflow.example/",
-            SELFIMPROVE_API_TOKENS="tok-abc:admin:alice,tok-def:reviewer:bob",
-        )
+    settings = _load(
+        home,
+        SELFIMPROVE_DATABASE_URL="postgresql://selfimprove:s3cret-pw@db:5432/selfimprove",
+        SELFIMPROVE_MLFLOW_TRACKING_URI="https://bob:mlflow-pw@mlflow.example/",
+        SELFIMPROVE_API_TOKENS="tok-abc:admin:alice,tok-def:reviewer:bob",
     )
     public = repr(settings.public())
     for secret in ("s3cret-pw", "mlflow-pw", "tok-abc", "tok-def"):
@@ -199,9 +194,9 @@ def test_public_view_hides_secrets(home: Path) -> None:
 
 def test_the_example_file_documents_every_key_with_its_default(home: Path) -> None:
     example = Path(__file__).resolve().parents[2] / "selfimprove.example.toml"
-    settings = load_settings(_env(home, SELFIMPROVE_CONFIG=str(example)))
+    settings = _load(home, SELFIMPROVE_CONFIG=str(example))
     assert settings.config_file == example
-    defaults = load_settings(_env(home))
+    defaults = _load(home)
     assert settings.rules() == defaults.rules()
     text = example.read_text(encoding="utf-8")
     for section, values in defaults.rules().items():
