@@ -49,13 +49,22 @@ class LoopEnv:
             run_config=run_config or {},
         )
 
+    def ingest(self, corpus: Path) -> Any:
+        """Materializes the document assets from the labeled folder ``corpus``."""
+        config = {"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}}
+        return self.materialize(DOCUMENT_ASSET_KEYS, config)
+
     def stream_reviews(self, error_rate: float = 0.0, batch: int = 12) -> dict[str, int]:
         app = create_app(
             Settings(**{**vars(self.settings), "api_tokens": f"{TOKEN}:admin"}), store=self.store
         )
         with TestClient(app) as client:
             sim = ReviewerSimulator(
-                "http://test", TOKEN, error_rate=error_rate, rng=random.Random(0), client=client
+                "http://test",
+                TOKEN,
+                error_rate=error_rate,
+                rng=random.Random(0),
+                client=client,  # type: ignore[arg-type]  # TestClient is an httpx.Client in-process
             )
             docs = read_labels(self.stream)
             for start in range(0, len(docs), batch):
@@ -81,6 +90,23 @@ class LoopEnv:
         )
 
 
+def loop_env_for(settings: Settings, stream: Path, *, epochs: int, min_commits: int) -> LoopEnv:
+    """The loop on ``settings`` in an ephemeral Dagster instance, with a tiny training job of
+    ``epochs`` epochs and a trigger that needs ``min_commits`` commits (no corrections)."""
+    settings.ensure_dirs()
+    trainer = TrainingJobResource(epochs=epochs, batch_size=8, learning_rate=1e-2, max_length=128)
+    defs = build_definitions(
+        settings, min_commits=min_commits, min_corrections=0, resources={"trainer": trainer}
+    )
+    return LoopEnv(
+        settings=settings,
+        defs=defs,
+        instance=dg.DagsterInstance.ephemeral(),
+        store=FeedbackStore(settings.database_url),
+        stream=stream,
+    )
+
+
 def build_loop_env(root: Path, *, n_train: int = 36, n_stream: int = 36) -> LoopEnv:
     corpus = root / "corpus"
     stream = root / "stream"
@@ -90,22 +116,7 @@ def build_loop_env(root: Path, *, n_train: int = 36, n_stream: int = 36) -> Loop
     settings = load_settings(
         {"SELFIMPROVE_HOME": str(root / "home"), "SELFIMPROVE_BACKBONE": str(backbone)}
     )
-    settings.ensure_dirs()
-    trainer = TrainingJobResource(epochs=4, batch_size=8, learning_rate=1e-2, max_length=128)
-    defs = build_definitions(
-        settings, min_commits=10, min_corrections=0, resources={"trainer": trainer}
-    )
-    env = LoopEnv(
-        settings=settings,
-        defs=defs,
-        instance=dg.DagsterInstance.ephemeral(),
-        store=FeedbackStore(settings.database_url),
-        stream=stream,
-    )
-    result = env.materialize(
-        DOCUMENT_ASSET_KEYS,
-        {"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}},
-    )
-    assert result.success
+    env = loop_env_for(settings, stream, epochs=4, min_commits=10)
+    assert env.ingest(corpus).success
     assert env.materialize(BASELINES, SMOKE_BASELINES).success
     return env

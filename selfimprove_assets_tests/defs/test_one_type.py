@@ -15,9 +15,6 @@ from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
 from selfimprove_assets.api.app import create_app
-from selfimprove_assets.definitions import build_definitions
-from selfimprove_assets.defs.documents.assets import DOCUMENT_ASSET_KEYS
-from selfimprove_assets.defs.resources import TrainingJobResource
 from selfimprove_assets.defs.training.assets import SMOKE_BASELINES
 from selfimprove_assets.lib.documents.labels import LabeledDocument, read_labels, write_labels
 from selfimprove_assets.lib.documents.synth import generate_corpus
@@ -26,8 +23,7 @@ from selfimprove_assets.lib.feedback.live import default_versions
 from selfimprove_assets.lib.models.tiny import tiny_backbone_for
 from selfimprove_assets.lib.settings import load_settings
 from selfimprove_assets.lib.simulation import ReviewerSimulator
-from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets_tests.loop_env import BASELINES, TOKEN, LoopEnv
+from selfimprove_assets_tests.loop_env import BASELINES, TOKEN, LoopEnv, loop_env_for
 
 pytestmark = pytest.mark.slow
 
@@ -64,20 +60,8 @@ def _env(root: Path, change: Relabel, n_stream: int = 0) -> tuple[LoopEnv, Path]
             "SELFIMPROVE_API_TOKENS": f"{TOKEN}:admin",
         }
     )
-    settings.ensure_dirs()
-    trainer = TrainingJobResource(epochs=3, batch_size=8, learning_rate=1e-2, max_length=128)
-    defs = build_definitions(
-        settings, min_commits=4, min_corrections=0, resources={"trainer": trainer}
-    )
-    env = LoopEnv(
-        settings=settings,
-        defs=defs,
-        instance=dg.DagsterInstance.ephemeral(),
-        store=FeedbackStore(settings.database_url),
-        stream=stream,
-    )
-    ingest = {"ops": {"source_documents": {"config": {"corpus_dir": str(corpus)}}}}
-    assert env.materialize(DOCUMENT_ASSET_KEYS, ingest).success
+    env = loop_env_for(settings, stream, epochs=3, min_commits=4)
+    assert env.ingest(corpus).success
     return env, corpus
 
 
