@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from selfimprove_assets.lib.models.backbone import configure_runtime, save_tiny_backbone
 from selfimprove_assets.lib.models.registry import ModelRegistry
+from selfimprove_assets.lib.models.spec import ModelSpec
 from selfimprove_assets.lib.models.training import TrainConfig, TrainResult, train
 from selfimprove_assets.lib.types import TrainingExample
 from selfimprove_assets_tests.lib.models.tiny_corpus import make_corpus, vocabulary
@@ -68,3 +71,16 @@ def bundle_files(directory: Path) -> dict[str, int]:
     return {
         str(p.relative_to(directory)): p.stat().st_size for p in directory.rglob("*") if p.is_file()
     }
+
+
+def extractor_spec(backbone: str, **changes: Any) -> ModelSpec:
+    """An extractor of one label ``x`` on ``backbone`` (32-token windows, stride 8), with
+    ``changes`` to its other fields."""
+    base = ModelSpec(
+        model_type="extractor",
+        labels=["O", "B-x", "I-x"],
+        backbone=backbone,
+        max_length=32,
+        stride=8,
+    )
+    return replace(base, **changes)

@@ -21,21 +21,10 @@ from selfimprove_assets.lib.models.recipe import (
     warmup_steps,
 )
 from selfimprove_assets.lib.models.registry import ModelRegistry
-from selfimprove_assets.lib.models.spec import ModelSpec
 from selfimprove_assets.lib.models.training import train, training_loss
 from selfimprove_assets.lib.types import TrainingExample
+from selfimprove_assets_tests.lib.models.conftest import extractor_spec
 from selfimprove_assets_tests.lib.models.tiny_corpus import make_corpus
-
-
-def _spec(backbone: str, **kwargs: object) -> ModelSpec:
-    base = ModelSpec(
-        model_type="extractor",
-        labels=["O", "B-x", "I-x"],
-        backbone=backbone,
-        max_length=32,
-        stride=8,
-    )
-    return replace(base, **kwargs)  # type: ignore[arg-type]
 
 
 def test_small_sets_get_more_epochs_and_a_warm_up_in_steps() -> None:
@@ -49,7 +38,7 @@ def test_small_sets_get_more_epochs_and_a_warm_up_in_steps() -> None:
 
 
 def test_outside_class_is_down_weighted_in_the_token_loss(tiny_backbone: str) -> None:
-    bundle = ModelBundle.from_backbone(_spec(tiny_backbone))
+    bundle = ModelBundle.from_backbone(extractor_spec(tiny_backbone))
     assert loss_weights(bundle, TrainConfig(outside_weight=1.0)) is None  # the model's own
     weights = loss_weights(bundle, TrainConfig(outside_weight=0.25))
     assert weights is not None and weights.tolist() == [0.25, 1.0, 1.0]
@@ -67,7 +56,7 @@ def test_outside_class_is_down_weighted_in_the_token_loss(tiny_backbone: str) ->
 
 def test_the_fresh_head_gets_its_own_learning_rate(tiny_backbone: str) -> None:
     bundle = ModelBundle.from_backbone(
-        _spec(tiny_backbone, full_finetune=True, train_2d_embeddings=False)
+        extractor_spec(tiny_backbone, full_finetune=True, train_2d_embeddings=False)
     )
     config = TrainConfig(learning_rate=1e-3, full_learning_rate=1e-4, head_lr_multiplier=2)
     optimizer, params = build_optimizer(bundle.model, config, full=True)

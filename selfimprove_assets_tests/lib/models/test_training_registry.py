@@ -26,7 +26,7 @@ from selfimprove_assets.lib.models.training import (
     train,
 )
 from selfimprove_assets.lib.types import TrainingExample
-from selfimprove_assets_tests.lib.models.conftest import bundle_files
+from selfimprove_assets_tests.lib.models.conftest import bundle_files, extractor_spec
 from selfimprove_assets_tests.lib.models.tiny_corpus import make_corpus
 
 
@@ -197,17 +197,7 @@ def test_lora_placement_and_fixed_box_embeddings_round_trip(
 ) -> None:
     """The spec decides where LoRA sits and whether the 2-D box embeddings are trained; a saved
     bundle stores only what was trained and reloads to the same outputs."""
-    from selfimprove_assets.lib.models.spec import ModelSpec
-
-    spec = ModelSpec(
-        model_type="extractor",
-        labels=["O", "B-x", "I-x"],
-        backbone=tiny_backbone,
-        max_length=32,
-        stride=8,
-        lora_layers=lora_layers,
-        train_2d_embeddings=train_2d,
-    )
+    spec = extractor_spec(tiny_backbone, lora_layers=lora_layers, train_2d_embeddings=train_2d)
     bundle = ModelBundle.from_backbone(spec)
     names = [n for n, _ in bundle.model.named_parameters()]
     assert any("intermediate.dense.lora_A" in n for n in names) is ffn_adapted
