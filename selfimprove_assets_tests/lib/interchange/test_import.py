@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from selfimprove_assets.cli import app
 from selfimprove_assets.lib.documents.corpus import read_splits
-from selfimprove_assets.lib.documents.labels import read_labels
+from selfimprove_assets.lib.documents.labels import LabeledDocument, read_labels
 from selfimprove_assets.lib.interchange.common import InterchangeError
 from selfimprove_assets.lib.interchange.importers import run_import
 from selfimprove_assets.lib.interchange.sroie import locate, read_lines
@@ -34,7 +34,7 @@ def _fixture(name: str, tmp_path: Path, images: dict[str, tuple[int, int]]) -> P
     return src
 
 
-def _by_id(out: Path) -> dict[str, object]:
+def _by_id(out: Path) -> dict[str, LabeledDocument]:
     return {d.document_id: d for d in read_labels(out)}
 
 
@@ -51,7 +51,7 @@ def test_label_studio_export(tmp_path: Path) -> None:
     )
     out = tmp_path / "out"
     summary = run_import("label-studio", src / "export.json", out)
-    docs = {d.document_id: d for d in read_labels(out)}
+    docs = _by_id(out)
     assert set(docs) == {"101", "102", "103"}
     assert summary.documents == 3 and summary.entities == 4
     assert any("104" in s and "no completed annotation" in s for s in summary.skipped)
