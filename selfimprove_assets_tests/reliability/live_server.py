@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from selfimprove_assets_tests.api.conftest import TOKENS, TinyModels
+from selfimprove_assets.lib.store.repository import FeedbackStore
+from selfimprove_assets_tests.api.conftest import TOKENS, TinyModels, register
 
 
 def free_port() -> int:
@@ -96,3 +97,14 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def serve_v1(models: TinyModels, database_url: str, root: Path) -> tuple[FeedbackStore, LiveServer]:
+    """A store at ``database_url`` whose defaults are both tiny models' v1, and a started server
+    over it (its home and log under ``root``)."""
+    store = FeedbackStore(database_url)
+    register(store, models, "classifier", "1")
+    register(store, models, "extractor", "1")
+    server = LiveServer(server_env(models, root / "home", database_url), root / "log")
+    server.start()
+    return store, server

@@ -16,13 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets_tests.api.conftest import REVIEWER, REVIEWER_TOKEN, TinyModels, register
+from selfimprove_assets_tests.api.conftest import REVIEWER, REVIEWER_TOKEN, TinyModels
 from selfimprove_assets_tests.reliability.invariants import (
     assert_counters_equal_recount,
     review_body,
 )
-from selfimprove_assets_tests.reliability.live_server import LiveServer, server_env
+from selfimprove_assets_tests.reliability.live_server import serve_v1
 
 pytestmark = pytest.mark.slow
 
@@ -77,11 +76,7 @@ class Reviewer(threading.Thread):
 def test_every_acknowledged_commit_survives_a_kill_9_restart(
     tiny_models: TinyModels, postgres_url: str, tmp_path: Path
 ) -> None:
-    store = FeedbackStore(postgres_url)
-    register(store, tiny_models, "classifier", "1")
-    register(store, tiny_models, "extractor", "1")
-    server = LiveServer(server_env(tiny_models, tmp_path / "home", postgres_url), tmp_path / "log")
-    server.start()
+    store, server = serve_v1(tiny_models, postgres_url, tmp_path)
     try:
         deadline = time.monotonic() + 120
         reviewers = [

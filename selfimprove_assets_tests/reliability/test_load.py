@@ -21,13 +21,12 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets_tests.api.conftest import REVIEWER, TinyModels, register
 from selfimprove_assets_tests.reliability.invariants import (
     assert_counters_equal_recount,
     review_body,
 )
-from selfimprove_assets_tests.reliability.live_server import LiveServer, server_env
+from selfimprove_assets_tests.reliability.live_server import serve_v1
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -101,11 +100,7 @@ def test_fifty_reviewers_during_a_promotion(
     tmp_path: Path,
     champion_restored: MlflowClient,
 ) -> None:
-    store = FeedbackStore(postgres_url)
-    register(store, tiny_models, "classifier", "1")
-    register(store, tiny_models, "extractor", "1")
-    server = LiveServer(server_env(tiny_models, tmp_path / "home", postgres_url), tmp_path / "log")
-    server.start()
+    store, server = serve_v1(tiny_models, postgres_url, tmp_path)
     files = tiny_models.files
     barrier = threading.Barrier(CLIENTS + 1)
     clients = [
