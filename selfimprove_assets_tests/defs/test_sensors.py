@@ -15,7 +15,7 @@ from selfimprove_assets.defs.resources import FeedbackStoreResource
 from selfimprove_assets.lib.settings import load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
-from selfimprove_assets_tests.lib.store.factories import stored_document
+from selfimprove_assets_tests.lib.store.factories import commit_reviews, stored_document
 
 MIN_COMMITS = 30
 
@@ -47,16 +47,6 @@ def _invoice_prediction(store: FeedbackStore, content_hash: str) -> str:
     )
 
 
-def _commit(store: FeedbackStore, n: int, wrong: int, start: int = 0) -> None:
-    ids = []
-    for i in range(start, start + n):
-        doc = _invoice_prediction(store, f"h{i}")
-        verified = "referral" if i - start < wrong else "invoice"
-        store.commits.set_review(doc, verified={"classifier": {"doc_type": verified}})
-        ids.append(doc)
-    store.commits.commit_documents(ids)
-
-
 def _tick(env: dict[str, Any], cursor: str | None) -> Any:
     context = dg.build_sensor_context(
         instance=env["instance"], cursor=cursor, definitions=env["defs"], resources=env["resources"]
@@ -65,7 +55,7 @@ def _tick(env: dict[str, Any], cursor: str | None) -> Any:
 
 
 def test_no_trigger_below_minimum_sample(env: dict[str, Any]) -> None:
-    _commit(env["store"], 20, wrong=20)  # terrible, but too few commits
+    commit_reviews(env["store"], 20, wrong=20)  # terrible, but too few commits
     data = _tick(env, None)
     assert not data.run_requests
     assert "need 30" in (data.skip_message or "")
@@ -74,7 +64,7 @@ def test_no_trigger_below_minimum_sample(env: dict[str, Any]) -> None:
 
 
 def test_exactly_one_run_when_significantly_below(env: dict[str, Any]) -> None:
-    _commit(env["store"], 40, wrong=20)  # 50% vs 0.9
+    commit_reviews(env["store"], 40, wrong=20)  # 50% vs 0.9
     data = _tick(env, None)
     assert len(data.run_requests) == 1
     request = data.run_requests[0]
@@ -86,21 +76,21 @@ def test_exactly_one_run_when_significantly_below(env: dict[str, Any]) -> None:
     again = _tick(env, data.cursor)
     assert not again.run_requests and "no new commits" in (again.skip_message or "")
     # more commits while TRIGGERED do not request a second run
-    _commit(env["store"], 10, wrong=10, start=100)
+    commit_reviews(env["store"], 10, wrong=10, start=100)
     third = _tick(env, data.cursor)
     assert not third.run_requests and "already TRIGGERED" in (third.skip_message or "")
 
 
 def test_no_trigger_while_in_progress(env: dict[str, Any]) -> None:
     env["store"].cycles.set_retrain_state("classifier", RetrainState.INPROGRESS)
-    _commit(env["store"], 40, wrong=30)
+    commit_reviews(env["store"], 40, wrong=30)
     data = _tick(env, None)
     assert not data.run_requests
     assert "INPROGRESS" in (data.skip_message or "")
 
 
 def test_no_trigger_when_only_noisily_below(env: dict[str, Any]) -> None:
-    _commit(env["store"], 40, wrong=5)  # 0.875 < 0.9 on the point estimate only
+    commit_reviews(env["store"], 40, wrong=5)  # 0.875 < 0.9 on the point estimate only
     data = _tick(env, None)
     assert not data.run_requests
     assert "not significant" in (data.skip_message or "")
@@ -108,7 +98,7 @@ def test_no_trigger_when_only_noisily_below(env: dict[str, Any]) -> None:
 
 def test_failure_moves_state_to_failed_and_releases_rows(env: dict[str, Any]) -> None:
     store: FeedbackStore = env["store"]
-    _commit(store, 40, wrong=20)
+    commit_reviews(store, 40, wrong=20)
     assert _tick(env, None).run_requests
     store.cycles.set_retrain_state("classifier", RetrainState.INPROGRESS)
     cycle = store.cycles.open_cycle("classifier", "1", {})
@@ -120,7 +110,7 @@ def test_failure_moves_state_to_failed_and_releases_rows(env: dict[str, Any]) ->
     assert len(store.curation.committed_feedback("classifier", "1")) == 40
     assert store.cycles.current_cycle("classifier").state == "FAILED"  # type: ignore[union-attr]
     # a later significant drop can trigger again from FAILED
-    _commit(store, 40, wrong=30, start=200)
+    commit_reviews(store, 40, wrong=30, start=200)
     assert len(_tick(env, "1").run_requests) == 1
 
 
@@ -152,7 +142,7 @@ def test_suspicious_feedback_is_listed_for_a_human(env: dict[str, Any]) -> None:
 
 def test_rejected_candidate_waits_for_an_operator(env: dict[str, Any]) -> None:
     store: FeedbackStore = env["store"]
-    _commit(store, 40, wrong=20)
+    commit_reviews(store, 40, wrong=20)
     assert _tick(env, None).run_requests
     cycle = store.cycles.open_cycle("classifier", "1", {})
     store.cycles.update_cycle(
@@ -165,7 +155,7 @@ def test_rejected_candidate_waits_for_an_operator(env: dict[str, Any]) -> None:
     store.cycles.set_retrain_state(
         "classifier", RetrainState.FAILED, reason="candidate v2 rejected"
     )
-    _commit(store, 40, wrong=30, start=300)
+    commit_reviews(store, 40, wrong=30, start=300)
     data = _tick(env, "1")
     assert not data.run_requests
     assert "waiting for an operator" in (data.skip_message or "")
@@ -174,7 +164,7 @@ def test_rejected_candidate_waits_for_an_operator(env: dict[str, Any]) -> None:
 def _claim_rows(store: FeedbackStore) -> str:
     """40 committed reviews (20 corrected) and an in-progress cycle that claimed them all (what
     curation does)."""
-    _commit(store, 40, wrong=20)
+    commit_reviews(store, 40, wrong=20)
     store.cycles.set_retrain_state("classifier", RetrainState.INPROGRESS, reason="curating")
     cycle = store.cycles.open_cycle("classifier", "1", {})
     rows = store.curation.committed_feedback("classifier", "1")

@@ -29,20 +29,7 @@ from selfimprove_assets.lib.promotion.policy import PromotionPolicy
 from selfimprove_assets.lib.settings import load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
-from selfimprove_assets_tests.lib.store.factories import stored_document
-
-
-def _commit(store: FeedbackStore, n: int, wrong: int, start: int) -> None:
-    """``n`` committed documents that classifier v1 called invoices; ``wrong`` were not."""
-    ids = []
-    for i in range(start, start + n):
-        doc = stored_document(
-            store, f"h{i}", [("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})]
-        )
-        verified = "referral" if i - start < wrong else "invoice"
-        store.commits.set_review(doc, verified={"classifier": {"doc_type": verified}})
-        ids.append(doc)
-    store.commits.commit_documents(ids)
+from selfimprove_assets_tests.lib.store.factories import commit_reviews
 
 
 def test_the_code_locations_sensors_use_the_settings_rules(home: Path) -> None:
@@ -69,15 +56,15 @@ def test_the_code_locations_sensors_use_the_settings_rules(home: Path) -> None:
         )
         return sensor.evaluate_tick(context)
 
-    _commit(store, 11, wrong=11, start=0)
+    commit_reviews(store, 11, wrong=11, start=0)
     first = tick(None)
     assert not first.run_requests
     assert "need 12" in (first.skip_message or "")  # min_commits from the file
-    _commit(store, 9, wrong=2, start=11)  # 20 commits, 13 wrong: below, 13 corrections
+    commit_reviews(store, 9, wrong=2, start=11)  # 20 commits, 13 wrong: below, 13 corrections
     second = tick(first.cursor)
     assert not second.run_requests
     assert "a retrain needs 15" in (second.skip_message or "")  # the variable over the file
-    _commit(store, 4, wrong=4, start=20)  # 17 corrections
+    commit_reviews(store, 4, wrong=4, start=20)  # 17 corrections
     assert len(tick(second.cursor).run_requests) == 1
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -11,22 +10,6 @@ import pytest
 from selfimprove_assets.lib.loop import cycle
 from selfimprove_assets.lib.store.repository import CycleInfo, FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
-from selfimprove_assets_tests.lib.store.factories import stored_document
-
-
-def commit_reviews(store: FeedbackStore, n: int, wrong: int, start: int = 0) -> None:
-    """``n`` documents classifier v1 called invoices; reviewers correct the first ``wrong``."""
-    ids = []
-    for i in range(start, start + n):
-        doc = stored_document(
-            store,
-            sha256(f"h{i}".encode()).hexdigest(),
-            [("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})],
-        )
-        verified = "referral" if i - start < wrong else "invoice"
-        store.commits.set_review(doc, verified={"classifier": {"doc_type": verified}})
-        ids.append(doc)
-    store.commits.commit_documents(ids)
 
 
 def start_cycle(

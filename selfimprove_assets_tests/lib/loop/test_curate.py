@@ -13,7 +13,7 @@ from selfimprove_assets.lib.loop import curate
 from selfimprove_assets.lib.loop.cycle import NoDefaultModel
 from selfimprove_assets.lib.models.dataset import write_dataset
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets_tests.lib.loop.conftest import commit_reviews
+from selfimprove_assets_tests.lib.store.factories import commit_reviews
 
 
 def _curate(store: FeedbackStore, tmp_path: Path) -> curate.RetrainingSet:

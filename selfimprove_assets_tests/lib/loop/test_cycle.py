@@ -7,7 +7,8 @@ import pytest
 from selfimprove_assets.lib.loop import cycle
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
-from selfimprove_assets_tests.lib.loop.conftest import commit_reviews, start_cycle
+from selfimprove_assets_tests.lib.loop.conftest import start_cycle
+from selfimprove_assets_tests.lib.store.factories import commit_reviews
 
 
 def _state(store: FeedbackStore) -> tuple[str, str | None]:

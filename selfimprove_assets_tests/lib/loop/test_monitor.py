@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from selfimprove_assets.lib.loop import cycle, monitor
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets_tests.lib.loop.conftest import commit_reviews, start_cycle
+from selfimprove_assets_tests.lib.loop.conftest import start_cycle
+from selfimprove_assets_tests.lib.store.factories import commit_reviews
 
 
 def test_no_default_no_observation(store: FeedbackStore) -> None:

@@ -14,7 +14,8 @@ from selfimprove_assets.lib.deployment import champion_version, registry_agrees
 from selfimprove_assets.lib.loop import candidate, cycle, promote
 from selfimprove_assets.lib.loop.evaluate import log_evaluation
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets_tests.lib.loop.conftest import commit_reviews, start_cycle
+from selfimprove_assets_tests.lib.loop.conftest import start_cycle
+from selfimprove_assets_tests.lib.store.factories import commit_reviews
 
 NAME = "doc-classifier"
 

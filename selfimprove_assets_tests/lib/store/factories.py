@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hashlib import sha256
 from typing import Any
 
 from selfimprove_assets.lib.store.repository import FeedbackStore
@@ -25,6 +26,22 @@ def stored_document(
         blob_uri="b",
         predictions=predictions,
     )
+
+
+def commit_reviews(store: FeedbackStore, n: int, wrong: int, start: int = 0) -> None:
+    """``n`` committed documents that classifier v1 called invoices; reviewers correct the first
+    ``wrong`` to referrals."""
+    ids = []
+    for i in range(start, start + n):
+        doc = stored_document(
+            store,
+            sha256(f"h{i}".encode()).hexdigest(),
+            [("classifier", "1", {"doc_type": "invoice", "confidence": 0.9})],
+        )
+        verified = "referral" if i - start < wrong else "invoice"
+        store.commits.set_review(doc, verified={"classifier": {"doc_type": verified}})
+        ids.append(doc)
+    store.commits.commit_documents(ids)
 
 
 def add_documents(store: FeedbackStore, n: int = 1, version: str = "1") -> list[str]:
