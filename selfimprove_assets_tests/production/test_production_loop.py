@@ -43,9 +43,14 @@ RUN_TIMEOUT = 900.0  # a run on a busy two-core machine (one took 6 min at load 
 SENSOR_TIMEOUT = 180.0
 
 
-def _finished(stack: Stack, run_id: str) -> dict[str, Any] | None:
-    run = stack.run(run_id)
-    return run if run["status"] in TERMINAL else None
+def _finished(stack: Stack, run_id: str, *, timeout: float, what: str) -> dict[str, Any]:
+    """The run ``run_id`` once it has ended, whatever its status (``what`` names the wait)."""
+
+    def ended() -> dict[str, Any] | None:
+        run = stack.run(run_id)
+        return run if run["status"] in TERMINAL else None
+
+    return wait_for(ended, timeout=timeout, what=what, services=stack.services)
 
 
 def _extractor(stack: Stack) -> dict[str, Any]:
@@ -73,11 +78,8 @@ def _crash_is_released(stack: Stack, store: FeedbackStore, world: World) -> None
         CYCLE_ASSETS,
         {"resources": {"trainer": {"config": {"extra_args": ["--dataset", str(missing)]}}}},
     )
-    run = wait_for(
-        lambda: _finished(stack, run_id),
-        timeout=RUN_TIMEOUT,
-        what=f"the re-materialization run {run_id} finished",
-        services=stack.services,
+    run = _finished(
+        stack, run_id, timeout=RUN_TIMEOUT, what=f"the re-materialization run {run_id} finished"
     )
     assert run["status"] == "FAILURE", run
     assert run["jobName"] == "__ASSET_JOB"
@@ -147,11 +149,8 @@ def _killed_run_is_released(stack: Stack, store: FeedbackStore) -> None:
     assert _available_rows(store) < available  # the run claimed the rows before training
     for pid in (training, worker):
         os.kill(pid, signal.SIGKILL)
-    run = wait_for(
-        lambda: _finished(stack, run_id),
-        timeout=SENSOR_TIMEOUT,
-        what=f"the killed run {run_id} reported failed",
-        services=stack.services,
+    run = _finished(
+        stack, run_id, timeout=SENSOR_TIMEOUT, what=f"the killed run {run_id} reported failed"
     )
     assert run["status"] == "FAILURE", run
     killed = f"Run execution process for {run_id} was terminated by signal 9 (SIGKILL)"
