@@ -11,6 +11,7 @@ from reportlab.pdfgen import canvas
 
 from selfimprove_assets.api.auth import TokenTable
 from selfimprove_assets.api.config import ApiConfig
+from selfimprove_assets.lib.store.documents import DocumentStore
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets_tests.api.conftest import ADMIN_TOKEN, REVIEWER, ApiFactory, ApiHarness
 
@@ -284,9 +285,15 @@ def test_malformed_commit_is_422(make_api: ApiFactory, body: dict[str, Any]) -> 
 # ---------------------------------------------------------------------------- 500
 
 
-class BrokenStore(FeedbackStore):
+class BrokenDocuments(DocumentStore):
     def get_document(self, document_id: str) -> dict[str, Any]:
         raise RuntimeError(f"disk failure at {Path('/srv/secret/store.db')} Traceback")
+
+
+class BrokenStore(FeedbackStore):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.documents = BrokenDocuments(self.db)
 
 
 def test_unexpected_error_is_a_generic_500(
