@@ -13,16 +13,14 @@ from pathlib import Path
 import pytest
 
 from selfimprove_assets_tests.postgres_server import create_database
-from selfimprove_assets_tests.production.stack import (
+from selfimprove_assets_tests.production.deployment import (
     Backend,
-    Stack,
-    StartDeployment,
     World,
     build_world,
     postgres_backend,
     sqlite_backend,
-    start_stack,
 )
+from selfimprove_assets_tests.production.stack import Stack, StartDeployment, start_stack
 from selfimprove_assets_tests.production.summary import EXCERPTS, TIMINGS
 
 LOG_TAIL_CHARS = 12_000

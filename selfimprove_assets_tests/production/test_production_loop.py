@@ -28,8 +28,9 @@ import pytest
 from mlflow import MlflowClient
 
 from selfimprove_assets.lib.store.repository import FeedbackStore
+from selfimprove_assets_tests.production.deployment import Backend, World
 from selfimprove_assets_tests.production.services import command_line, descendants, wait_for
-from selfimprove_assets_tests.production.stack import Backend, Stack, StartDeployment, World
+from selfimprove_assets_tests.production.stack import Stack, StartDeployment
 from selfimprove_assets_tests.production.summary import record_excerpt, record_time
 
 pytestmark = pytest.mark.slow
