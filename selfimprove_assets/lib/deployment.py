@@ -9,6 +9,8 @@ running ``deploy_version`` again repairs it (every step is idempotent).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -23,6 +25,14 @@ CHALLENGER = "challenger"
 
 def registry_name(model_type: str) -> str:
     return REGISTERED_NAMES[model_type]
+
+
+def tag_version(
+    client: MlflowClient, model_type: str, version: str, tags: Mapping[str, str]
+) -> None:
+    """Set ``tags`` on a registered version of ``model_type``."""
+    for key, value in tags.items():
+        client.set_model_version_tag(registry_name(model_type), version, key, value)
 
 
 def deploy_version(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from mlflow import MlflowClient
 
-from selfimprove_assets.lib.deployment import CHALLENGER, registry_name
+from selfimprove_assets.lib.deployment import CHALLENGER, registry_name, tag_version
 from selfimprove_assets.lib.loop import cycle
 from selfimprove_assets.lib.store.repository import FeedbackStore
 
@@ -66,8 +66,7 @@ def record_candidate(
     parent_name = cycle.version_name(parent.baseline_metrics if parent else {}, parent_version)
     tags = attempt_tags(cycle_id, attempt, parent_version, parent_name)
     client.set_registered_model_alias(registered, CHALLENGER, version)
-    for key, value in tags.items():
-        client.set_model_version_tag(registered, version, key, value)
+    tag_version(client, model_type, version, tags)
     client.update_model_version(
         registered, version, description=describe(cycle_id, attempt, parent_version, parent_name)
     )

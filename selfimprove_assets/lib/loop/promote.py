@@ -15,7 +15,11 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from selfimprove_assets.lib.deployment import deploy_version, registry_name, set_champion
+from selfimprove_assets.lib.deployment import (
+    deploy_version,
+    set_champion,
+    tag_version,
+)
 from selfimprove_assets.lib.loop import cycle
 from selfimprove_assets.lib.models.needs import TRAINING_DATA_KEY
 from selfimprove_assets.lib.promotion.policy import DEFAULT_THRESHOLD_FLOOR
@@ -51,13 +55,6 @@ class Outcome:
 
 def decision_tags(decision: str, reasons: Sequence[str]) -> dict[str, str]:
     return {"decision": decision, "reasons": "; ".join(reasons)[:TAG_VALUE_LIMIT] or "-"}
-
-
-def tag_version(
-    client: MlflowClient, model_type: str, version: str, tags: Mapping[str, str]
-) -> None:
-    for key, value in tags.items():
-        client.set_model_version_tag(registry_name(model_type), version, key, value)
 
 
 def conclude(
