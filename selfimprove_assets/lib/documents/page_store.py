@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from selfimprove_assets.lib.documents.pages import (
     EXTRACTION_VERSION,
     DocumentError,
+    ExtractOptions,
     ExtractResult,
     extract_many,
     extract_pages,
@@ -141,7 +142,9 @@ class PageStore:
             raise
         return path
 
-    def extract_cached(self, path: Path, **options: Any) -> tuple[str, PageWords, bool]:
+    def extract_cached(
+        self, path: Path, **options: Unpack[ExtractOptions]
+    ) -> tuple[str, PageWords, bool]:
         """(content hash, words, cache hit) for one file; extraction runs only on a miss."""
         content_hash = sha256_file(path)
         cached = self.get(content_hash, current_only=True)
@@ -157,7 +160,7 @@ class PageStore:
         workers: int = 2,
         *,
         on_result: Callable[[ExtractResult], None] | None = None,
-        **options: Any,
+        **options: Unpack[ExtractOptions],
     ) -> list[CachedResult]:
         """Batch form of ``extract_cached``: misses go through ``extract_many``'s process pool;
         a bad file is reported in its result and never stops the batch."""

@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict, Unpack
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_raw
@@ -105,21 +105,26 @@ def detect_type(head: bytes) -> str | None:
     return None
 
 
-def extract_pages(
-    path: Path,
-    *,
-    max_pages: int = DEFAULT_MAX_PAGES,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    ocr_dpi: int = DEFAULT_OCR_DPI,
-    max_pixels: int = MAX_IMAGE_PIXELS,
-    min_text_chars: int = MIN_TEXT_CHARS,
-    ocr_settings: OcrSettings | None = None,
-) -> PageWords:
+class ExtractOptions(TypedDict, total=False):
+    """The limits and OCR settings of an extraction, as ``extract_pages_from_bytes`` takes them
+    (and defaults them); ``extract_pages``, ``extract_many`` and the page store pass them on."""
+
+    max_pages: int
+    max_bytes: int
+    ocr_dpi: int
+    max_pixels: int
+    min_text_chars: int
+    ocr_settings: OcrSettings | None
+
+
+def extract_pages(path: Path, **options: Unpack[ExtractOptions]) -> PageWords:
     """Extract the words of the document at ``path``; raise DocumentError when it is unusable.
 
-    ``ocr_settings`` say how scanned pages are prepared and read (default ``OcrSettings()``).
+    ``options`` are those of ``extract_pages_from_bytes``; the byte limit is checked on the
+    file's size before it is read.
     """
     path = Path(path)
+    max_bytes = options.get("max_bytes", DEFAULT_MAX_BYTES)
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -128,16 +133,7 @@ def extract_pages(
         raise DocumentError(
             path, f"file is {size:,} bytes, over the limit of {max_bytes:,} bytes", "too_large"
         )
-    return extract_pages_from_bytes(
-        path.read_bytes(),
-        name=str(path),
-        max_pages=max_pages,
-        max_bytes=max_bytes,
-        ocr_dpi=ocr_dpi,
-        max_pixels=max_pixels,
-        min_text_chars=min_text_chars,
-        ocr_settings=ocr_settings,
-    )
+    return extract_pages_from_bytes(path.read_bytes(), name=str(path), **options)
 
 
 def extract_pages_from_bytes(
@@ -151,7 +147,9 @@ def extract_pages_from_bytes(
     min_text_chars: int = MIN_TEXT_CHARS,
     ocr_settings: OcrSettings | None = None,
 ) -> PageWords:
-    """Same as ``extract_pages`` for bytes already in memory (an API upload)."""
+    """The words of a document already in memory (an API upload); raise DocumentError when it
+    is unusable. ``ocr_settings`` say how scanned pages are prepared and read (default
+    ``OcrSettings()``)."""
     if len(data) > max_bytes:
         raise DocumentError(
             name, f"file is {len(data):,} bytes, over the limit of {max_bytes:,} bytes", "too_large"
@@ -317,7 +315,7 @@ class ExtractResult:
         return self.error is None
 
 
-def _extract_one(path: Path, options: dict[str, Any]) -> ExtractResult:
+def _extract_one(path: Path, options: ExtractOptions) -> ExtractResult:
     """Worker entry point: never raises, so one bad file cannot stop a batch."""
     try:
         return ExtractResult(path, pages=extract_pages(path, **options))
@@ -333,7 +331,7 @@ def extract_many(
     workers: int = 2,
     *,
     on_result: Callable[[ExtractResult], None] | None = None,
-    **options: Any,
+    **options: Unpack[ExtractOptions],
 ) -> list[ExtractResult]:
     """Extract many files in a process pool; results come back in the order of ``paths``.
 
