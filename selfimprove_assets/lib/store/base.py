@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from selfimprove_assets.lib.store.engine import READ_ONLY_OPTION
 from selfimprove_assets.lib.store.models import FeedbackRow
 from selfimprove_assets.lib.store.outcomes import OUTCOME_KEYS
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Info = TypeVar("_Info", bound="DataclassInstance")
 
 COUNTER_COLUMNS = ("committed", "corrected", *OUTCOME_KEYS)
 NO_MODEL_VERSION = ""
@@ -103,6 +109,14 @@ def core_table(model: Any) -> Table:
 def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def dataclass_from_row(info: type[_Info], row: Any, **converted: Any) -> _Info:
+    """``info`` (a dataclass whose fields are named after columns of ``row``'s table) with each
+    field read from ``row``, except those given in ``converted`` (a JSON column copied, a
+    missing count made 0)."""
+    values = {f.name: getattr(row, f.name) for f in fields(info) if f.name not in converted}
+    return info(**values, **converted)
 
 
 def feedback_to_dict(row: FeedbackRow) -> dict[str, Any]:

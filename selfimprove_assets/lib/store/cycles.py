@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
-from selfimprove_assets.lib.store.base import StorePart
+from selfimprove_assets.lib.store.base import StorePart, dataclass_from_row
 from selfimprove_assets.lib.store.models import (
     FeedbackArchiveRow,
     FeedbackRow,
@@ -35,17 +35,7 @@ class CycleInfo:
 
 
 def _cycle_info(row: RetrainCycleRow) -> CycleInfo:
-    return CycleInfo(
-        cycle_id=row.cycle_id,
-        attempt=row.attempt,
-        model_type=row.model_type,
-        parent_version=row.parent_version,
-        state=row.state,
-        trigger=dict(row.trigger or {}),
-        candidate_version=row.candidate_version,
-        decision=row.decision,
-        dagster_run_id=row.dagster_run_id,
-    )
+    return dataclass_from_row(CycleInfo, row, trigger=dict(row.trigger or {}))
 
 
 class CycleStore(StorePart):

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from selfimprove_assets.lib.store.base import NotFound, StorePart
+from selfimprove_assets.lib.store.base import NotFound, StorePart, dataclass_from_row
 from selfimprove_assets.lib.store.models import CommitRow, ModelRow, utcnow
 from selfimprove_assets.lib.types import RetrainState
 
@@ -30,19 +30,12 @@ class ModelInfo:
 
     @classmethod
     def from_row(cls, row: ModelRow) -> ModelInfo:
-        return cls(
-            model_type=row.model_type,
-            version=row.version,
-            registry_name=row.registry_name,
-            is_default=row.is_default,
-            retrain_state=row.retrain_state,
-            state_reason=row.state_reason,
+        return dataclass_from_row(
+            cls,
+            row,
             thresholds=dict(row.thresholds or {}),
             baseline_metrics=dict(row.baseline_metrics or {}),
-            parent_version=row.parent_version,
-            mlflow_run_id=row.mlflow_run_id,
             commits_at_deploy=int(row.commits_at_deploy or 0),
-            promoted_at=row.promoted_at,
         )
 
 
