@@ -23,35 +23,18 @@ def _page_mapper(page: pdfium.PdfPage) -> Callable[[float, float, float, float],
     rotation = page.get_rotation() % 360
 
     def to_display(x0: float, y0: float, x1: float, y1: float) -> BBox:
+        # A box's extent as fractions of the page from each of its edges...
+        from_left = ((x0 - left) / width, (x1 - left) / width)
+        from_right = ((right - x1) / width, (right - x0) / width)
+        from_bottom = ((y0 - bottom) / height, (y1 - bottom) / height)
+        from_top = ((top - y1) / height, (top - y0) / height)
+        # ...and which page edges a rotation turns into the displayed left and top edges:
         # (u, v) are fractions of the displayed width and height from the top left.
-        if rotation == 90:
-            u0, u1, v0, v1 = (
-                (y0 - bottom) / height,
-                (y1 - bottom) / height,
-                (x0 - left) / width,
-                (x1 - left) / width,
-            )
-        elif rotation == 180:
-            u0, u1, v0, v1 = (
-                (right - x1) / width,
-                (right - x0) / width,
-                (y0 - bottom) / height,
-                (y1 - bottom) / height,
-            )
-        elif rotation == 270:
-            u0, u1, v0, v1 = (
-                (top - y1) / height,
-                (top - y0) / height,
-                (right - x1) / width,
-                (right - x0) / width,
-            )
-        else:
-            u0, u1, v0, v1 = (
-                (x0 - left) / width,
-                (x1 - left) / width,
-                (top - y1) / height,
-                (top - y0) / height,
-            )
+        (u0, u1), (v0, v1) = {
+            90: (from_bottom, from_left),
+            180: (from_right, from_bottom),
+            270: (from_top, from_right),
+        }.get(rotation, (from_left, from_top))
         return normalize_box(u0, v0, u1, v1, 1.0, 1.0)
 
     return to_display
