@@ -1,13 +1,15 @@
-"""What the importers share: box scaling, file copying, and the summary they report."""
+"""What the importers share: box scaling, finding and copying images, and the summary they
+report."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from selfimprove_assets.lib.documents.labels import LabeledDocument, write_labels
-from selfimprove_assets.lib.types import BBox
+from selfimprove_assets.lib.types import BBox, Entity
 
 FILES_DIR = "files"
 
@@ -62,6 +64,24 @@ def copy_into(src: Path, out_dir: Path, name: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, target)
     return target
+
+
+def find_image(folder: Path, stem: str, suffixes: Sequence[str]) -> Path | None:
+    """The first ``folder/<stem><suffix>`` that is a file, trying ``suffixes`` in order."""
+    for suffix in suffixes:
+        path = folder / f"{stem}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def copied_document(
+    image: Path, out_dir: Path, document_id: str, doc_type: str, entities: list[Entity]
+) -> LabeledDocument:
+    """A converted document: its image copied into ``out_dir`` (named by the id's safe stem,
+    the suffix lowercased) with its type and entities."""
+    file = copy_into(image, out_dir, f"{safe_stem(document_id)}{image.suffix.lower()}")
+    return LabeledDocument(document_id=document_id, file=file, doc_type=doc_type, entities=entities)
 
 
 def finish(out_dir: Path, docs: list[LabeledDocument], summary: ImportSummary) -> ImportSummary:

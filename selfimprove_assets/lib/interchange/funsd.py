@@ -21,10 +21,10 @@ from selfimprove_assets.lib.documents.labels import SPLITS_FILE, LabeledDocument
 from selfimprove_assets.lib.interchange.common import (
     ImportSummary,
     InterchangeError,
-    copy_into,
+    copied_document,
+    find_image,
     finish,
     pixels_to_thousandths,
-    safe_stem,
 )
 from selfimprove_assets.lib.types import Entity
 
@@ -43,14 +43,6 @@ def _split_folders(src: Path) -> list[tuple[str | None, Path]]:
         f"{src}: not a FUNSD folder (expected training_data/ and testing_data/, or "
         "annotations/ and images/)"
     )
-
-
-def _image_for(folder: Path, stem: str) -> Path | None:
-    for suffix in _IMAGE_SUFFIXES:
-        path = folder / "images" / f"{stem}{suffix}"
-        if path.is_file():
-            return path
-    return None
 
 
 def _entities(form: Any, size: tuple[int, int], where: str, summary: ImportSummary) -> list[Entity]:
@@ -88,7 +80,7 @@ def import_funsd(src: Path, out_dir: Path, *, default_doc_type: str = "form") ->
     for split, folder in _split_folders(src):
         for annotation in sorted((folder / "annotations").glob("*.json")):
             where = str(annotation.relative_to(src))
-            image = _image_for(folder, annotation.stem)
+            image = find_image(folder / "images", annotation.stem, _IMAGE_SUFFIXES)
             if image is None:
                 summary.skipped.append(f"{where}: no image {annotation.stem}.png in images/")
                 continue
@@ -99,14 +91,8 @@ def import_funsd(src: Path, out_dir: Path, *, default_doc_type: str = "form") ->
             with Image.open(image) as opened:
                 size = opened.size
             doc_id = annotation.stem
-            docs.append(
-                LabeledDocument(
-                    document_id=doc_id,
-                    file=copy_into(image, out_dir, f"{safe_stem(doc_id)}{image.suffix.lower()}"),
-                    doc_type=default_doc_type,
-                    entities=_entities(form, size, where, summary),
-                )
-            )
+            entities = _entities(form, size, where, summary)
+            docs.append(copied_document(image, out_dir, doc_id, default_doc_type, entities))
             if split is not None:
                 splits.setdefault(split, []).append(doc_id)
     result = finish(out_dir, docs, summary)

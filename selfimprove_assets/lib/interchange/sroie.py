@@ -23,10 +23,10 @@ from selfimprove_assets.lib.documents.labels import LabeledDocument
 from selfimprove_assets.lib.interchange.common import (
     ImportSummary,
     InterchangeError,
-    copy_into,
+    copied_document,
+    find_image,
     finish,
     pixels_to_thousandths,
-    safe_stem,
 )
 from selfimprove_assets.lib.types import BBox, Entity
 
@@ -113,14 +113,7 @@ def import_sroie(src: Path, out_dir: Path, *, default_doc_type: str = "receipt")
     for key_file in sorted(keys.glob("*.txt")) + sorted(keys.glob("*.json")):
         doc_id = key_file.stem
         where = str(key_file.relative_to(src))
-        image = next(
-            (
-                images / f"{doc_id}{s}"
-                for s in _IMAGE_SUFFIXES
-                if (images / f"{doc_id}{s}").is_file()
-            ),
-            None,
-        )
+        image = find_image(images, doc_id, _IMAGE_SUFFIXES)
         if image is None:
             summary.skipped.append(f"{where}: no image {doc_id}.jpg in img/")
             continue
@@ -144,12 +137,5 @@ def import_sroie(src: Path, out_dir: Path, *, default_doc_type: str = "receipt")
             pixels = locate(key, value, lines)
             bbox: BBox | None = pixels_to_thousandths(pixels, *size) if pixels else None
             entities.append(Entity(label=key, text=value, page=0, bbox=bbox))
-        docs.append(
-            LabeledDocument(
-                document_id=doc_id,
-                file=copy_into(image, out_dir, f"{safe_stem(doc_id)}{image.suffix.lower()}"),
-                doc_type=default_doc_type,
-                entities=entities,
-            )
-        )
+        docs.append(copied_document(image, out_dir, doc_id, default_doc_type, entities))
     return finish(out_dir, docs, summary)
