@@ -24,7 +24,7 @@ import logging
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,11 @@ BACKBONE_BASE = "backbone"
 _DEFAULTS = TrainConfig()
 
 
+def _documented(default: Any, help: str) -> Any:
+    """An argument with a default and the line ``--help`` shows for it."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class JobArguments:
     model_type: str = field(metadata={"help": "classifier or extractor"})
@@ -51,54 +56,40 @@ class JobArguments:
         metadata={"help": "Parquet file written by write_dataset(), or its MLflow artifact URI"}
     )
     tracking_uri: str = field(metadata={"help": "MLflow tracking URI (also the registry)"})
-    base: str = field(
-        default=BACKBONE_BASE,
-        metadata={"help": "'backbone' for V1, or models:/<name>@<alias> | models:/<name>/<n>"},
+    base: str = _documented(
+        BACKBONE_BASE, "'backbone' for V1, or models:/<name>@<alias> | models:/<name>/<n>"
     )
-    output_json: str | None = field(default=None, metadata={"help": "where to write the result"})
-    backbone: str | None = field(
-        default=None,
-        metadata={"help": "HF model path or its MLflow artifact URI (default: settings)"},
+    output_json: str | None = _documented(None, "where to write the result")
+    backbone: str | None = _documented(
+        None, "HF model path or its MLflow artifact URI (default: settings)"
     )
     registry_uri: str | None = field(default=None)
-    artifact_root: str | None = field(default=None, metadata={"help": "experiment artifact root"})
-    cycle: str | None = field(
-        default=None, metadata={"help": "retrain cycle, tagged on the version"}
-    )
+    artifact_root: str | None = _documented(None, "experiment artifact root")
+    cycle: str | None = _documented(None, "retrain cycle, tagged on the version")
     dagster_run_id: str | None = field(default=None)
     # Recipe knobs: defaults come from TrainConfig, the one place they are set.
     epochs: int = _DEFAULTS.epochs
-    lr: float = field(
-        default=_DEFAULTS.learning_rate, metadata={"help": "adapter (LoRA) and head rate"}
+    lr: float = _documented(_DEFAULTS.learning_rate, "adapter (LoRA) and head rate")
+    full_lr: float = _documented(
+        _DEFAULTS.full_learning_rate, "encoder rate in a full fine-tune (--full-finetune, V1 only)"
     )
-    full_lr: float = field(
-        default=_DEFAULTS.full_learning_rate,
-        metadata={"help": "encoder rate in a full fine-tune (--full-finetune, V1 only)"},
-    )
-    full_finetune: bool = field(
-        default=_DEFAULTS.full_finetune,
-        metadata={"help": "V1 trains every encoder weight (its children stay LoRA adapters)"},
+    full_finetune: bool = _documented(
+        _DEFAULTS.full_finetune, "V1 trains every encoder weight (its children stay LoRA adapters)"
     )
     head_lr_multiplier: float = _DEFAULTS.head_lr_multiplier
-    outside_weight: float = field(
-        default=_DEFAULTS.outside_weight, metadata={"help": "extractor loss weight of O"}
-    )
+    outside_weight: float = _documented(_DEFAULTS.outside_weight, "extractor loss weight of O")
     warmup_steps: int = _DEFAULTS.warmup_steps
     min_steps: int = _DEFAULTS.min_steps
-    select_on: str = field(
-        default=_DEFAULTS.select_on, metadata={"help": "val_f1 or val_loss: which epoch is kept"}
-    )
+    select_on: str = _documented(_DEFAULTS.select_on, "val_f1 or val_loss: which epoch is kept")
     batch_size: int = _DEFAULTS.batch_size
     lora_r: int = _DEFAULTS.lora_r
     lora_alpha: int = _DEFAULTS.lora_alpha
     lora_dropout: float = _DEFAULTS.lora_dropout
-    lora_layers: str = field(
-        default=_DEFAULTS.lora_layers,
-        metadata={"help": "LoRA placement: all_linear or query_value"},
+    lora_layers: str = _documented(
+        _DEFAULTS.lora_layers, "LoRA placement: all_linear or query_value"
     )
-    train_2d_embeddings: bool = field(
-        default=_DEFAULTS.train_2d_embeddings,
-        metadata={"help": "also train the 2-D box embeddings (V1 only)"},
+    train_2d_embeddings: bool = _documented(
+        _DEFAULTS.train_2d_embeddings, "also train the 2-D box embeddings (V1 only)"
     )
     max_length: int = _DEFAULTS.max_length
     stride: int = _DEFAULTS.stride
@@ -107,9 +98,8 @@ class JobArguments:
     seed: int = _DEFAULTS.seed
     max_steps: int | None = None
     threads: int | None = None
-    device: str | None = field(
-        default=None,
-        metadata={"help": "auto, cpu, cuda or cuda:N (default: SELFIMPROVE_DEVICE, else auto)"},
+    device: str | None = _documented(
+        None, "auto, cpu, cuda or cuda:N (default: SELFIMPROVE_DEVICE, else auto)"
     )
     no_progress: bool = False
 
@@ -156,31 +146,18 @@ def _short(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "." not in k)
 
 
+# A job argument named after a TrainConfig knob sets that knob; these take a shorter flag.
+_KNOB_OF_ARGUMENT = {"lr": "learning_rate", "full_lr": "full_learning_rate"}
+
+
 def train_config(args: JobArguments) -> TrainConfig:
+    """The run's knobs: every argument named after a ``TrainConfig`` field (or renamed in
+    ``_KNOB_OF_ARGUMENT``) sets it, and progress bars show unless ``--no-progress``."""
+    knobs = {f.name for f in fields(TrainConfig)}
+    given = {_KNOB_OF_ARGUMENT.get(f.name, f.name): getattr(args, f.name) for f in fields(args)}
     return TrainConfig(
-        epochs=args.epochs,
-        learning_rate=args.lr,
-        full_learning_rate=args.full_lr,
-        full_finetune=args.full_finetune,
-        head_lr_multiplier=args.head_lr_multiplier,
-        outside_weight=args.outside_weight,
-        warmup_steps=args.warmup_steps,
-        min_steps=args.min_steps,
-        select_on=args.select_on,
-        batch_size=args.batch_size,
-        lora_r=args.lora_r,
-        lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout,
-        lora_layers=args.lora_layers,
-        train_2d_embeddings=args.train_2d_embeddings,
-        max_length=args.max_length,
-        stride=args.stride,
-        patience=args.patience,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        max_steps=args.max_steps,
+        **{knob: value for knob, value in given.items() if knob in knobs},
         progress=not args.no_progress,
-        device=args.device,
     )
 
 
