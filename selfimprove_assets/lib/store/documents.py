@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy import func, select
 
@@ -24,6 +24,21 @@ from selfimprove_assets.lib.store.models import CommitRow, CounterRow, DocumentR
 
 QUEUE_STATUSES = ("unreviewed", "reviewed", "committed")
 QUEUE_ORDERS = ("created", "newest", "confidence")
+
+
+class NewDocument(TypedDict, total=False):
+    """The columns a caller gives for a new document (``add_document``); ``filename`` and
+    ``external_id`` default to None, ``source`` to ``"api"`` (the table's defaults)."""
+
+    content_hash: Required[str]
+    media_type: Required[str]
+    size_bytes: Required[int]
+    page_count: Required[int]
+    pages_uri: Required[str]
+    blob_uri: Required[str]
+    filename: str | None
+    external_id: str | None
+    source: str
 
 
 def _queue_columns(
@@ -51,23 +66,16 @@ class DocumentStore(StorePart):
     def add_document(
         self,
         *,
-        content_hash: str,
-        media_type: str,
-        size_bytes: int,
-        page_count: int,
-        pages_uri: str,
-        blob_uri: str,
-        filename: str | None = None,
-        external_id: str | None = None,
         ocr_pages: Sequence[int] = (),
-        source: str = "api",
         document_id: str | None = None,
         predictions: Sequence[tuple[str, str, dict[str, Any]]] = (),
+        **columns: Unpack[NewDocument],
     ) -> str:
         """Insert a document and, in the same transaction, one feedback row per prediction.
 
-        ``predictions`` holds ``(model_type, model_version, predicted)`` tuples, so a document
-        never exists without the record of which versions predicted it.
+        ``columns`` are stored as given; ``predictions`` holds ``(model_type, model_version,
+        predicted)`` tuples, so a document never exists without the record of which versions
+        predicted it.
         """
         doc_id = document_id or uuid.uuid4().hex
         doc_type, least = _queue_columns(predictions)
@@ -75,18 +83,10 @@ class DocumentStore(StorePart):
             s.add(
                 DocumentRow(
                     id=doc_id,
-                    content_hash=content_hash,
-                    external_id=external_id,
-                    filename=filename,
-                    media_type=media_type,
-                    size_bytes=size_bytes,
-                    page_count=page_count,
                     ocr_pages=list(ocr_pages),
-                    pages_uri=pages_uri,
-                    blob_uri=blob_uri,
-                    source=source,
                     predicted_doc_type=doc_type,
                     min_confidence=least,
+                    **columns,
                 )
             )
             s.flush()
