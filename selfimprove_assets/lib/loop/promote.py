@@ -52,6 +52,14 @@ class Outcome:
     reasons: list[str] = field(default_factory=list)
     thresholds: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def summary(self) -> str:
+        """One line for the logs: what happened to which version, and to how many rows."""
+        head = f"{self.outcome} {self.model_type} v{self.candidate_version} ({self.name})"
+        if self.outcome == PROMOTED:
+            return f"{head}; archived {self.rows} rows"
+        return f"{head}; {self.rows} rows released"
+
 
 def decision_tags(decision: str, reasons: Sequence[str]) -> dict[str, str]:
     return {"decision": decision, "reasons": "; ".join(reasons)[:TAG_VALUE_LIMIT] or "-"}
@@ -66,23 +74,11 @@ def conclude(
     margin: float,
     floor: float = DEFAULT_THRESHOLD_FLOOR,
 ) -> Outcome:
-    """Promote or reject the evaluated candidate, as its decision says."""
-    if evaluation["decision"]["promote"]:
-        return promote(store, client, model_type, evaluation, margin=margin, floor=floor)
-    return reject(store, client, model_type, evaluation)
-
-
-def promote(
-    store: FeedbackStore,
-    client: MlflowClient,
-    model_type: str,
-    evaluation: Mapping[str, Any],
-    *,
-    margin: float,
-    floor: float = DEFAULT_THRESHOLD_FLOOR,
-) -> Outcome:
-    """The candidate becomes the default (registry, then table; thresholds re-based on its
-    golden figures), the cycle's rows are archived and the version tagged ``promoted``."""
+    """Promote the evaluated candidate when its decision says so, else ``reject`` it. Promoted,
+    it becomes the default (registry, then table; thresholds re-based on its golden figures),
+    the cycle's rows are archived and the version tagged ``promoted``."""
+    if not evaluation["decision"]["promote"]:
+        return reject(store, client, model_type, evaluation)
     cycle_id, attempt = evaluation["cycle_id"], evaluation["attempt"]
     version, previous = evaluation["candidate_version"], evaluation["default_version"]
     name = evaluation.get("name") or cycle.attempt_name(cycle_id, attempt)
@@ -111,10 +107,11 @@ def promote(
     archived = cycle.archive(store, cycle_id, attempt, version, dict(evaluation["decision"]))
     reasons = list(evaluation["decision"]["reasons"])
     tag_version(client, model_type, version, decision_tags(PROMOTED, reasons))
-    logger.info("promoted %s v%s (%s); archived %d rows", model_type, version, name, archived)
-    return Outcome(
+    done = Outcome(
         PROMOTED, model_type, version, name, version, previous, archived, reasons, info.thresholds
     )
+    logger.info(done.summary)
+    return done
 
 
 def reject(
@@ -135,8 +132,9 @@ def reject(
         reason=f"candidate v{version} ({name}) rejected: {'; '.join(failed)}",
     )
     tag_version(client, model_type, version, decision_tags(REJECTED, failed))
-    logger.warning("rejected %s v%s (%s); %d rows released", model_type, version, name, released)
-    return Outcome(REJECTED, model_type, version, name, default, default, released, failed)
+    done = Outcome(REJECTED, model_type, version, name, default, default, released, failed)
+    logger.warning(done.summary)
+    return done
 
 
 @dataclass(frozen=True)
