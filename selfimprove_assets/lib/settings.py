@@ -63,6 +63,16 @@ def _backbone_default() -> str:
         return "sentence-transformers/all-MiniLM-L6-v2"
 
 
+class _HomeFolder:
+    """A folder of the data home, read as a ``Settings`` attribute."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, settings: Settings, owner: type[Settings] | None = None) -> Path:
+        return settings.home / self.name
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -78,29 +88,13 @@ class Settings:
     training: TrainingSettings = field(default_factory=TrainingSettings)
     config_file: Path | None = None  # the selfimprove.toml that was read, if any
 
-    @property
-    def blobs_dir(self) -> Path:
-        return self.home / "blobs"
-
-    @property
-    def pages_dir(self) -> Path:
-        return self.home / "pages"
-
-    @property
-    def datasets_dir(self) -> Path:
-        return self.home / "datasets"
-
-    @property
-    def reports_dir(self) -> Path:
-        return self.home / "reports"
-
-    @property
-    def corpus_dir(self) -> Path:
-        return self.home / "corpus"
-
-    @property
-    def dagster_home(self) -> Path:
-        return self.home / "dagster"
+    # The data home's folders (``settings.blobs_dir`` is ``settings.home / "blobs"``).
+    blobs_dir = _HomeFolder("blobs")
+    pages_dir = _HomeFolder("pages")
+    datasets_dir = _HomeFolder("datasets")
+    reports_dir = _HomeFolder("reports")
+    corpus_dir = _HomeFolder("corpus")
+    dagster_home = _HomeFolder("dagster")
 
     def ensure_dirs(self) -> None:
         for path in (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
 from pathlib import Path
 
 import pytest
@@ -32,26 +33,44 @@ def test_defaults_are_the_values_the_demo_proved(home: Path) -> None:
     assert settings.database_url == f"sqlite:///{home.resolve() / 'selfimprove.db'}"
 
 
-def test_environment_variables_set_every_type(home: Path) -> None:
-    settings = _load(
-        home,
-        SELFIMPROVE_MONITOR_MIN_COMMITS="12",
-        SELFIMPROVE_THRESHOLDS_FLOOR="0.9",
-        SELFIMPROVE_PROMOTION_CRITICAL="npi=0, total=0.01",
-        SELFIMPROVE_PROMOTION_PRODUCTION_TOLERANCE="0.03",
-        SELFIMPROVE_PROMOTION_REQUIRE_SIGNIFICANT_IMPROVEMENT_ON="",
-        SELFIMPROVE_TRAINING_WARM_START_EPOCHS="none",
-        SELFIMPROVE_TRAINING_TRAIN_2D_EMBEDDINGS="yes",
-        SELFIMPROVE_TRAINING_FULL_FINETUNE_TYPES="classifier,extractor",
-    )
-    assert settings.monitor.min_commits == 12
-    assert settings.thresholds.floor == 0.9
-    assert settings.promotion.critical == {"npi": 0.0, "total": 0.01}
-    assert settings.promotion.production_tolerance == 0.03
-    assert settings.promotion.require_significant_improvement_on == ()
-    assert settings.training.warm_start_epochs is None
-    assert settings.training.train_2d_embeddings is True
-    assert settings.training.full_finetune_types == ("classifier", "extractor")
+@pytest.mark.parametrize(
+    ("variable", "value", "setting", "expected"),
+    [
+        ("SELFIMPROVE_MONITOR_MIN_COMMITS", "12", "monitor.min_commits", 12),
+        ("SELFIMPROVE_THRESHOLDS_FLOOR", "0.9", "thresholds.floor", 0.9),
+        (
+            "SELFIMPROVE_PROMOTION_CRITICAL",
+            "npi=0, total=0.01",
+            "promotion.critical",
+            {"npi": 0.0, "total": 0.01},
+        ),
+        (
+            "SELFIMPROVE_PROMOTION_PRODUCTION_TOLERANCE",
+            "0.03",
+            "promotion.production_tolerance",
+            0.03,
+        ),
+        (
+            "SELFIMPROVE_PROMOTION_REQUIRE_SIGNIFICANT_IMPROVEMENT_ON",
+            "",
+            "promotion.require_significant_improvement_on",
+            (),
+        ),
+        ("SELFIMPROVE_TRAINING_WARM_START_EPOCHS", "none", "training.warm_start_epochs", None),
+        ("SELFIMPROVE_TRAINING_TRAIN_2D_EMBEDDINGS", "yes", "training.train_2d_embeddings", True),
+        (
+            "SELFIMPROVE_TRAINING_FULL_FINETUNE_TYPES",
+            "classifier,extractor",
+            "training.full_finetune_types",
+            ("classifier", "extractor"),
+        ),
+    ],
+)
+def test_environment_variables_set_every_type(
+    home: Path, variable: str, value: str, setting: str, expected: object
+) -> None:
+    got = attrgetter(setting)(_load(home, **{variable: value}))
+    assert got == expected and type(got) is type(expected)
 
 
 TOML = """
