@@ -1,17 +1,19 @@
 """Device selection, bf16 autocast on CUDA only, and a CPU path that gives the numbers it gave.
 
-The CPU reference figures below were computed once with the code at commit 8f3e188 (before
-device handling existed), in a ``git worktree`` at that commit, by the very run that
-``_reference_run`` makes (one torch thread). On this machine the new code reproduces them to
-the last digit; the comparison allows 1e-6 relative for a CPU with other float kernels.
-The tests marked ``cuda`` run only where torch sees a GPU.
+The CPU reference figures (``reference_8f3e188.json``, with the run's knobs) were computed once
+with the code at commit 8f3e188 (before device handling existed), in a ``git worktree`` at that
+commit, by the very run that ``_reference_run`` makes (one torch thread). On this machine the
+new code reproduces them to the last digit; the comparison allows 1e-6 relative for a CPU with
+other float kernels. The tests marked ``cuda`` run only where torch sees a GPU.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,34 +97,11 @@ def test_batches_already_on_the_device_are_not_copied() -> None:
     assert module_device(torch.nn.ReLU()) == torch.device("cpu")  # no parameters
 
 
-# Figures of the seeded run below with the code at commit 8f3e188 (one torch thread).
-REFERENCE_8F3E188: dict[str, dict[str, Any]] = {
-    "classifier": {
-        "steps": 9,
-        "best_epoch": 1,
-        "state_norm": 24.057975167408586,
-        "train_loss": [1.1494366460376315, 1.1570472055011325, 1.137160407172309],
-        "val_loss": [1.1004703839619954, 1.1298162937164307, 1.131165345509847],
-        "temperature": 20.0,
-    },
-    "extractor_full": {
-        "steps": 12,
-        "best_epoch": 1,
-        "state_norm": 56.376915207780776,
-        "train_loss": [1.6234950383504232, 0.7227453708648681, 0.5298647006352742],
-        "val_loss": [0.7331782832290187, 0.41218416618578363, 0.39895774378921045],
-        "val_micro_f1": [0.22222222222222224, 0.0, 0.0],
-    },
-    "extractor_warm": {
-        "steps": 6,
-        "best_epoch": 2,
-        "state_norm": 28.752340495586395,
-        "train_loss": [0.808060097694397, 0.5986401200294494],
-        "val_loss": [0.43433503615550506, 0.40485701194176305],
-        "val_micro_f1": [0.0, 0.0],
-    },
-}
-
+# The knobs and the figures of the seeded run below with the code at commit 8f3e188 (one torch
+# thread). Every knob is spelled out, so that a later change of a default does not move it.
+REFERENCE_8F3E188: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "reference_8f3e188.json").read_text(encoding="utf-8")
+)
 
 REL = 1e-6  # another CPU's float kernels may differ in the last digits; a real change is larger
 
@@ -143,39 +122,7 @@ def _state_norm(result: TrainResult) -> float:
 
 
 def _reference_run(backbone: str, device: str) -> dict[str, TrainResult]:
-    # Every knob spelled out (the defaults of 8f3e188 where the run did not set one), so that a
-    # later change of a default does not move the reference.
-    config = TrainConfig(
-        epochs=3,
-        learning_rate=2e-2,
-        full_learning_rate=2e-4,
-        batch_size=4,
-        weight_decay=0.01,
-        warmup_ratio=0.1,
-        warmup_steps=2,
-        min_steps=0,
-        max_grad_norm=1.0,
-        head_lr_multiplier=1.0,
-        outside_weight=0.5,
-        lora_r=8,
-        lora_alpha=16,
-        lora_dropout=0.1,
-        full_finetune=False,
-        lora_layers="all_linear",
-        train_2d_embeddings=False,
-        max_length=32,
-        stride=8,
-        label_all_subwords=False,
-        val_fraction=0.15,
-        patience=3,
-        min_delta=1e-3,
-        select_on="val_f1",
-        seed=42,
-        log_every=10,
-        max_steps=None,
-        progress=False,
-        device=device,
-    )
+    config = TrainConfig(**REFERENCE_8F3E188["knobs"], device=device)
     corpus = make_corpus(n_per_type=4, seed=0)
     out = {"classifier": train("classifier", corpus, backbone=backbone, config=config)}
     full = replace(config, full_finetune=True)
@@ -193,7 +140,7 @@ def test_cpu_training_gives_the_numbers_of_the_code_before_devices(
     tiny_backbone: str, one_thread: None
 ) -> None:
     results = _reference_run(tiny_backbone, "cpu")
-    for name, expected in REFERENCE_8F3E188.items():
+    for name, expected in REFERENCE_8F3E188["figures"].items():
         result = results[name]
         assert result.device == "cpu"
         assert (result.steps, result.best_epoch) == (expected["steps"], expected["best_epoch"])
