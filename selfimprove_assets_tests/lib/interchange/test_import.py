@@ -22,12 +22,26 @@ from selfimprove_assets.lib.interchange.importers import run_import
 from selfimprove_assets.lib.interchange.sroie import locate, read_lines
 
 FIXTURES = Path(__file__).parent / "fixtures"
+IMAGES = {  # per fixture: the images its annotations point at, and their sizes
+    "label_studio": {
+        "invoice-1.png": (200, 100),
+        "scans/form-2.jpg": (200, 100),
+        "pages/page-a.png": (200, 100),
+        "pages/page-b.png": (200, 100),
+    },
+    "funsd": {
+        "training_data/images/82092117.png": (500, 400),
+        "testing_data/images/83443897.png": (1000, 1000),
+    },
+    "sroie": {"img/X51005200931.jpg": (400, 800)},
+}
 
 
-def _fixture(name: str, tmp_path: Path, images: dict[str, tuple[int, int]]) -> Path:
+def _fixture(name: str, tmp_path: Path) -> Path:
+    """A copy of fixture ``name`` under ``tmp_path``, with its images made."""
     src = tmp_path / name
     shutil.copytree(FIXTURES / name, src)
-    for relative, size in images.items():
+    for relative, size in IMAGES[name].items():
         path = src / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.new("L", size, 255).save(path)
@@ -39,16 +53,7 @@ def _by_id(out: Path) -> dict[str, LabeledDocument]:
 
 
 def test_label_studio_export(tmp_path: Path) -> None:
-    src = _fixture(
-        "label_studio",
-        tmp_path,
-        {
-            "invoice-1.png": (200, 100),
-            "scans/form-2.jpg": (200, 100),
-            "pages/page-a.png": (200, 100),
-            "pages/page-b.png": (200, 100),
-        },
-    )
+    src = _fixture("label_studio", tmp_path)
     out = tmp_path / "out"
     summary = run_import("label-studio", src / "export.json", out)
     docs = _by_id(out)
@@ -81,14 +86,7 @@ def test_label_studio_export(tmp_path: Path) -> None:
 
 
 def test_funsd_annotations(tmp_path: Path) -> None:
-    src = _fixture(
-        "funsd",
-        tmp_path,
-        {
-            "training_data/images/82092117.png": (500, 400),
-            "testing_data/images/83443897.png": (1000, 1000),
-        },
-    )
+    src = _fixture("funsd", tmp_path)
     out = tmp_path / "out"
     summary = run_import("funsd", src, out)
     docs = _by_id(out)
@@ -104,7 +102,7 @@ def test_funsd_annotations(tmp_path: Path) -> None:
 
 
 def test_sroie_keys_and_line_boxes(tmp_path: Path) -> None:
-    src = _fixture("sroie", tmp_path, {"img/X51005200931.jpg": (400, 800)})
+    src = _fixture("sroie", tmp_path)
     out = tmp_path / "out"
     run_import("sroie", src, out)
     (receipt,) = read_labels(out)
@@ -134,7 +132,7 @@ def test_sroie_line_matching_rules(tmp_path: Path) -> None:
 
 
 def test_import_command_and_refusals(tmp_path: Path) -> None:
-    src = _fixture("sroie", tmp_path, {"img/X51005200931.jpg": (400, 800)})
+    src = _fixture("sroie", tmp_path)
     runner = CliRunner()
     out = tmp_path / "out"
     result = runner.invoke(app, ["import", "--from", "sroie", str(src), str(out), "--json"])
