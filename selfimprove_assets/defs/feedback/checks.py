@@ -1,10 +1,13 @@
 """Invariants of the feedback data, checked next to the assets they guard."""
 
+from collections.abc import Callable
+
 import dagster as dg
 import pandas as pd
 
 from selfimprove_assets.defs.resources import FeedbackStoreResource
 from selfimprove_assets.lib.curation.quality import find_suspicious_feedback
+from selfimprove_assets.lib.store.repository import FeedbackStore
 
 
 def build_feedback_checks(model_type: str) -> list[dg.AssetChecksDefinition]:
@@ -16,21 +19,7 @@ def build_feedback_checks(model_type: str) -> list[dg.AssetChecksDefinition]:
         description="Running counters equal a full recount of committed feedback rows.",
     )
     def _counters(store: FeedbackStoreResource) -> dg.AssetCheckResult:
-        feedback = store.get()
-        default = feedback.models.get_default(model_type)
-        if default is None:
-            return dg.AssetCheckResult(passed=True, description="no default yet")
-        live = feedback.counters.live_counters(model_type, default.version)
-        recount = feedback.counters.recount(model_type, default.version)
-        diff = {
-            f: {"counter": live.get(f), "recount": recount.get(f)}
-            for f in set(live) | set(recount)
-            if live.get(f) != recount.get(f)
-        }
-        return dg.AssetCheckResult(
-            passed=not diff,
-            metadata={"fields": len(live), "mismatches": dg.MetadataValue.json(diff)},
-        )
+        return _of_default(store, model_type, _counters_equal_recount)
 
     @dg.asset_check(
         asset=asset,
@@ -70,32 +59,60 @@ def build_feedback_checks(model_type: str) -> list[dg.AssetChecksDefinition]:
         "left out of curation and listed here for a human.",
     )
     def _suspicious(store: FeedbackStoreResource) -> dg.AssetCheckResult:
-        feedback = store.get()
-        default = feedback.models.get_default(model_type)
-        if default is None:
-            return dg.AssetCheckResult(passed=True, description="no default yet")
-        rows = feedback.curation.curation_rows(model_type, default.version)
-        if not rows:
-            return dg.AssetCheckResult(passed=True, metadata={"rows_checked": 0})
-        frame = pd.DataFrame(rows)
-        report = find_suspicious_feedback(frame)
-        by_id = {r["feedback_id"]: r for r in rows}
-        listed = [
-            f"| {fid} | {by_id[fid]['document_id']} | {by_id[fid]['reviewer']} | {reason} |"
-            for fid, reason in sorted(report.flagged.items())[:50]
-        ]
-        table = "| feedback | document | reviewer | why |\n|---|---|---|---|\n" + "\n".join(listed)
-        return dg.AssetCheckResult(
-            passed=not report.flagged,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "rows_checked": len(rows),
-                "flagged": len(report.flagged),
-                "flagged_rows": dg.MetadataValue.md(table if listed else "_none_"),
-            },
-        )
+        return _of_default(store, model_type, _suspicious_rows)
 
     return [_counters, _overlap, _not_empty, _suspicious]
+
+
+def _of_default(
+    store: FeedbackStoreResource,
+    model_type: str,
+    check: Callable[[FeedbackStore, str, str], dg.AssetCheckResult],
+) -> dg.AssetCheckResult:
+    """``check`` of the default version's feedback; it passes vacuously before there is one."""
+    feedback = store.get()
+    default = feedback.models.get_default(model_type)
+    if default is None:
+        return dg.AssetCheckResult(passed=True, description="no default yet")
+    return check(feedback, model_type, default.version)
+
+
+def _counters_equal_recount(
+    feedback: FeedbackStore, model_type: str, version: str
+) -> dg.AssetCheckResult:
+    live = feedback.counters.live_counters(model_type, version)
+    recount = feedback.counters.recount(model_type, version)
+    diff = {
+        f: {"counter": live.get(f), "recount": recount.get(f)}
+        for f in set(live) | set(recount)
+        if live.get(f) != recount.get(f)
+    }
+    return dg.AssetCheckResult(
+        passed=not diff,
+        metadata={"fields": len(live), "mismatches": dg.MetadataValue.json(diff)},
+    )
+
+
+def _suspicious_rows(feedback: FeedbackStore, model_type: str, version: str) -> dg.AssetCheckResult:
+    rows = feedback.curation.curation_rows(model_type, version)
+    if not rows:
+        return dg.AssetCheckResult(passed=True, metadata={"rows_checked": 0})
+    report = find_suspicious_feedback(pd.DataFrame(rows))
+    by_id = {r["feedback_id"]: r for r in rows}
+    listed = [
+        f"| {fid} | {by_id[fid]['document_id']} | {by_id[fid]['reviewer']} | {reason} |"
+        for fid, reason in sorted(report.flagged.items())[:50]
+    ]
+    table = "| feedback | document | reviewer | why |\n|---|---|---|---|\n" + "\n".join(listed)
+    return dg.AssetCheckResult(
+        passed=not report.flagged,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "rows_checked": len(rows),
+            "flagged": len(report.flagged),
+            "flagged_rows": dg.MetadataValue.md(table if listed else "_none_"),
+        },
+    )
 
 
 feedback_checks = [c for t in ("classifier", "extractor") for c in build_feedback_checks(t)]
