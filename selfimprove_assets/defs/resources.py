@@ -95,6 +95,28 @@ class TrainingRequest:
     backbone: str
     cycle: str | None = None
 
+    @classmethod
+    def in_loop(
+        cls,
+        model_type: str,
+        dataset: Path,
+        base: str,
+        *,
+        home: SelfimproveHome,
+        mlflow: MlflowRegistryResource,
+        cycle: str | None = None,
+    ) -> "TrainingRequest":
+        """A run of the loop: the home's backbone, logged to the loop's MLflow store."""
+        return cls(
+            model_type=model_type,
+            dataset=dataset,
+            base=base,
+            tracking_uri=mlflow.tracking_uri,
+            artifact_root=mlflow.artifact_root,
+            backbone=home.backbone,
+            cycle=cycle,
+        )
+
 
 _RECIPE = TrainingSettings()  # defaults only: default_resources passes the settings in effect
 

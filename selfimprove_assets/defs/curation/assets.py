@@ -7,8 +7,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from selfimprove_assets.defs.feedback.sensors import MODEL_TYPE_TAG
 from selfimprove_assets.defs.resources import FeedbackStoreResource, SelfimproveHome
+from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.lib.curation.frame import CurationError
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.loop.curate import curate
@@ -51,16 +51,12 @@ def _lib_config(model_type: str, config: RetrainingSetConfig) -> Any:
 
 
 def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=f"{model_type}_retraining_set",
-        group_name=f"{model_type}_loop",
+    @stage_asset(
+        model_type,
+        "retraining_set",
+        stage_deps=["accuracy"],
         kinds={"pandas", "parquet"},
-        deps=[f"{model_type}_accuracy"],
-        ins={"initial_training_set": dg.AssetIn()},
-        tags={MODEL_TYPE_TAG: model_type},
-        description=f"Curated {model_type} retraining set from committed corrections of the "
-        "current default, plus replay from the original training set and a held-out slice "
-        "of recent production data.",
+        shared_inputs=["initial_training_set"],
     )
     def _retraining_set(
         context: dg.AssetExecutionContext,
@@ -69,6 +65,9 @@ def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:
         home: SelfimproveHome,
         store: FeedbackStoreResource,
     ) -> dict[str, Any]:
+        """Curated {model_type} retraining set from committed corrections of the current
+        default, plus replay from the original training set and a held-out slice of recent
+        production data."""
         try:
             curated = curate(
                 store.get(),

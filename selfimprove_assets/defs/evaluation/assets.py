@@ -5,25 +5,20 @@ from typing import Any
 
 import dagster as dg
 
-from selfimprove_assets.defs.feedback.sensors import MODEL_TYPE_TAG
 from selfimprove_assets.defs.resources import MlflowRegistryResource, SelfimproveHome
 from selfimprove_assets.defs.rules import LoopRules
+from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.defs.thresholds import PromotionPolicyConfig
 from selfimprove_assets.lib.loop.evaluate import evaluate_candidate
 
 
 def build_evaluation_asset(model_type: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=f"{model_type}_evaluation",
-        group_name=f"{model_type}_loop",
+    @stage_asset(
+        model_type,
+        "evaluation",
         kinds={"python", "mlflow"},
-        ins={
-            "candidate": dg.AssetIn(key=f"{model_type}_candidate"),
-            "golden_test_set": dg.AssetIn(),
-        },
-        tags={MODEL_TYPE_TAG: model_type},
-        description=f"Default vs candidate {model_type}: golden set and recent production slice, "
-        "bootstrap intervals, paired tests, and the promotion decision with its reasons.",
+        stage_inputs=["candidate"],
+        shared_inputs=["golden_test_set"],
     )
     def _evaluation(
         context: dg.AssetExecutionContext,
@@ -34,6 +29,8 @@ def build_evaluation_asset(model_type: str) -> dg.AssetsDefinition:
         mlflow: MlflowRegistryResource,
         rules: LoopRules,
     ) -> dict[str, Any]:
+        """Default vs candidate {model_type}: golden set and recent production slice, bootstrap
+        intervals, paired tests, and the promotion decision with its reasons."""
         policy, n_boot = config.policy(rules)  # the rules' policy, with the run's overrides
         evaluation = evaluate_candidate(
             mlflow.tracking_uri,

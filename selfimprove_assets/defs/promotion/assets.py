@@ -4,12 +4,12 @@ from typing import Any
 
 import dagster as dg
 
-from selfimprove_assets.defs.feedback.sensors import MODEL_TYPE_TAG
 from selfimprove_assets.defs.resources import FeedbackStoreResource, MlflowRegistryResource
 from selfimprove_assets.defs.rules import LoopRules
+from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.defs.thresholds import ThresholdConfig
 from selfimprove_assets.lib.deployment import registry_agrees
-from selfimprove_assets.lib.loop.promote import PROMOTED, conclude
+from selfimprove_assets.lib.loop.promote import PROMOTED, Outcome, conclude
 
 
 class PromotionConfig(ThresholdConfig):
@@ -17,16 +17,7 @@ class PromotionConfig(ThresholdConfig):
 
 
 def build_champion_asset(model_type: str) -> dg.Definitions:
-    @dg.asset(
-        name=f"{model_type}_champion",
-        group_name=f"{model_type}_loop",
-        kinds={"mlflow"},
-        ins={"evaluation": dg.AssetIn(key=f"{model_type}_evaluation")},
-        tags={MODEL_TYPE_TAG: model_type},
-        description=f"The default {model_type}. A better candidate is promoted (model table + "
-        "registry alias `champion`, thresholds re-based, used feedback archived); a worse one "
-        "is rejected (state FAILED, its feedback released for another attempt).",
-    )
+    @stage_asset(model_type, "champion", kinds={"mlflow"}, stage_inputs=["evaluation"])
     def _champion(
         context: dg.AssetExecutionContext,
         config: PromotionConfig,
@@ -35,6 +26,9 @@ def build_champion_asset(model_type: str) -> dg.Definitions:
         mlflow: MlflowRegistryResource,
         rules: LoopRules,
     ) -> dg.MaterializeResult:
+        """The default {model_type}. A better candidate is promoted (model table + registry
+        alias `champion`, thresholds re-based, used feedback archived); a worse one is rejected
+        (state FAILED, its feedback released for another attempt)."""
         done = conclude(
             store.get(),
             mlflow.client(),
@@ -44,48 +38,13 @@ def build_champion_asset(model_type: str) -> dg.Definitions:
             floor=config.thresholds(rules).floor,
         )
         if done.outcome == PROMOTED:
-            context.log.info(
-                "promoted %s v%s (%s); archived %d rows",
-                model_type,
-                done.candidate_version,
-                done.name,
-                done.rows,
-            )
-            return dg.MaterializeResult(
-                metadata={
-                    "outcome": done.outcome,
-                    "version": done.candidate_version,
-                    "name": done.name,
-                    "previous_version": done.previous_version,
-                    "archived_feedback_rows": done.rows,
-                    "thresholds": dg.MetadataValue.json(done.thresholds),
-                    "golden_overall": dg.MetadataValue.json(
-                        evaluation["comparisons"]["golden"].get("overall", {})
-                    ),
-                }
-            )
-        context.log.warning(
-            "rejected %s v%s (%s); %d rows released",
-            model_type,
-            done.candidate_version,
-            done.name,
-            done.rows,
-        )
+            context.log.info(done.summary)
+            details = _promoted(done, evaluation)
+        else:
+            context.log.warning(done.summary)
+            details = _rejected(done, evaluation, model_type)
         return dg.MaterializeResult(
-            metadata={
-                "outcome": done.outcome,
-                "version": done.default_version,
-                "rejected_candidate": done.candidate_version,
-                "name": done.name,
-                "released_feedback_rows": done.rows,
-                "why": dg.MetadataValue.md("\n".join(f"- {r}" for r in done.reasons) or "-"),
-                "reasons": dg.MetadataValue.json(done.reasons),
-                "cycle": evaluation["cycle_id"],
-                "attempt": evaluation["attempt"],
-                "next_step": "Adjust the retraining-set config in the launchpad and re-materialize "
-                f"{model_type}_retraining_set, _candidate, _evaluation and _champion: the next "
-                "attempt of the same cycle.",
-            }
+            metadata={"outcome": done.outcome, "name": done.name, **details}
         )
 
     @dg.asset_check(
@@ -101,6 +60,33 @@ def build_champion_asset(model_type: str) -> dg.Definitions:
         return dg.AssetCheckResult(passed=ok, description=message)
 
     return dg.Definitions(assets=[_champion], asset_checks=[_agrees])
+
+
+def _promoted(done: Outcome, evaluation: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": done.candidate_version,
+        "previous_version": done.previous_version,
+        "archived_feedback_rows": done.rows,
+        "thresholds": dg.MetadataValue.json(done.thresholds),
+        "golden_overall": dg.MetadataValue.json(
+            evaluation["comparisons"]["golden"].get("overall", {})
+        ),
+    }
+
+
+def _rejected(done: Outcome, evaluation: dict[str, Any], model_type: str) -> dict[str, Any]:
+    return {
+        "version": done.default_version,
+        "rejected_candidate": done.candidate_version,
+        "released_feedback_rows": done.rows,
+        "why": dg.MetadataValue.md("\n".join(f"- {r}" for r in done.reasons) or "-"),
+        "reasons": dg.MetadataValue.json(done.reasons),
+        "cycle": evaluation["cycle_id"],
+        "attempt": evaluation["attempt"],
+        "next_step": "Adjust the retraining-set config in the launchpad and re-materialize "
+        f"{model_type}_retraining_set, _candidate, _evaluation and _champion: the next "
+        "attempt of the same cycle.",
+    }
 
 
 champion_defs = [build_champion_asset(t) for t in ("classifier", "extractor")]

@@ -21,6 +21,7 @@ from selfimprove_assets.defs.resources import (
     TrainingRequest,
 )
 from selfimprove_assets.defs.rules import LoopRules
+from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.defs.thresholds import ThresholdConfig
 from selfimprove_assets.lib.deployment import deploy_version
 from selfimprove_assets.lib.documents.page_store import PageStore
@@ -60,19 +61,11 @@ SMOKE_BASELINES: dict[str, Any] = {
 
 
 def build_baseline_asset(model_type: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=f"{model_type}_baseline",
-        group_name=f"{model_type}_loop",
+    @stage_asset(
+        model_type,
+        "baseline",
         kinds={"pytorch", "mlflow"},
-        ins={
-            "initial_training_set": dg.AssetIn(),
-            "golden_test_set": dg.AssetIn(),
-        },
-        tags={"selfimprove/model_type": model_type},
-        description=f"V1 of the {model_type}: trained from the backbone on the initial training "
-        "set, scored on the golden set, registered, and made the default (alias `champion`). "
-        "Not trained when the data gives it nothing to learn "
-        f"({kind_of(model_type).not_needed_when}).",
+        shared_inputs=["initial_training_set", "golden_test_set"],
     )
     def _baseline(
         context: dg.AssetExecutionContext,
@@ -85,6 +78,9 @@ def build_baseline_asset(model_type: str) -> dg.AssetsDefinition:
         trainer: TrainingJobResource,
         rules: LoopRules,
     ) -> dg.MaterializeResult:
+        """V1 of the {model_type}: trained from the backbone on the initial training set, scored
+        on the golden set, registered, and made the default (alias `champion`). Not trained when
+        the data gives it nothing to learn ({kind.not_needed_when})."""
         training = read_dataset(initial_training_set)
         dataset = Path(initial_training_set)
         reviewed: list[TrainingExample] = []
@@ -105,17 +101,10 @@ def build_baseline_asset(model_type: str) -> dg.AssetsDefinition:
                     TRAINING_DATA_KEY: dg.MetadataValue.json(data.to_dict()),
                 }
             )
-        result = trainer.launch(
-            context,
-            TrainingRequest(
-                model_type=model_type,
-                dataset=dataset,
-                base=BACKBONE_BASE,
-                tracking_uri=mlflow.tracking_uri,
-                artifact_root=mlflow.artifact_root,
-                backbone=home.backbone,
-            ),
+        request = TrainingRequest.in_loop(
+            model_type, dataset, BACKBONE_BASE, home=home, mlflow=mlflow
         )
+        result = trainer.launch(context, request)
         version = str(result["version"])
         golden = read_dataset(golden_test_set)
         model_score = score_version(mlflow.tracking_uri, model_type, version, golden)

@@ -5,7 +5,6 @@ from typing import Any
 
 import dagster as dg
 
-from selfimprove_assets.defs.feedback.sensors import MODEL_TYPE_TAG
 from selfimprove_assets.defs.resources import (
     FeedbackStoreResource,
     MlflowRegistryResource,
@@ -13,19 +12,14 @@ from selfimprove_assets.defs.resources import (
     TrainingJobResource,
     TrainingRequest,
 )
+from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.lib.loop.candidate import record_candidate
 from selfimprove_assets.lib.models.registry import model_uri
 
 
 def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=f"{model_type}_candidate",
-        group_name=f"{model_type}_loop",
-        kinds={"pytorch", "mlflow"},
-        ins={"retraining_set": dg.AssetIn(key=f"{model_type}_retraining_set")},
-        tags={MODEL_TYPE_TAG: model_type},
-        description=f"A new {model_type} version fine-tuned (LoRA warm start) from the current "
-        "default on the curated set; registered with alias `challenger`, not deployed.",
+    @stage_asset(
+        model_type, "candidate", kinds={"pytorch", "mlflow"}, stage_inputs=["retraining_set"]
     )
     def _candidate(
         context: dg.AssetExecutionContext,
@@ -35,20 +29,15 @@ def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
         mlflow: MlflowRegistryResource,
         trainer: TrainingJobResource,
     ) -> dg.Output[dict[str, Any]]:
+        """A new {model_type} version fine-tuned (LoRA warm start) from the current default on
+        the curated set; registered with alias `challenger`, not deployed."""
         parent = retraining_set["parent_version"]
         cycle = f"{retraining_set['cycle_id']}-a{retraining_set['attempt']}"
-        result = trainer.launch(
-            context,
-            TrainingRequest(
-                model_type=model_type,
-                dataset=Path(retraining_set["train_path"]),
-                base=model_uri(model_type, parent),
-                tracking_uri=mlflow.tracking_uri,
-                artifact_root=mlflow.artifact_root,
-                backbone=home.backbone,
-                cycle=cycle,
-            ),
+        dataset, base = Path(retraining_set["train_path"]), model_uri(model_type, parent)
+        request = TrainingRequest.in_loop(
+            model_type, dataset, base, home=home, mlflow=mlflow, cycle=cycle
         )
+        result = trainer.launch(context, request)
         recorded = record_candidate(
             store.get(),
             mlflow.client(),
