@@ -27,7 +27,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from selfimprove_assets.lib.types import MODEL_TYPES, ModelType, TrainingExample
+from selfimprove_assets.lib.types import (
+    MODEL_TYPES,
+    ModelType,
+    TrainingExample,
+    bio_labels,
+    labels_from_tags,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -287,8 +293,6 @@ class ExtractorKind(ModelKind):
         return 0.0
 
     def labels_from(self, examples: Sequence[TrainingExample]) -> list[str]:
-        from selfimprove_assets.lib.models.extractor import bio_labels, labels_from_tags
-
         return bio_labels(labels_from_tags([e.word_tags for e in examples]))
 
     def _compare_pairs(

@@ -1,17 +1,57 @@
-"""Data shapes shared by documents, models, the store and the API.
+"""Data shapes shared by documents, models, the store and the API, and their small rules.
 
 These are plain dataclasses so that `lib/` stays free of Dagster and of the ORM. Boxes are
 always in page coordinates normalized to 0-1000 (the LayoutLM convention), as
-``(x0, y0, x1, y1)`` integers.
+``(x0, y0, x1, y1)`` integers; :func:`union_box` joins boxes. Word tags follow the BIO scheme
+(``O``, ``B-<label>``, ``I-<label>``): :func:`labels_from_tags` reads the entity labels out of
+them and :func:`bio_labels` spells the tags of some labels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 BBox = tuple[int, int, int, int]
+Coordinate = TypeVar("Coordinate", int, float)
+
+
+def union_box(
+    boxes: Sequence[tuple[Coordinate, Coordinate, Coordinate, Coordinate]],
+) -> tuple[Coordinate, Coordinate, Coordinate, Coordinate]:
+    """The smallest box holding every one of ``boxes`` (0-1000 page boxes or pixel boxes)."""
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+OUTSIDE = "O"  # the word tag of a word outside every entity
+
+
+def bio_labels(entity_labels: Sequence[str]) -> list[str]:
+    """The word tags of some entity labels: ``O`` then B-/I- per label, sorted (the
+    extractor's classes)."""
+    names = sorted({label for label in entity_labels if label and label != OUTSIDE})
+    return [OUTSIDE] + [f"{p}-{name}" for name in names for p in ("B", "I")]
+
+
+def labels_from_tags(tag_lists: Sequence[Sequence[str]]) -> list[str]:
+    """Entity label names found in word-level BIO tags; rejects tags that are not BIO."""
+    names: set[str] = set()
+    for tags in tag_lists:
+        for tag in tags:
+            if tag == OUTSIDE:
+                continue
+            if len(tag) < 3 or tag[:2] not in ("B-", "I-"):
+                raise ValueError(f"word tag {tag!r} is not BIO (O, B-<label>, I-<label>)")
+            names.add(tag[2:])
+    return sorted(names)
+
 
 MODEL_TYPES: tuple[str, ...] = ("classifier", "extractor")
 

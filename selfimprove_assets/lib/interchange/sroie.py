@@ -28,7 +28,7 @@ from selfimprove_assets.lib.interchange.common import (
     finish,
     pixels_to_thousandths,
 )
-from selfimprove_assets.lib.types import BBox, Entity
+from selfimprove_assets.lib.types import BBox, Entity, union_box
 
 KEYS = ("company", "date", "address", "total")
 LAST_MATCH_KEYS = ("total",)
@@ -66,15 +66,6 @@ def read_lines(path: Path) -> list[tuple[str, tuple[float, float, float, float]]
     return lines
 
 
-def _union(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
-    return (
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    )
-
-
 def locate(
     key: str, value: str, lines: list[tuple[str, tuple[float, float, float, float]]]
 ) -> tuple[float, float, float, float] | None:
@@ -92,7 +83,7 @@ def locate(
         for end in range(start, min(start + MAX_RUN, len(lines))):
             joined = f"{joined} {texts[end]}".strip()
             if joined == target and end > start:
-                return _union([box for _, box in lines[start : end + 1]])
+                return union_box([box for _, box in lines[start : end + 1]])
             if not target.startswith(joined):
                 break
     return None

@@ -13,37 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from selfimprove_assets.lib.models.featurizer import Window
-from selfimprove_assets.lib.types import BBox, Entity, TrainingExample, Word
-
-OUTSIDE = "O"
-
-
-def bio_labels(entity_labels: Sequence[str]) -> list[str]:
-    """The extractor's classes for some entity labels: ``O`` then B-/I- per label, sorted."""
-    names = sorted({label for label in entity_labels if label and label != OUTSIDE})
-    return [OUTSIDE] + [f"{p}-{name}" for name in names for p in ("B", "I")]
-
-
-def labels_from_tags(tag_lists: Sequence[Sequence[str]]) -> list[str]:
-    """Entity label names found in word-level BIO tags; rejects tags that are not BIO."""
-    names: set[str] = set()
-    for tags in tag_lists:
-        for tag in tags:
-            if tag == OUTSIDE:
-                continue
-            if len(tag) < 3 or tag[:2] not in ("B-", "I-"):
-                raise ValueError(f"word tag {tag!r} is not BIO (O, B-<label>, I-<label>)")
-            names.add(tag[2:])
-    return sorted(names)
-
-
-def union_box(boxes: Sequence[BBox]) -> BBox:
-    return (
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    )
+from selfimprove_assets.lib.types import OUTSIDE, Entity, TrainingExample, Word, union_box
 
 
 def word_probabilities(

@@ -19,8 +19,7 @@ from selfimprove_assets.lib.defaults import TrainingSettings
 from selfimprove_assets.lib.kinds import full_finetune_types, kind_of
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
-from selfimprove_assets.lib.models.extractor import OUTSIDE
-from selfimprove_assets.lib.types import TrainingExample
+from selfimprove_assets.lib.types import OUTSIDE, TrainingExample
 
 # Model types whose V1 is a full fine-tune by default (the trainer resource's default).
 FULL_FINETUNE_TYPES: tuple[str, ...] = tuple(full_finetune_types())

@@ -2,15 +2,9 @@ from __future__ import annotations
 
 import torch
 
-from selfimprove_assets.lib.models.extractor import (
-    bio_labels,
-    decode_entities,
-    labels_from_tags,
-    predict_entities,
-    union_box,
-)
+from selfimprove_assets.lib.models.extractor import decode_entities, predict_entities
 from selfimprove_assets.lib.models.featurizer import Window
-from selfimprove_assets.lib.types import Word
+from selfimprove_assets.lib.types import Word, union_box
 
 WORDS = [
     Word("Total", (10, 10, 50, 20), 0),
@@ -36,11 +30,6 @@ def test_bio_decoding_boxes_pages_and_confidence() -> None:
 def test_dangling_inside_tag_starts_an_entity() -> None:
     entities = decode_entities(WORDS[:3], ["I-total", "I-name", "O"])
     assert [(e.label, e.text) for e in entities] == [("total", "Total"), ("name", "12.50")]
-
-
-def test_labels_come_from_tags() -> None:
-    assert labels_from_tags([["O", "B-b", "I-b"], ["B-a"]]) == ["a", "b"]
-    assert bio_labels(["b", "a"]) == ["O", "B-a", "I-a", "B-b", "I-b"]
 
 
 def test_overlapping_windows_average_word_probabilities() -> None:
