@@ -13,7 +13,7 @@ import math
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -130,12 +130,7 @@ class CorpusProblem:
     file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "document_id": self.document_id,
-            "file": self.file,
-            "reason": self.reason,
-        }
+        return asdict(self)
 
 
 @dataclass

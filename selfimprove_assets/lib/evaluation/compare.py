@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -107,20 +107,11 @@ class FieldComparison:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "metric": self.metric,
-            "n": self.n,
-            "default": self.default,
-            "candidate": self.candidate,
-            "delta": self.delta,
-            "default_ci": list(self.default_ci),
-            "candidate_ci": list(self.candidate_ci),
-            "delta_ci": list(self.delta_ci),
-            "p_value": self.p_value,
-            "test": self.test,
-            "extra": self.extra,
-        }
+        """The fields as JSON values (the intervals as lists)."""
+        data = asdict(self)
+        for key in ("default_ci", "candidate_ci", "delta_ci"):
+            data[key] = list(data[key])
+        return data
 
 
 @dataclass

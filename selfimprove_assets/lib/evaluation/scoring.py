@@ -51,14 +51,6 @@ class DocumentScore:
     predicted_type: str | None = None
     per_label: dict[str, dict[str, int]] = field(default_factory=dict)  # label -> tp/fp/fn
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "document_id": self.document_id,
-            "gold_type": self.gold_type,
-            "predicted_type": self.predicted_type,
-            "per_label": self.per_label,
-        }
-
 
 @dataclass
 class ModelScore:
