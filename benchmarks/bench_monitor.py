@@ -134,7 +134,7 @@ def phase_curate(url: str, model_type: str) -> dict[str, Any]:
     import pandas as pd
 
     from selfimprove_assets.defs.curation.assets import RetrainingSetConfig, _lib_config
-    from selfimprove_assets.lib.kinds import kind_of
+    from selfimprove_assets.lib.curation.sampling import sample_retraining_set
     from selfimprove_assets.lib.loop.curate import underperforming
     from selfimprove_assets.lib.store.repository import FeedbackStore
 
@@ -151,7 +151,7 @@ def phase_curate(url: str, model_type: str) -> dict[str, Any]:
     under = underperforming(
         default.thresholds, store.counters.live_counters(model_type, default.version)
     )
-    result = kind_of(model_type).curate(frame, under, lib_config)
+    result = sample_retraining_set(model_type, frame, under, lib_config)
     t3 = time.perf_counter()
     out: dict[str, Any] = {
         "rows": len(rows),

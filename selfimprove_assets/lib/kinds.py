@@ -6,17 +6,18 @@ instead of testing the type's name. The two kinds differ along one axis: the cla
 one value per document (its single field ``doc_type``, a sequence head, scored by accuracy),
 the extractor predicts entities (one field per entity label, a token head, scored by entity
 micro-F1). On top of that each kind has a few policies of its own: whether its V1 fine-tunes
-every weight, whether it calibrates its confidence, how curation draws its rows and which
-paired test compares a candidate with the default.
+every weight and whether it calibrates its confidence.
+
+A kind is facts and rules over plain data, so this module sits at the bottom of the import
+graph next to ``lib/types``. The packages that do the work read the facts: the paired test
+(``lib.evaluation.compare.compare_versions``) and the curation sampler and its settings
+(``lib.curation``) follow from whether a kind is entity-level.
 
 Adding a model type (say a page-level table detector) is one new kind: a subclass with its
-facts and behaviours, listed in :data:`KINDS`, and its name in ``types.MODEL_TYPES`` and
+facts and rules, listed in :data:`KINDS`, and its name in ``types.MODEL_TYPES`` and
 ``types.ModelType`` (a test keeps them equal). A kind that is entity-level or document-level
 needs nothing else; one with a new output shape also extends the data every type exchanges
 (``Prediction``, the API's per-type payloads), which is the contract, not a decision.
-
-Heavy modules (numpy, pandas, torch) are imported inside the methods, so this module sits at
-the bottom of the import graph next to ``lib/types``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from selfimprove_assets.lib.types import (
     MODEL_TYPES,
@@ -34,16 +35,6 @@ from selfimprove_assets.lib.types import (
     bio_labels,
     labels_from_tags,
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from selfimprove_assets.lib.curation.result import (
-        ClassifierCurationConfig,
-        CurationResult,
-        ExtractorCurationConfig,
-    )
-    from selfimprove_assets.lib.evaluation.compare import ComparisonReport
 
 
 class VerifiedTypes(Protocol):
@@ -67,34 +58,9 @@ class DataSummary(Protocol):
     def documents(self) -> int: ...
 
 
-class DocumentScore(Protocol):
-    """One document's result (``lib.evaluation.scoring.DocumentScore``)."""
-
-    @property
-    def document_id(self) -> str: ...
-    @property
-    def gold_type(self) -> str: ...
-    @property
-    def predicted_type(self) -> str | None: ...
-    @property
-    def per_label(self) -> dict[str, dict[str, int]]: ...
-
-
-ScorePair = tuple[DocumentScore, DocumentScore]
-"""One document's result under the default and under the candidate."""
-Groups = Mapping[str, Sequence[str]] | None
-
-
-class ModelScore(Protocol):
-    """A version's per-document results (``lib.evaluation.scoring.ModelScore``)."""
-
-    @property
-    def documents(self) -> Sequence[DocumentScore]: ...
-
-
 @dataclass(frozen=True)
 class ModelKind(ABC):
-    """One model type's facts and the behaviours that differ between types.
+    """One model type's facts and the rules that differ between types.
 
     ``document_field``: the one field a document-level kind predicts per document (its
     counters, thresholds and figures hold only that field); ``None`` for an entity-level kind,
@@ -154,59 +120,6 @@ class ModelKind(ABC):
     def labels_from(self, examples: Sequence[TrainingExample]) -> list[str]:
         """The model's classes found in training examples (sorted)."""
 
-    # ---------------------------------------------------------------------- the loop
-
-    def compare(
-        self,
-        default: ModelScore,
-        candidate: ModelScore,
-        *,
-        dataset: str,
-        n_boot: int,
-        groups: Mapping[str, Sequence[str]] | None = None,
-    ) -> ComparisonReport:
-        """Default vs candidate scored on the same documents: the kind's paired comparison."""
-        pairs = list(zip(default.documents, candidate.documents, strict=True))
-        return self._compare_pairs(pairs, dataset, n_boot, groups)
-
-    @abstractmethod
-    def _compare_pairs(
-        self, pairs: list[ScorePair], dataset: str, n_boot: int, groups: Groups
-    ) -> ComparisonReport:
-        """The kind's paired test on each document's (default, candidate) results."""
-
-    @abstractmethod
-    def curation_config_type(self) -> type[ClassifierCurationConfig | ExtractorCurationConfig]:
-        """The class of the kind's curation settings."""
-
-    def curation_config(
-        self, knobs: Mapping[str, Any]
-    ) -> ClassifierCurationConfig | ExtractorCurationConfig:
-        """The kind's curation settings from operator knobs (those it does not use ignored)."""
-        cls = self.curation_config_type()
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in knobs.items() if k in names})
-
-    def curate(
-        self,
-        frame: pd.DataFrame,
-        underperforming: list[str],
-        config: ClassifierCurationConfig | ExtractorCurationConfig,
-    ) -> CurationResult:
-        """Draw the retraining set from committed feedback (``underperforming``: fields below
-        their threshold); ``config`` must be the kind's own curation settings."""
-        cls = self.curation_config_type()
-        if not isinstance(config, cls):
-            article = "an" if cls.__name__[0] in "AEIOU" else "a"
-            raise TypeError(f"the {self.name} curates with {article} {cls.__name__}, not {config}")
-        return self._sample(frame, underperforming, config)
-
-    @abstractmethod
-    def _sample(
-        self, frame: pd.DataFrame, underperforming: list[str], config: Any
-    ) -> CurationResult:
-        """The kind's sampler, given its own curation settings."""
-
 
 @dataclass(frozen=True)
 class ClassifierKind(ModelKind):
@@ -240,34 +153,6 @@ class ClassifierKind(ModelKind):
     def labels_from(self, examples: Sequence[TrainingExample]) -> list[str]:
         return sorted({e.doc_type for e in examples})
 
-    def _compare_pairs(
-        self, pairs: list[ScorePair], dataset: str, n_boot: int, groups: Groups
-    ) -> ComparisonReport:
-        """McNemar and bootstrap on the documents' predicted types."""
-        from selfimprove_assets.lib.evaluation.compare import (
-            ClassificationRecord,
-            compare_classification,
-        )
-
-        records = [
-            ClassificationRecord(d.document_id, d.gold_type, d.predicted_type, c.predicted_type)
-            for d, c in pairs
-        ]
-        return compare_classification(records, dataset=dataset, n_boot=n_boot, groups=groups)
-
-    def curation_config_type(self) -> type[ClassifierCurationConfig]:
-        from selfimprove_assets.lib.curation.result import ClassifierCurationConfig
-
-        return ClassifierCurationConfig
-
-    def _sample(
-        self, frame: pd.DataFrame, underperforming: list[str], config: ClassifierCurationConfig
-    ) -> CurationResult:
-        """Corrected rows plus a share of correct ones (``underperforming`` is not used)."""
-        from selfimprove_assets.lib.curation.sampling import curate_classifier
-
-        return curate_classifier(frame, config)
-
 
 @dataclass(frozen=True)
 class ExtractorKind(ModelKind):
@@ -294,30 +179,6 @@ class ExtractorKind(ModelKind):
 
     def labels_from(self, examples: Sequence[TrainingExample]) -> list[str]:
         return bio_labels(labels_from_tags([e.word_tags for e in examples]))
-
-    def _compare_pairs(
-        self, pairs: list[ScorePair], dataset: str, n_boot: int, groups: Groups
-    ) -> ComparisonReport:
-        """Paired bootstrap on the documents' per-label entity counts."""
-        from selfimprove_assets.lib.evaluation.compare import ExtractionRecord, compare_extraction
-
-        records = [
-            ExtractionRecord(d.document_id, d.per_label, c.per_label, d.gold_type) for d, c in pairs
-        ]
-        return compare_extraction(records, dataset=dataset, n_boot=n_boot, groups=groups)
-
-    def curation_config_type(self) -> type[ExtractorCurationConfig]:
-        from selfimprove_assets.lib.curation.result import ExtractorCurationConfig
-
-        return ExtractorCurationConfig
-
-    def _sample(
-        self, frame: pd.DataFrame, underperforming: list[str], config: ExtractorCurationConfig
-    ) -> CurationResult:
-        """Documents drawn by entity-precision bucket (``underperforming``: labels to focus on)."""
-        from selfimprove_assets.lib.curation.sampling import curate_extractor
-
-        return curate_extractor(frame, underperforming, config)
 
 
 CLASSIFIER = ClassifierKind(

@@ -8,13 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from selfimprove_assets.lib.curation import (
-    ClassifierCurationConfig,
-    ExtractorCurationConfig,
-    curate_classifier,
-    curate_extractor,
-)
-from selfimprove_assets.lib.evaluation.scoring import DocumentScore, ModelScore
+from selfimprove_assets.lib.curation.result import ExtractorCurationConfig, curation_config_type
 from selfimprove_assets.lib.feedback.live import field_summary
 from selfimprove_assets.lib.kinds import (
     CLASSIFIER,
@@ -26,13 +20,11 @@ from selfimprove_assets.lib.kinds import (
     full_finetune_types,
     kind_of,
 )
-from selfimprove_assets.lib.metrics import classification_report, entity_report
 from selfimprove_assets.lib.models.needs import DataSummary, model_needed
 from selfimprove_assets.lib.models.spec import ModelSpec
 from selfimprove_assets.lib.monitor.trigger import FieldFigure, evaluate_trigger
 from selfimprove_assets.lib.store.outcomes import compute_outcome
 from selfimprove_assets.lib.types import MODEL_TYPES, ModelType
-from selfimprove_assets_tests.lib.curation.conftest import feedback_frame
 from selfimprove_assets_tests.lib.models.tiny_corpus import tagged_example
 
 
@@ -112,70 +104,6 @@ def test_trivial_headline_and_labels_from_examples() -> None:
     assert EXTRACTOR.labels_from(examples) == ["O", "B-date", "I-date", "B-total", "I-total"]
 
 
-def _classifier_score(predicted: list[str]) -> ModelScore:
-    gold = ["invoice"] * len(predicted)
-    docs = [
-        DocumentScore(f"d{i}", g, p) for i, (g, p) in enumerate(zip(gold, predicted, strict=True))
-    ]
-    report = classification_report(gold, predicted)
-    return ModelScore("classifier", len(docs), report.accuracy, report, {}, docs)
-
-
-def _extractor_score(tp: int) -> ModelScore:
-    docs = [
-        DocumentScore(f"d{i}", "invoice", per_label={"total": {"tp": tp, "fp": 0, "fn": 2 - tp}})
-        for i in range(6)
-    ]
-    report = entity_report([], [])
-    return ModelScore("extractor", len(docs), 0.0, report, {}, docs)
-
-
-def test_each_kind_compares_with_its_own_paired_test() -> None:
-    default = _classifier_score(["letter"] * 6)
-    candidate = _classifier_score(["invoice"] * 6)
-    report = CLASSIFIER.compare(default, candidate, dataset="golden", n_boot=200)
-    assert (report.model_type, report.metric, report.dataset) == (
-        "classifier",
-        "accuracy",
-        "golden",
-    )
-    assert report.overall.default == 0.0 and report.overall.candidate == 1.0
-    assert report.get("doc_type") is report.overall and "| type |" in report.to_markdown()
-
-    report = EXTRACTOR.compare(_extractor_score(1), _extractor_score(2), dataset="prod", n_boot=200)
-    assert (report.model_type, report.metric) == ("extractor", "micro_f1")
-    assert report.overall.candidate == 1.0 and "total" in report.fields
-    assert report.get("doc_type") is None and "| label |" in report.to_markdown()
-
-
-def test_each_kind_curates_with_its_own_config_and_sampler() -> None:
-    knobs = {
-        "bucket_rates": {"low": 1.0, "medium": 0.5, "high": 0.0},
-        "focus_underperforming": False,
-        "non_corrected_sample_ratio": 0.25,
-        "replay_share": 0.1,
-        "holdout_fraction": 0.2,
-        "seed": 3,
-        "exclude_suspicious": False,
-    }
-    cls_config = CLASSIFIER.curation_config(knobs)
-    ext_config = EXTRACTOR.curation_config(knobs)
-    assert isinstance(cls_config, ClassifierCurationConfig)
-    assert isinstance(ext_config, ExtractorCurationConfig)
-    assert cls_config.non_corrected_sample_ratio == 0.25 and cls_config.seed == 3
-    assert ext_config.bucket_rates["high"] == 0.0 and not ext_config.focus_underperforming
-
-    frame = feedback_frame(80, seed=4)
-    assert CLASSIFIER.curate(frame, [], cls_config).train_ids == (
-        curate_classifier(frame, cls_config).train_ids
-    )
-    assert EXTRACTOR.curate(frame, ["total"], ext_config).train_ids == (
-        curate_extractor(frame, ["total"], ext_config).train_ids
-    )
-    with pytest.raises(TypeError, match="ExtractorCurationConfig"):
-        EXTRACTOR.curate(frame, [], cls_config)
-
-
 def test_a_third_entity_level_kind_is_one_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     """A page-level table detector (entities labeled ``table``) registered as one kind, an
     entity-level kind like the extractor's: the code that asks the kind handles it without a
@@ -190,6 +118,7 @@ def test_a_third_entity_level_kind_is_one_entry(monkeypatch: pytest.MonkeyPatch)
     )
     monkeypatch.setitem(KINDS, "table", table)
     assert kind_of("table") is table and "table" in entity_level_types()
+    assert curation_config_type("table") is ExtractorCurationConfig
 
     box = {"label": "table", "text": "t", "page": 0, "bbox": [0, 0, 10, 10]}
     outcome = compute_outcome("table", {"entities": [box]}, {"entities": [box, box]})

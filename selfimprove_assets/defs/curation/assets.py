@@ -10,7 +10,7 @@ from pydantic import Field
 from selfimprove_assets.defs.resources import FeedbackStoreResource, SelfimproveHome
 from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.lib.curation.frame import CurationError
-from selfimprove_assets.lib.kinds import kind_of
+from selfimprove_assets.lib.curation.result import curation_config
 from selfimprove_assets.lib.loop.curate import curate
 from selfimprove_assets.lib.loop.cycle import NoDefaultModel
 
@@ -47,7 +47,7 @@ def _lib_config(model_type: str, config: RetrainingSetConfig) -> Any:
         "medium": config.bucket_rate_medium,
         "high": config.bucket_rate_high,
     }
-    return kind_of(model_type).curation_config(knobs)
+    return curation_config(model_type, knobs)
 
 
 def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:

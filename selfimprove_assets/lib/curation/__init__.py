@@ -12,10 +12,15 @@ from selfimprove_assets.lib.curation.result import (
     CuratedRow,
     CurationResult,
     ExtractorCurationConfig,
+    curation_config,
     replay_count,
     sample_replay,
 )
-from selfimprove_assets.lib.curation.sampling import curate_classifier, curate_extractor
+from selfimprove_assets.lib.curation.sampling import (
+    curate_classifier,
+    curate_extractor,
+    sample_retraining_set,
+)
 
 __all__ = [
     "ClassifierCurationConfig",
@@ -28,7 +33,9 @@ __all__ = [
     "ReviewerStat",
     "curate_classifier",
     "curate_extractor",
+    "curation_config",
     "find_suspicious_feedback",
     "replay_count",
     "sample_replay",
+    "sample_retraining_set",
 ]

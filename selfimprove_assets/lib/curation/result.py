@@ -1,18 +1,22 @@
 """Curation settings, the curated set, and the replay draw.
 
 The configs are plain dataclasses so that the Dagster layer can mirror them as ``dg.Config``
-and the failure path of the loop (adjust ratios, re-run) only changes data, not code.
+and the failure path of the loop (adjust ratios, re-run) only changes data, not code. A
+document-level kind (the classifier) curates with :class:`ClassifierCurationConfig`, an
+entity-level kind (the extractor) with :class:`ExtractorCurationConfig`
+(:func:`curation_config_type`).
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from selfimprove_assets.lib.curation.quality import QualityConfig
+from selfimprove_assets.lib.kinds import ModelKind, kind_of
 
 BUCKETS: tuple[str, ...] = ("low", "medium", "high")
 
@@ -74,6 +78,25 @@ class ExtractorCurationConfig(CurationKnobs):
     def bucket_of(self, precision: float) -> str:
         lo, hi = self.bucket_edges
         return "low" if precision < lo else "medium" if precision < hi else "high"
+
+
+CurationConfig = ClassifierCurationConfig | ExtractorCurationConfig
+
+
+def curation_config_type(
+    model_type: str | ModelKind,
+) -> type[ClassifierCurationConfig] | type[ExtractorCurationConfig]:
+    """The class of a kind's curation settings: entity-level kinds draw by entity precision."""
+    if kind_of(model_type).entity_level:
+        return ExtractorCurationConfig
+    return ClassifierCurationConfig
+
+
+def curation_config(model_type: str | ModelKind, knobs: Mapping[str, Any]) -> CurationConfig:
+    """The kind's curation settings from operator knobs (those it does not use ignored)."""
+    cls = curation_config_type(model_type)
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in knobs.items() if k in names})
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ Order of operations (the same for both model types), chosen so that evaluation s
      named by the trigger are always kept; plus ``ratio × selected`` context rows, balanced
      by type;
 4. size the **replay** of original training data to ``replay_share`` of the final set.
+
+:func:`sample_retraining_set` runs the sampler of a model kind: document-level kinds the
+classifier's, entity-level kinds the extractor's.
 """
 
 from __future__ import annotations
@@ -42,10 +45,13 @@ from selfimprove_assets.lib.curation.result import (
     BUCKETS,
     ClassifierCurationConfig,
     CuratedRow,
+    CurationConfig,
     CurationResult,
     ExtractorCurationConfig,
+    curation_config_type,
     replay_count,
 )
+from selfimprove_assets.lib.kinds import ModelKind, kind_of
 
 logger = logging.getLogger(__name__)
 
@@ -255,3 +261,22 @@ def curate_extractor(
         "extractor", train, holdout, frame.set_index("feedback_id"), config.replay_share, counts,
         explanations, excluded, settings,
     )  # fmt: skip
+
+
+def sample_retraining_set(
+    model_type: str | ModelKind,
+    frame: pd.DataFrame,
+    underperforming: list[str],
+    config: CurationConfig,
+) -> CurationResult:
+    """Draw a kind's retraining set from committed feedback (``underperforming``: fields below
+    their threshold, the labels an entity-level kind focuses on); ``config`` must be the kind's
+    own curation settings (:func:`curation_config_type`)."""
+    kind = kind_of(model_type)
+    cls = curation_config_type(kind)
+    if not isinstance(config, cls):
+        article = "an" if cls.__name__[0] in "AEIOU" else "a"
+        raise TypeError(f"the {kind.name} curates with {article} {cls.__name__}, not {config}")
+    if isinstance(config, ExtractorCurationConfig):
+        return curate_extractor(frame, underperforming, config)
+    return curate_classifier(frame, config)

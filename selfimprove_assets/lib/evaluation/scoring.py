@@ -10,16 +10,26 @@ counts, including one that OCR or the alignment could not place on any word (a m
 model), and a predicted value matches when its label, page and normalized text
 (:func:`selfimprove_assets.lib.text.normalize_text`, the live diff's rule) equal the labeled
 value, not the OCR'd words under it.
+
+:func:`compare_scores` pairs the default's and the candidate's scores document by document and
+runs the paired test of the kind (``lib.evaluation.compare``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from selfimprove_assets.lib.diff import diff_entities
+from selfimprove_assets.lib.evaluation.compare import (
+    ClassificationRecord,
+    ComparisonReport,
+    ExtractionRecord,
+    compare_classification,
+    compare_extraction,
+)
 from selfimprove_assets.lib.kinds import ModelKind, kind_of
 from selfimprove_assets.lib.metrics import (
     ClassificationReport,
@@ -156,6 +166,31 @@ def score_extraction(
         {k: dict(v) for k, v in totals.items()},
         documents,
     )
+
+
+def compare_scores(
+    model_type: str | ModelKind,
+    default: ModelScore,
+    candidate: ModelScore,
+    *,
+    dataset: str,
+    n_boot: int,
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> ComparisonReport:
+    """Default vs candidate scored on the same documents, with the kind's paired test: an
+    entity-level kind's per-label entity counts by paired bootstrap, a document-level kind's
+    predicted type by McNemar's test."""
+    pairs = list(zip(default.documents, candidate.documents, strict=True))
+    if kind_of(model_type).entity_level:
+        entity_records = [
+            ExtractionRecord(d.document_id, d.per_label, c.per_label, d.gold_type) for d, c in pairs
+        ]
+        return compare_extraction(entity_records, dataset=dataset, n_boot=n_boot, groups=groups)
+    type_records = [
+        ClassificationRecord(d.document_id, d.gold_type, d.predicted_type, c.predicted_type)
+        for d, c in pairs
+    ]
+    return compare_classification(type_records, dataset=dataset, n_boot=n_boot, groups=groups)
 
 
 def trivial_headline(model_type: str | ModelKind, examples: Sequence[TrainingExample]) -> float:

@@ -16,9 +16,9 @@ from selfimprove_assets.lib.curation.result import (
     ExtractorCurationConfig,
     sample_replay,
 )
+from selfimprove_assets.lib.curation.sampling import sample_retraining_set
 from selfimprove_assets.lib.documents.page_store import PageStore
 from selfimprove_assets.lib.feedback.examples import feedback_examples
-from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.loop import cycle
 from selfimprove_assets.lib.models.dataset import read_dataset, write_dataset
 from selfimprove_assets.lib.store.repository import FeedbackStore
@@ -100,7 +100,7 @@ def curate(
     under = underperforming(
         default.thresholds, store.counters.live_counters(model_type, default.version)
     )
-    result = kind_of(model_type).curate(frame, under, config)
+    result = sample_retraining_set(model_type, frame, under, config)
     tags = {k: v for k, v in (run_tags or {}).items() if k.startswith(TRIGGER_TAG_PREFIX)}
     opened = cycle.start(
         store,

@@ -16,8 +16,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from selfimprove_assets.lib.evaluation.compare import ComparisonReport
-from selfimprove_assets.lib.evaluation.scoring import score_version
-from selfimprove_assets.lib.kinds import kind_of
+from selfimprove_assets.lib.evaluation.scoring import compare_scores, score_version
 from selfimprove_assets.lib.loop.cycle import attempt_name
 from selfimprove_assets.lib.models.dataset import read_dataset
 from selfimprove_assets.lib.promotion.policy import TRIGGER_FIELDS, PromotionPolicy, decide
@@ -99,9 +98,7 @@ def evaluate_candidate(
             continue
         d = score_version(tracking_uri, model_type, candidate["parent_version"], examples)
         c = score_version(tracking_uri, model_type, candidate["version"], examples)
-        reports[name] = kind_of(model_type).compare(
-            d, c, dataset=name, n_boot=n_boot, groups=groups
-        )
+        reports[name] = compare_scores(model_type, d, c, dataset=name, n_boot=n_boot, groups=groups)
         scores[name] = {"default": d.headline, "candidate": c.headline}
         if name == "golden":
             candidate_golden = c.to_dict()
