@@ -8,7 +8,7 @@ page coordinates, ``[x0, y0, x1, y1]`` with ``x0 <= x1`` and ``y0 <= y1``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -182,11 +182,29 @@ class QueueItem(BaseModel):
     review_url: str
 
 
-class QueueOut(BaseModel):
+class Page(BaseModel):
+    """One page of a listing: ``limit`` items from ``offset`` of ``total``."""
+
     total: int
     offset: int
     limit: int
-    next_offset: int | None
+    next_offset: int | None  # where the next page starts; None on the last
+
+    @classmethod
+    def of(cls, items: list[Any], *, total: int, offset: int, limit: int) -> Self:
+        following = offset + len(items)
+        return cls.model_validate(
+            {
+                "total": total,
+                "offset": offset,
+                "limit": limit,
+                "next_offset": following if following < total else None,
+                "items": items,
+            }
+        )
+
+
+class QueueOut(Page):
     items: list[QueueItem]
 
 
@@ -222,11 +240,7 @@ class ExportItem(BaseModel):
     model_versions: ModelVersions
 
 
-class ExportOut(BaseModel):
-    total: int
-    offset: int
-    limit: int
-    next_offset: int | None
+class ExportOut(Page):
     items: list[ExportItem]
 
 

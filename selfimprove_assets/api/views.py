@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +38,7 @@ from selfimprove_assets.api.schemas import (
 )
 from selfimprove_assets.api.serving import ServedModels
 from selfimprove_assets.lib.feedback.live import live_figures
-from selfimprove_assets.lib.interchange.export import ExportedDocument
+from selfimprove_assets.lib.interchange.export import ExportedDocument, first_set, latest_set
 from selfimprove_assets.lib.kinds import KINDS as MODEL_KINDS
 from selfimprove_assets.lib.kinds import kind_of as model_kind
 from selfimprove_assets.lib.loop.cycle import version_name
@@ -73,6 +74,10 @@ def _entities(items: list[dict[str, Any]] | None) -> list[EntityOut]:
             )
         )
     return out
+
+
+def _versions(by_type: Mapping[str, Any]) -> ModelVersions:
+    return ModelVersions(classifier=by_type.get("classifier"), extractor=by_type.get("extractor"))
 
 
 def prediction_out(
@@ -134,10 +139,10 @@ def document_out(
     review = ReviewState(
         reviewed=reviewed,
         committed=committed,
-        reviewer=next((r["reviewer"] for r in rows if r.get("reviewer")), None),
-        committed_by=next((r["committed_by"] for r in rows if r.get("committed_by")), None),
-        reviewed_at=max((r["reviewed_at"] for r in rows if r.get("reviewed_at")), default=None),
-        committed_at=max((r["committed_at"] for r in rows if r.get("committed_at")), default=None),
+        reviewer=first_set(rows, "reviewer"),
+        committed_by=first_set(rows, "committed_by"),
+        reviewed_at=latest_set(rows, "reviewed_at"),
+        committed_at=latest_set(rows, "committed_at"),
         verified=verified,
         corrected={t: r.get("corrected") for t, r in feedback.items()},
         field_outcomes={t: r.get("field_outcomes") or {} for t, r in feedback.items()},
@@ -150,52 +155,32 @@ def document_out(
         page_count=int(document["page_count"]),
         ocr_pages=list(document.get("ocr_pages") or []),
         created_at=document.get("created_at"),
-        model_versions=ModelVersions(
-            classifier=cls.get("model_version") or None,
-            extractor=ext.get("model_version") or None,
-        ),
+        model_versions=_versions({t: r.get("model_version") or None for t, r in feedback.items()}),
         prediction=prediction_out(cls.get("predicted"), ext.get("predicted"), thresholds),
         review=review,
     )
 
 
 def queue_out(total: int, items: list[dict[str, Any]], offset: int, limit: int) -> QueueOut:
-    out = []
-    for item in items:
-        feedback = item["feedback"]
-        rows = list(feedback.values())
-        out.append(
-            QueueItem(
-                id=item["id"],
-                external_id=item["external_id"],
-                filename=item["filename"],
-                media_type=item["media_type"],
-                page_count=int(item["page_count"]),
-                created_at=item["created_at"],
-                status=item["status"],
-                predicted_doc_type=item["predicted_doc_type"],
-                confidence=item["min_confidence"],
-                model_versions=ModelVersions(
-                    classifier=feedback.get("classifier", {}).get("model_version"),
-                    extractor=feedback.get("extractor", {}).get("model_version"),
-                ),
-                reviewer=next((r["reviewer"] for r in rows if r.get("reviewer")), None),
-                reviewed_at=max(
-                    (r["reviewed_at"] for r in rows if r.get("reviewed_at")), default=None
-                ),
-                committed_at=max(
-                    (r["committed_at"] for r in rows if r.get("committed_at")), default=None
-                ),
-                review_url=review_url(item["id"]),
-            )
-        )
-    following = offset + len(out)
-    return QueueOut(
-        total=total,
-        offset=offset,
-        limit=limit,
-        next_offset=following if following < total else None,
-        items=out,
+    return QueueOut.of(
+        [_queue_item(item) for item in items], total=total, offset=offset, limit=limit
+    )
+
+
+def _queue_item(item: dict[str, Any]) -> QueueItem:
+    """The stored document's columns (by their names) and what its feedback rows say."""
+    feedback: dict[str, dict[str, Any]] = item["feedback"]
+    rows = list(feedback.values())
+    return QueueItem.model_validate(
+        {
+            **item,
+            "confidence": item["min_confidence"],
+            "model_versions": _versions({t: r.get("model_version") for t, r in feedback.items()}),
+            "reviewer": first_set(rows, "reviewer"),
+            "reviewed_at": latest_set(rows, "reviewed_at"),
+            "committed_at": latest_set(rows, "committed_at"),
+            "review_url": review_url(item["id"]),
+        }
     )
 
 
@@ -218,34 +203,19 @@ def labels_out(store: FeedbackStore, served: ServedModels) -> LabelsOut:
 
 
 def export_out(records: list[ExportedDocument], offset: int, limit: int) -> ExportOut:
-    page = records[offset : offset + limit]
+    """A page of exported documents: each record's fields under the API's names."""
     items = [
-        ExportItem(
-            id=r.document_id,
-            external_id=r.external_id,
-            filename=r.filename,
-            media_type=r.media_type,
-            content_hash=r.content_hash,
-            page_count=r.page_count,
-            doc_type=r.doc_type,
-            entities=_entities([e.to_dict() for e in r.entities]),
-            reviewer=r.reviewer,
-            committed_at=r.committed_at,
-            model_versions=ModelVersions(
-                classifier=r.model_versions.get("classifier"),
-                extractor=r.model_versions.get("extractor"),
-            ),
+        ExportItem.model_validate(
+            {
+                **asdict(r),
+                "id": r.document_id,
+                "entities": _entities([e.to_dict() for e in r.entities]),
+                "model_versions": _versions(r.model_versions),
+            }
         )
-        for r in page
+        for r in records[offset : offset + limit]
     ]
-    following = offset + len(items)
-    return ExportOut(
-        total=len(records),
-        offset=offset,
-        limit=limit,
-        next_offset=following if following < len(records) else None,
-        items=items,
-    )
+    return ExportOut.of(items, total=len(records), offset=offset, limit=limit)
 
 
 def verified_dicts(review: ReviewIn) -> dict[str, dict[str, Any]]:
@@ -348,18 +318,14 @@ def model_status(store: FeedbackStore, model_type: str, serving: str | None) -> 
     info = store.models.get_default(model_type)
     if info is None:
         return ModelStatus(model_type=model_type, default_version=None, serving_version=serving)
-    return ModelStatus(
-        model_type=model_type,
-        default_version=info.version,
-        serving_version=serving,
-        default_name=version_name(info.baseline_metrics, info.version),
-        registry_name=info.registry_name,
-        retrain_state=info.retrain_state,
-        state_reason=info.state_reason,
-        thresholds=info.thresholds,
-        promoted_at=info.promoted_at,
-        parent_version=info.parent_version,
-        live_accuracy=live_accuracy(store, model_type, info.version),
+    return ModelStatus.model_validate(
+        {
+            **asdict(info),  # the model table's columns, by their names
+            "default_version": info.version,
+            "serving_version": serving,
+            "default_name": version_name(info.baseline_metrics, info.version),
+            "live_accuracy": live_accuracy(store, model_type, info.version),
+        }
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -68,6 +69,16 @@ def _entity(raw: Any) -> Entity | None:
     )
 
 
+def first_set(rows: Iterable[Mapping[str, Any]], key: str) -> Any:
+    """The first non-empty ``key`` among a document's feedback rows (one per model type)."""
+    return next((r[key] for r in rows if r.get(key)), None)
+
+
+def latest_set(rows: Iterable[Mapping[str, Any]], key: str) -> Any:
+    """The greatest non-empty ``key`` (a time) among a document's feedback rows."""
+    return max((r[key] for r in rows if r.get(key)), default=None)
+
+
 def exported_documents(
     store: FeedbackStore, *, since: datetime | None = None, model_type: str | None = None
 ) -> list[ExportedDocument]:
@@ -79,7 +90,6 @@ def exported_documents(
         cls = rows.get("classifier", {})
         ext = rows.get("extractor", {})
         entities = [e for e in map(_entity, (ext.get("verified") or {}).get("entities") or []) if e]
-        committed = [r["committed_at"] for r in rows.values() if r.get("committed_at")]
         out.append(
             ExportedDocument(
                 document_id=item["id"],
@@ -91,8 +101,8 @@ def exported_documents(
                 blob_uri=item["blob_uri"],
                 doc_type=(cls.get("verified") or {}).get("doc_type"),
                 entities=entities,
-                reviewer=next((r["reviewer"] for r in rows.values() if r.get("reviewer")), None),
-                committed_at=max(committed) if committed else None,
+                reviewer=first_set(rows.values(), "reviewer"),
+                committed_at=latest_set(rows.values(), "committed_at"),
                 model_versions={t: str(r["model_version"]) for t, r in rows.items()},
             )
         )
