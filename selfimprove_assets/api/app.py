@@ -66,10 +66,23 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DocumentIdParam = Annotated[str, PathParam(min_length=1, max_length=64, pattern=NO_CONTROL_CHARS)]
+PageParam = Annotated[int, PathParam(ge=0, le=100_000)]
+ModelTypeQuery = Annotated[Literal["classifier", "extractor"] | None, Query()]
+OffsetQuery = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut} for code in codes}
+
+
+def _route(response_model: type, tag: str, *codes: int) -> dict[str, Any]:
+    """The OpenAPI description of a route behind a token: what it answers, its tag, and its
+    error answers (401 and 403 for a missing or weak token, besides ``codes``)."""
+    return {
+        "response_model": response_model,
+        "tags": [tag],
+        "responses": _errors(*sorted({401, 403, *codes})),
+    }
 
 
 def create_app(
@@ -137,10 +150,8 @@ def create_app(
 
     @app.post(
         "/v1/documents",
-        response_model=UploadOut,
         status_code=201,
-        tags=["documents"],
-        responses=_errors(400, 401, 403, 409, 413, 415, 422, 503),
+        **_route(UploadOut, "documents", 400, 409, 413, 415, 422, 503),
     )
     async def upload_document(
         file: Annotated[UploadFile, File(description="a PDF, PNG, JPEG or (multi-page) TIFF file")],
@@ -155,22 +166,12 @@ def create_app(
             uploads.process, data, filename=file.filename, external_id=external_id
         )
 
-    @app.get(
-        "/v1/documents/{document_id}",
-        response_model=DocumentOut,
-        tags=["documents"],
-        responses=_errors(401, 403, 404, 422),
-    )
+    @app.get("/v1/documents/{document_id}", **_route(DocumentOut, "documents", 404, 422))
     def get_document(document_id: DocumentIdParam, principal: Principal = reviewer) -> DocumentOut:
         """The prediction and the current review state of a document."""
         return views.document_view(store, document_id)
 
-    @app.get(
-        "/v1/documents",
-        response_model=QueueOut,
-        tags=["documents"],
-        responses=_errors(401, 403, 422),
-    )
+    @app.get("/v1/documents", **_route(QueueOut, "documents", 422))
     def list_documents(
         status: Annotated[
             Literal["unreviewed", "reviewed", "committed"] | None,
@@ -184,7 +185,7 @@ def create_app(
             Query(max_length=100, pattern=NO_CONTROL_CHARS, description="the predicted type"),
         ] = None,
         model_version: Annotated[str | None, Query(max_length=32, pattern=NO_CONTROL_CHARS)] = None,
-        model_type: Annotated[Literal["classifier", "extractor"] | None, Query()] = None,
+        model_type: ModelTypeQuery = None,
         since: Annotated[
             datetime | None, Query(description="uploaded at or after (ISO 8601; UTC if no zone)")
         ] = None,
@@ -193,7 +194,7 @@ def create_app(
             Query(description="created: oldest first; confidence: least certain first"),
         ] = "created",
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        offset: OffsetQuery = 0,
         principal: Principal = reviewer,
     ) -> QueueOut:
         """The review queue: documents filtered by review state, type, version and age, paged."""
@@ -209,21 +210,13 @@ def create_app(
         )
         return views.queue_out(total, items, offset, limit)
 
-    @app.get(
-        "/v1/labels",
-        response_model=LabelsOut,
-        tags=["documents"],
-        responses=_errors(401, 403),
-    )
+    @app.get("/v1/labels", **_route(LabelsOut, "documents"))
     def list_labels(principal: Principal = reviewer) -> LabelsOut:
         """The document types and entity labels a reviewer picks from (models and reviews)."""
         return views.labels_out(store, provider.snapshot)
 
     @app.put(
-        "/v1/documents/{document_id}/review",
-        response_model=DocumentOut,
-        tags=["documents"],
-        responses=_errors(400, 401, 403, 404, 409, 422),
+        "/v1/documents/{document_id}/review", **_route(DocumentOut, "documents", 400, 404, 409, 422)
     )
     def review_document(
         document_id: DocumentIdParam, review: ReviewIn, principal: Principal = reviewer
@@ -242,17 +235,12 @@ def create_app(
         )
         return views.document_view(store, document_id)
 
-    @app.post(
-        "/v1/commits",
-        response_model=CommitOut,
-        tags=["documents"],
-        responses=_errors(400, 401, 403, 422),
-    )
+    @app.post("/v1/commits", **_route(CommitOut, "documents", 400, 422))
     def commit_documents(body: CommitIn, principal: Principal = reviewer) -> CommitOut:
         """Compare predictions with reviews and count corrections; committing twice is a no-op."""
         return views.commit_out(views.commit(store, body.document_ids, principal.name))
 
-    @app.get("/v1/models", response_model=ModelsOut, tags=["models"], responses=_errors(401, 403))
+    @app.get("/v1/models", **_route(ModelsOut, "models"))
     def list_models(principal: Principal = reviewer) -> ModelsOut:
         """Per model type: default version, retrain state, thresholds and live accuracy."""
         served = provider.snapshot.versions
@@ -261,10 +249,7 @@ def create_app(
         )
 
     @app.post(
-        "/v1/models/{model_type}/rollback",
-        response_model=RollbackOut,
-        tags=["models"],
-        responses=_errors(401, 403, 404, 409, 422, 503),
+        "/v1/models/{model_type}/rollback", **_route(RollbackOut, "models", 404, 409, 422, 503)
     )
     def rollback_model(model_type: str, principal: Principal = admin) -> RollbackOut:
         """Make the current default's parent version the default again (admin only)."""
@@ -272,12 +257,7 @@ def create_app(
         provider.refresh()
         return out
 
-    @app.post(
-        "/v1/models/{model_type}/reset",
-        response_model=ResetOut,
-        tags=["models"],
-        responses=_errors(401, 403, 404, 422),
-    )
+    @app.post("/v1/models/{model_type}/reset", **_route(ResetOut, "models", 404, 422))
     def reset_model_state(
         model_type: str, body: ResetIn | None = None, principal: Principal = admin
     ) -> ResetOut:
@@ -287,8 +267,11 @@ def create_app(
         reason = body.reason if body is not None else ""
         return reset_state(store, views.require_model_type(model_type), principal.name, reason)
 
-    def document_page(document_id: str, page: int) -> dict[str, Any]:
-        """The stored document, once ``page`` is known to be one of its pages (else 404)."""
+    def stored_page(
+        document_id: DocumentIdParam, page: PageParam, principal: Principal = reviewer
+    ) -> dict[str, Any]:
+        """The stored document, for a reviewer, once ``page`` is known to be one of its pages
+        (else 404): what the page routes depend on."""
         document = store.documents.get_document(document_id)
         if page >= document["page_count"]:
             raise ApiError(
@@ -296,6 +279,8 @@ def create_app(
                 f"document {document_id!r} has {document['page_count']} page(s); no page {page}",
             )
         return document
+
+    page_of_document = Depends(stored_page)
 
     @app.get(
         "/v1/documents/{document_id}/pages/{page}.png",
@@ -306,53 +291,36 @@ def create_app(
             **_errors(401, 403, 404, 422),
         },
     )
-    def page_image(
-        document_id: DocumentIdParam,
-        page: Annotated[int, PathParam(ge=0, le=100_000)],
-        principal: Principal = reviewer,
-    ) -> Response:
+    def page_image(page: PageParam, document: dict[str, Any] = page_of_document) -> Response:
         """One page of the document as a PNG, for the review page."""
-        document = document_page(document_id, page)
         kind = views.kind_of(document["media_type"])
         blob = blobs.path_for(document["content_hash"], kind)
         if not blob.is_file():
-            raise ApiError(404, f"the file of document {document_id!r} is no longer stored")
+            raise ApiError(404, f"the file of document {document['id']!r} is no longer stored")
         png = cached_page_png(blob, kind, page, renders_dir, document["content_hash"])
         return Response(png, media_type="image/png", headers={"Cache-Control": "private"})
 
     @app.get(
         "/v1/documents/{document_id}/pages/{page}/words",
-        response_model=PageWordsOut,
-        tags=["documents"],
-        responses=_errors(401, 403, 404, 422),
+        **_route(PageWordsOut, "documents", 404, 422),
     )
-    def page_words(
-        document_id: DocumentIdParam,
-        page: Annotated[int, PathParam(ge=0, le=100_000)],
-        principal: Principal = reviewer,
-    ) -> PageWordsOut:
+    def page_words(page: PageParam, document: dict[str, Any] = page_of_document) -> PageWordsOut:
         """The words of one page with their 0-1000 boxes (a drawn box takes its text from them)."""
-        document = document_page(document_id, page)
         words = uploads.words_of(document)
         return PageWordsOut(
-            document_id=document_id,
+            document_id=document["id"],
             page=page,
             words=[WordOut(text=w.text, bbox=list(w.bbox)) for w in words if w.page == page],
         )
 
-    @app.get(
-        "/v1/export",
-        response_model=ExportOut,
-        tags=["admin"],
-        responses=_errors(401, 403, 422),
-    )
+    @app.get("/v1/export", **_route(ExportOut, "admin", 422))
     def export_documents(
         since: Annotated[
             datetime | None, Query(description="committed at or after (ISO 8601; UTC if no zone)")
         ] = None,
-        model_type: Annotated[Literal["classifier", "extractor"] | None, Query()] = None,
+        model_type: ModelTypeQuery = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        offset: OffsetQuery = 0,
         principal: Principal = admin,
     ) -> ExportOut:
         """Committed documents with their verified type and entities (admin): for audits,

@@ -10,6 +10,7 @@ one transaction).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from selfimprove_assets.api.config import ApiConfig
@@ -86,20 +87,15 @@ def unsupported_reason(head: bytes) -> str:
     return f"unsupported file type: {accepted}"
 
 
+@dataclass
 class UploadService:
-    def __init__(
-        self,
-        store: FeedbackStore,
-        provider: PredictorProvider,
-        blobs: BlobStore,
-        pages: PageStore,
-        config: ApiConfig,
-    ) -> None:
-        self.store = store
-        self.provider = provider
-        self.blobs = blobs
-        self.pages = pages
-        self.config = config
+    """Where an upload goes: the store, the served models, the blobs and page caches."""
+
+    store: FeedbackStore
+    provider: PredictorProvider
+    blobs: BlobStore
+    pages: PageStore
+    config: ApiConfig
 
     def check_bytes(self, data: bytes) -> str:
         """Cheap checks on the raw bytes; returns the detected kind (``pdf``/``png``/``jpeg``)."""
