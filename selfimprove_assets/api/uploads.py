@@ -37,7 +37,7 @@ from selfimprove_assets.lib.documents.pages import (
     extract_pages_from_bytes,
 )
 from selfimprove_assets.lib.store.repository import NO_MODEL_VERSION, FeedbackStore
-from selfimprove_assets.lib.types import PageWords, Prediction, Word
+from selfimprove_assets.lib.types import MODEL_TYPES, PageWords, Prediction, Word
 
 logger = logging.getLogger(__name__)
 
@@ -187,10 +187,7 @@ class UploadService:
             filename=safe_name,
             external_id=external_id,
             ocr_pages=pages.ocr_pages,
-            predictions=[
-                (t, versions[t] or NO_MODEL_VERSION, predicted[t])
-                for t in ("classifier", "extractor")
-            ],
+            predictions=[(t, versions[t] or NO_MODEL_VERSION, predicted[t]) for t in MODEL_TYPES],
         )
         logger.info(
             "document %s: %d page(s), %d words, predicted by %s",

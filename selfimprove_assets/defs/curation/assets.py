@@ -13,6 +13,7 @@ from selfimprove_assets.lib.curation.frame import CurationError
 from selfimprove_assets.lib.curation.result import curation_config
 from selfimprove_assets.lib.loop.curate import curate
 from selfimprove_assets.lib.loop.cycle import NoDefaultModel
+from selfimprove_assets.lib.types import MODEL_TYPES
 
 
 class RetrainingSetConfig(dg.Config):
@@ -112,4 +113,4 @@ def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:
     return _retraining_set
 
 
-retraining_set_assets = [build_retraining_set_asset(t) for t in ("classifier", "extractor")]
+retraining_set_assets = [build_retraining_set_asset(t) for t in MODEL_TYPES]

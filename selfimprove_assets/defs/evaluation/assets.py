@@ -10,6 +10,7 @@ from selfimprove_assets.defs.rules import LoopRules
 from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.defs.thresholds import PromotionPolicyConfig
 from selfimprove_assets.lib.loop.evaluate import evaluate_candidate
+from selfimprove_assets.lib.types import MODEL_TYPES
 
 
 def build_evaluation_asset(model_type: str) -> dg.AssetsDefinition:
@@ -74,4 +75,4 @@ def build_evaluation_asset(model_type: str) -> dg.AssetsDefinition:
     return _evaluation
 
 
-evaluation_assets = [build_evaluation_asset(t) for t in ("classifier", "extractor")]
+evaluation_assets = [build_evaluation_asset(t) for t in MODEL_TYPES]

@@ -8,6 +8,7 @@ from selfimprove_assets.defs.resources import FeedbackStoreResource
 from selfimprove_assets.lib.feedback.live import live_figures
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.monitor.trigger import FieldFigure, field_metrics
+from selfimprove_assets.lib.types import MODEL_TYPES
 
 
 def accuracy_metadata(
@@ -61,4 +62,4 @@ def build_accuracy_asset(model_type: str) -> dg.AssetsDefinition:
     return _accuracy
 
 
-accuracy_assets = [build_accuracy_asset(t) for t in ("classifier", "extractor")]
+accuracy_assets = [build_accuracy_asset(t) for t in MODEL_TYPES]

@@ -8,6 +8,7 @@ import pandas as pd
 from selfimprove_assets.defs.resources import FeedbackStoreResource
 from selfimprove_assets.lib.curation.quality import find_suspicious_feedback
 from selfimprove_assets.lib.store.repository import FeedbackStore
+from selfimprove_assets.lib.types import MODEL_TYPES
 
 
 def build_feedback_checks(model_type: str) -> list[dg.AssetChecksDefinition]:
@@ -115,4 +116,4 @@ def _suspicious_rows(feedback: FeedbackStore, model_type: str, version: str) -> 
     )
 
 
-feedback_checks = [c for t in ("classifier", "extractor") for c in build_feedback_checks(t)]
+feedback_checks = [c for t in MODEL_TYPES for c in build_feedback_checks(t)]

@@ -10,6 +10,7 @@ from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.defs.thresholds import ThresholdConfig
 from selfimprove_assets.lib.deployment import registry_agrees
 from selfimprove_assets.lib.loop.promote import PROMOTED, Outcome, conclude
+from selfimprove_assets.lib.types import MODEL_TYPES
 
 
 class PromotionConfig(ThresholdConfig):
@@ -89,4 +90,4 @@ def _rejected(done: Outcome, evaluation: dict[str, Any], model_type: str) -> dic
     }
 
 
-champion_defs = [build_champion_asset(t) for t in ("classifier", "extractor")]
+champion_defs = [build_champion_asset(t) for t in MODEL_TYPES]

@@ -205,4 +205,4 @@ def _score_metadata(
     }
 
 
-baseline_assets = [build_baseline_asset(t) for t in ("classifier", "extractor")]
+baseline_assets = [build_baseline_asset(t) for t in MODEL_TYPES]

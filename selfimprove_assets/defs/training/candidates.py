@@ -15,6 +15,7 @@ from selfimprove_assets.defs.resources import (
 from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.lib.loop.candidate import record_candidate
 from selfimprove_assets.lib.models.registry import model_uri
+from selfimprove_assets.lib.types import MODEL_TYPES
 
 
 def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
@@ -76,4 +77,4 @@ def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
     return _candidate
 
 
-candidate_assets = [build_candidate_asset(t) for t in ("classifier", "extractor")]
+candidate_assets = [build_candidate_asset(t) for t in MODEL_TYPES]
