@@ -94,7 +94,9 @@ def loop_env_for(settings: Settings, stream: Path, *, epochs: int, min_commits: 
     """The loop on ``settings`` in an ephemeral Dagster instance, with a tiny training job of
     ``epochs`` epochs and a trigger that needs ``min_commits`` commits (no corrections)."""
     settings.ensure_dirs()
-    trainer = TrainingJobResource(epochs=epochs, batch_size=8, learning_rate=1e-2, max_length=128)
+    trainer = TrainingJobResource(
+        epochs=epochs, batch_size=8, learning_rate=1e-2, max_length=128, warm_start_min_steps=0
+    )
     defs = build_definitions(
         settings, min_commits=min_commits, min_corrections=0, resources={"trainer": trainer}
     )

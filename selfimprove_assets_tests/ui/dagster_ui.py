@@ -113,7 +113,7 @@ def _run_loop(
     )
     settings.ensure_dirs()
     trainer = TrainingJobResource(
-        epochs=size.epochs, batch_size=8, learning_rate=1e-2, max_length=128
+        epochs=size.epochs, batch_size=8, learning_rate=1e-2, max_length=128, warm_start_min_steps=0
     )
     env = LoopEnv(
         settings=settings,
