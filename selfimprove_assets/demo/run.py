@@ -44,7 +44,7 @@ class DemoOptions:
     scenario: str = "new_vocabulary"
     seed: int = 0
     error_rate: float = 0.02
-    n_train: int = 200
+    n_train: int = 240
     n_clean: int = 80  # streamed like the training data, before the drift
     n_stream: int = 320  # drifted documents streamed after them
     batch_size: int = 20
