@@ -10,7 +10,7 @@ every weight and whether it calibrates its confidence.
 
 A kind is facts and rules over plain data, so this module sits at the bottom of the import
 graph next to ``lib/types``. The packages that do the work read the facts: the paired test
-(``lib.evaluation.compare.compare_versions``) and the curation sampler and its settings
+(``lib.evaluation.scoring.compare_scores``) and the curation sampler and its settings
 (``lib.curation``) follow from whether a kind is entity-level.
 
 Adding a model type (say a page-level table detector) is one new kind: a subclass with its

@@ -11,11 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from selfimprove_assets.lib.curation.result import (
-    ClassifierCurationConfig,
-    ExtractorCurationConfig,
-    sample_replay,
-)
+from selfimprove_assets.lib.curation.result import CurationConfig, sample_replay
 from selfimprove_assets.lib.curation.sampling import sample_retraining_set
 from selfimprove_assets.lib.documents.page_store import PageStore
 from selfimprove_assets.lib.feedback.examples import feedback_examples
@@ -23,7 +19,6 @@ from selfimprove_assets.lib.loop import cycle
 from selfimprove_assets.lib.models.dataset import read_dataset, write_dataset
 from selfimprove_assets.lib.store.repository import FeedbackStore
 
-CurationConfig = ClassifierCurationConfig | ExtractorCurationConfig
 TRIGGER_TAG_PREFIX = "selfimprove/"
 
 
