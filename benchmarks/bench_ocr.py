@@ -37,6 +37,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from funsd_corpus import DEFAULT_FUNSD
+
 from selfimprove_assets.lib.documents.alignment import align_entities, alignment_summary
 from selfimprove_assets.lib.documents.labels import LabeledDocument, read_labels
 from selfimprove_assets.lib.documents.ocr import OcrSettings
@@ -46,7 +48,6 @@ from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.types import Entity, Word
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_ocr.json"
-DEFAULT_FUNSD = Path("/work/shared/datasets/funsd")
 
 CONFIGS: dict[str, OcrSettings] = {
     # the page as scanned, words under 30 dropped: the behaviour before upscaling

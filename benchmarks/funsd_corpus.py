@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 SAMPLE_SEED = 0
+# FUNSD lies in the shared datasets folder beside the checkout (``--funsd`` overrides it)
+DEFAULT_FUNSD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "funsd"
 
 
 def read_funsd(funsd: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
@@ -31,10 +33,28 @@ def training_order(train_ids: list[str]) -> list[str]:
     return order
 
 
+def read_words(funsd: Path) -> dict[str, list[dict[str, Any]]]:
+    """FUNSD's own words (``words.jsonl``): each document's page records, as given."""
+    pages: dict[str, list[dict[str, Any]]] = {}
+    with (funsd / "words.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                record = json.loads(line)
+                pages.setdefault(record["document_id"], []).append(record)
+    return pages
+
+
 def build_corpus(
-    funsd: Path, records: dict[str, dict[str, Any]], train: list[str], test: list[str], out: Path
+    funsd: Path,
+    records: dict[str, dict[str, Any]],
+    train: list[str],
+    test: list[str],
+    out: Path,
+    words: dict[str, list[dict[str, Any]]] | None = None,
 ) -> Path:
-    """A corpus folder of symlinks into FUNSD, with labels.jsonl and splits.json."""
+    """A corpus folder of symlinks into FUNSD, with labels.jsonl and splits.json; with
+    ``words`` (``read_words``) also a ``words.jsonl`` of the corpus' documents, so that
+    ingestion takes FUNSD's own words instead of our OCR (the gold-word protocol)."""
     out.mkdir(parents=True, exist_ok=True)
     lines = []
     for doc_id in [*train, *test]:
@@ -47,4 +67,7 @@ def build_corpus(
     (out / "labels.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     splits = {"train": list(train), "test": list(test)}
     (out / "splits.json").write_text(json.dumps(splits), encoding="utf-8")
+    if words is not None:
+        pages = [json.dumps(page) for doc_id in [*train, *test] for page in words.get(doc_id, [])]
+        (out / "words.jsonl").write_text("\n".join(pages) + "\n", encoding="utf-8")
     return out

@@ -15,11 +15,14 @@ def _fmt(value: Any) -> str:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     columns = [
+        ("protocol", "words"),
         ("size", "forms"),
         ("micro_f1", "micro-F1"),
         ("f1_question", "question"),
         ("f1_answer", "answer"),
         ("f1_header", "header"),
+        ("ceiling", "ceiling"),
+        ("share_of_ceiling", "share"),
         ("alignment_coverage", "aligned"),
         ("ocr_word_recall", "OCR recall"),
         ("training_minutes", "train min"),
