@@ -169,3 +169,30 @@ def test_export_carries_the_words_and_reads_back_to_them(
         document = api.store.documents.get_document(doc_id)
         verified = document["feedback"]["extractor"]["verified"]["entities"]
         assert _spans(example.entities or []) == _spans(verified)
+
+
+def test_the_simulated_reviewer_uploads_a_documents_given_words(
+    make_api: ApiFactory, tmp_path: Path
+) -> None:
+    from selfimprove_assets.lib.documents.given_words import GivenWords
+    from selfimprove_assets.lib.documents.labels import LabeledDocument
+    from selfimprove_assets.lib.simulation import ReviewerSimulator
+    from selfimprove_assets_tests.api.conftest import REVIEWER_TOKEN
+
+    api = make_api()
+    scan = tmp_path / "scan.png"
+    scan.write_bytes(_blank_png())
+    words = [w for w in _words_of(api) if w.page == 0]
+    doc = LabeledDocument("d1", scan, api.models.doc_types[0])
+    sim = ReviewerSimulator(
+        "http://testserver",
+        REVIEWER_TOKEN,
+        client=api.client,
+        words={"d1": GivenWords("d1", {0: words})},
+    )
+    assert sim.review_batch([doc])["committed"] == 1
+    (stored,) = api.store.documents.list_documents(limit=1)[1]
+    page = api.client.get(f"/v1/documents/{stored['id']}/pages/0/words", headers=REVIEWER).json()
+    assert [(w["text"], tuple(w["bbox"])) for w in page["words"]] == [
+        (w.text, w.bbox) for w in words
+    ]

@@ -62,6 +62,16 @@ class GivenWords:
         digest.update(json.dumps(pages, ensure_ascii=False).encode("utf-8"))
         return digest.hexdigest()
 
+    def to_part(self) -> str:
+        """These words as an upload's ``words`` part (the API's JSON list of pages)."""
+        return json.dumps(
+            [
+                {"page": page, "words": [{"text": w.text, "bbox": list(w.bbox)} for w in words]}
+                for page, words in sorted(self.pages.items())
+            ],
+            ensure_ascii=False,
+        )
+
     def missing_pages(self, page_count: int) -> list[int]:
         """The file's pages these words do not give (they are read as usual)."""
         return [p for p in range(page_count) if p not in self.pages]
