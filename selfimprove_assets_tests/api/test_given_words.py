@@ -106,6 +106,17 @@ def test_bad_words_are_a_422_that_stores_nothing(
     assert not list(api.settings.pages_dir.rglob("*.parquet"))
 
 
+def test_a_words_part_over_the_form_limit_is_refused_and_stores_nothing(
+    make_api: ApiFactory,
+) -> None:
+    api = make_api()
+    word = {"text": "word", "bbox": [0, 0, 9, 9]}
+    huge = json.dumps([{"page": 0, "words": [word] * 40_000}])  # ~1.4 MB
+    response = _post(api, _blank_png(), huge)
+    assert response.status_code == 400, response.text
+    assert api.store.documents.count_documents() == 0
+
+
 def test_export_carries_the_words_and_reads_back_to_them(
     make_api: ApiFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
