@@ -198,7 +198,7 @@ def test_the_simulated_reviewer_uploads_a_documents_given_words(
     sim = ReviewerSimulator(
         "http://testserver",
         REVIEWER_TOKEN,
-        client=api.client,
+        client=api.client,  # type: ignore[arg-type]  # TestClient is an httpx.Client in-process
         words={"d1": GivenWords("d1", {0: words})},
     )
     assert sim.review_batch([doc])["committed"] == 1
