@@ -121,6 +121,8 @@ def test_export_carries_the_words_and_reads_back_to_them(
     make_api: ApiFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from selfimprove_assets.cli import app
+    from selfimprove_assets.lib.documents.page_store import PageStore
+    from selfimprove_assets.lib.feedback.examples import feedback_examples
     from selfimprove_assets.lib.models.dataset import read_dataset
 
     api = make_api()
@@ -164,6 +166,14 @@ def test_export_carries_the_words_and_reads_back_to_them(
         for name, doc_id in ids.items()
     }
     assert stored["given"] == [(w.text, w.bbox) for w in given]
+    # retraining learns from the words the document was reviewed on
+    examples, skipped = feedback_examples(
+        api.store, PageStore(api.settings.pages_dir), [{"document_id": ids["given"]}], source="f"
+    )
+    assert skipped == []
+    assert list(zip(examples[0].words, map(tuple, examples[0].boxes), strict=True)) == [
+        (w.text, w.bbox) for w in given
+    ]
 
     monkeypatch.setenv("SELFIMPROVE_HOME", str(tmp_path / "fresh"))
     monkeypatch.delenv("SELFIMPROVE_DATABASE_URL")
