@@ -36,6 +36,7 @@ from selfimprove_assets.api.limits import BodySizeLimit
 from selfimprove_assets.api.render import cached_page_png
 from selfimprove_assets.api.schemas import (
     NO_CONTROL_CHARS,
+    WORDS_PART,
     CommitIn,
     CommitOut,
     DocumentOut,
@@ -156,14 +157,16 @@ def create_app(
     async def upload_document(
         file: Annotated[UploadFile, File(description="a PDF, PNG, JPEG or (multi-page) TIFF file")],
         external_id: Annotated[str | None, Form(max_length=200, pattern=NO_CONTROL_CHARS)] = None,
+        words: Annotated[str | None, Form(description=WORDS_PART)] = None,
         principal: Principal = reviewer,
     ) -> UploadOut:
-        """Store a document, predict its type and entities with the default models."""
+        """Store a document, predict its type and entities with the default models (on the
+        ``words`` part's words when it is sent: no OCR for the pages it gives)."""
         data = await file.read(config.max_upload_bytes + 1)
         await file.close()
         uploads.check_bytes(data)
         return await run_in_threadpool(
-            uploads.process, data, filename=file.filename, external_id=external_id
+            uploads.process, data, filename=file.filename, external_id=external_id, words=words
         )
 
     @app.get("/v1/documents/{document_id}", **_route(DocumentOut, "documents", 404, 422))

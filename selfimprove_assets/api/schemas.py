@@ -24,6 +24,13 @@ NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"
 newlines or escapes that could forge log lines or break the review page."""
 NO_NUL = r"^[^\x00]*$"
 """Free text (entity values) may hold tabs and newlines, never a NUL byte."""
+WORDS_PART = (
+    "optional: the pages' words from your own OCR, a JSON list "
+    '[{"page": 0, "words": [{"text": "Total", "bbox": [x0, y0, x1, y1]}]}] (pages count from 0, '
+    "boxes 0-1000 with a top-left origin, each page's words in reading order); those pages "
+    "are not OCR'd and the prediction is made on these words"
+)
+"""The upload's ``words`` form part, as the OpenAPI schema describes it."""
 
 Label = Annotated[
     str,

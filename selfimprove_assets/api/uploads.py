@@ -5,6 +5,10 @@ on the bytes, the models are resolved (409 when there is no default yet), words 
 and predicted in memory, and only then are the blob, the words cache and the database rows
 written (blob and cache are content-addressed and idempotent; document and feedback rows are
 one transaction).
+
+An upload may bring its pages' words (the client's own OCR): those pages are not read, the
+prediction is made on the words as given, and the page store keeps them under their own key
+(the document row's ``pages_uri`` names it), apart from the file's extracted words.
 """
 
 from __future__ import annotations
@@ -30,7 +34,13 @@ from selfimprove_assets.api.storage import (
     sha256_hex,
 )
 from selfimprove_assets.api.views import kind_of, prediction_out, review_url, version_thresholds
-from selfimprove_assets.lib.documents.page_store import PageStore
+from selfimprove_assets.lib.documents.given_words import (
+    GivenWords,
+    GivenWordsError,
+    parse_words_part,
+)
+from selfimprove_assets.lib.documents.page_count import count_pages_of_bytes
+from selfimprove_assets.lib.documents.page_store import EXTRACTED, GIVEN, PageStore, pages_key
 from selfimprove_assets.lib.documents.pages import (
     DocumentError,
     detect_type,
@@ -118,7 +128,7 @@ class UploadService:
             raise ApiError(503, f"the default model cannot be loaded: {exc}") from None
 
     def _extract(self, data: bytes, digest: str, name: str) -> PageWords:
-        cached = self.pages.get(digest)
+        cached = self.pages.get(digest, source=EXTRACTED)
         if cached is not None:
             if cached.page_count > self.config.max_pages:
                 raise ApiError(
@@ -138,11 +148,29 @@ class UploadService:
         except DocumentError as exc:
             raise ApiError(exc.status_code, f"{name}: {exc.reason}", code=exc.kind) from None
 
+    def _given(self, data: bytes, digest: str, name: str, given: GivenWords) -> PageWords:
+        """The upload's words from its ``words`` part (pages it does not give are read)."""
+        try:
+            page_count = count_pages_of_bytes(data, name=name, max_pages=self.config.max_pages)
+            extracted = None
+            if given.missing_pages(page_count):
+                extracted = self._extract(data, digest, name)
+            return given.page_words(page_count, extracted)
+        except DocumentError as exc:
+            raise ApiError(exc.status_code, f"{name}: {exc.reason}", code=exc.kind) from None
+        except GivenWordsError as exc:
+            raise ApiError(422, str(exc), code="invalid_words") from None
+
     def words_of(self, document: dict[str, Any]) -> list[Word]:
         """The words of a stored document: from the words cache, or extracted again from its
-        file (and cached) when the cache was cleared."""
+        file (and cached) when the cache was cleared. Given words live only in the cache."""
         digest = document["content_hash"]
-        cached = self.pages.get(digest)
+        key = pages_key(digest, document.get("pages_uri"))
+        cached = self.pages.get(key)
+        if cached is None and key != digest:
+            raise ApiError(
+                404, f"the given words of document {document['id']!r} are no longer stored"
+            )
         if cached is None:
             kind = kind_of(document["media_type"])
             blob = self.blobs.path_for(digest, kind)
@@ -161,18 +189,38 @@ class UploadService:
         except InflationBomb as exc:
             raise ApiError(413, f"{name}: {exc}", code="decompression_bomb") from None
 
-    def process(self, data: bytes, *, filename: str | None, external_id: str | None) -> UploadOut:
-        """Extract, predict and store one upload (runs in a worker thread)."""
+    def process(
+        self,
+        data: bytes,
+        *,
+        filename: str | None,
+        external_id: str | None,
+        words: str | None = None,
+    ) -> UploadOut:
+        """Extract (or take the ``words`` part's words), predict and store one upload (runs in a
+        worker thread)."""
         kind = self.check_bytes(data)
         check_external_id(external_id)
+        given = None
+        if words is not None:
+            try:
+                given = parse_words_part(words)
+            except GivenWordsError as exc:
+                raise ApiError(422, str(exc), code="invalid_words") from None
         safe_name = sanitize_filename(filename)
         self.check_content(data, kind, safe_name or "upload")
         models = self._models()
         digest = sha256_hex(data)
-        pages = self._extract(data, digest, safe_name or "upload")
+        if given is None:
+            pages = self._extract(data, digest, safe_name or "upload")
+        else:
+            pages = self._given(data, digest, safe_name or "upload", given)
         prediction = self.provider.predict(pages, snapshot=models)
         blob_path = self.blobs.put(data, kind, digest)
-        pages_path = self.pages.put(digest, pages)
+        if given is None:
+            pages_path = self.pages.put(digest, pages)
+        else:
+            pages_path = self.pages.put(given.key(digest), pages, source=GIVEN)
         predicted = predicted_dicts(prediction)
         for model_type, why in models.not_needed.items():
             predicted[model_type]["not_needed"] = why
@@ -190,10 +238,11 @@ class UploadService:
             predictions=[(t, versions[t] or NO_MODEL_VERSION, predicted[t]) for t in MODEL_TYPES],
         )
         logger.info(
-            "document %s: %d page(s), %d words, predicted by %s",
+            "document %s: %d page(s), %d %s words, predicted by %s",
             document_id,
             pages.page_count,
             len(pages.words),
+            "given" if given is not None else "extracted",
             versions,
         )
         return UploadOut(

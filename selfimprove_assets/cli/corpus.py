@@ -157,10 +157,16 @@ def evaluate(
 
 
 def import_cmd(
-    src: Annotated[Path, typer.Argument(help="The export to convert (file or folder).")],
+    src: Annotated[
+        Path,
+        typer.Argument(
+            help="The export to convert (file or folder; for hocr a labeled folder with one "
+            ".hocr beside each document's file)."
+        ),
+    ],
     out_dir: Annotated[Path, typer.Argument(help="New labeled folder (labels.jsonl + files/).")],
     source_format: Annotated[
-        str, typer.Option("--from", help="label-studio, funsd or sroie")
+        str, typer.Option("--from", help="label-studio, funsd, sroie or hocr")
     ] = "label-studio",
     doc_type: Annotated[
         str | None, typer.Option(help="Type for documents the source gives none.")
@@ -196,9 +202,11 @@ def export_cmd(
     ] = "labels-jsonl",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Committed documents with their verified types and entities (and boxes)."""
+    """Committed documents with their verified types and entities (and boxes), and the words
+    they were reviewed on (words.jsonl), so `ingest OUT` reads them back without OCR."""
     from datetime import UTC, datetime
 
+    from selfimprove_assets.lib.documents.page_store import PageStore
     from selfimprove_assets.lib.interchange.common import InterchangeError
     from selfimprove_assets.lib.interchange.export import export
     from selfimprove_assets.lib.store.repository import FeedbackStore
@@ -218,7 +226,12 @@ def export_cmd(
     try:
         with console.status(f"exporting committed documents to {out_dir}..."):
             summary = export(
-                store, out_dir, since=after, model_type=model_type, format=export_format
+                store,
+                out_dir,
+                since=after,
+                model_type=model_type,
+                format=export_format,
+                pages=PageStore(settings.pages_dir),
             )
     except InterchangeError as exc:
         fail(str(exc))

@@ -68,9 +68,11 @@ def simulate(
     seed: int = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """A reviewer: upload each document, correct it against the ground truth, commit."""
+    """A reviewer: upload each document (with its words.jsonl words, if any), correct it
+    against the ground truth, commit."""
     import httpx
 
+    from selfimprove_assets.lib.documents.given_words import scan_words
     from selfimprove_assets.lib.documents.labels import scan_labels
     from selfimprove_assets.lib.simulation import ReviewerSimulator
 
@@ -81,14 +83,19 @@ def simulate(
     scan = scan_labels(corpus)
     for problem in scan.problems:
         console.print(f"skipped: {escape(problem.reason)}", soft_wrap=True, highlight=False)
-    documents = scan.documents
+    words = scan_words(corpus, {d.document_id for d in scan.documents})
+    for problem in [*words.problems.values(), *words.orphans]:
+        console.print(f"skipped: {escape(problem.reason)}", soft_wrap=True, highlight=False)
+    documents = [d for d in scan.documents if d.document_id not in words.problems]
     if not documents:
         fail(f"no usable document in {scan.path} ({len(scan.problems)} skipped)")
     try:
         httpx.get(api.rstrip("/") + "/health", timeout=10.0).raise_for_status()
     except httpx.HTTPError as exc:
         fail(f"the API at {api} is unreachable: {error_message(exc)}")
-    sim = ReviewerSimulator(api, token, error_rate=error_rate, rng=random.Random(seed))
+    sim = ReviewerSimulator(
+        api, token, error_rate=error_rate, rng=random.Random(seed), words=words.given
+    )
     started = time.perf_counter()
     with Progress(
         TextColumn("[bold]reviewing"),

@@ -2,18 +2,21 @@
 
 It corrects every prediction against the ground truth, and makes mistakes of its own on purpose
 at ``error_rate`` (a wrong type, a dropped entity, a mistyped value), as real reviewers do, so
-that the loop's feedback-quality checks have something to find.
+that the loop's feedback-quality checks have something to find. A document with given words
+(``words``, from the folder's ``words.jsonl``) is uploaded with them, as a client with its own
+OCR would.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
+from selfimprove_assets.lib.documents.given_words import GivenWords
 from selfimprove_assets.lib.documents.labels import LabeledDocument
 
 logger = logging.getLogger(__name__)
@@ -29,6 +32,7 @@ class ReviewerSimulator:
         rng: random.Random | None = None,
         client: httpx.Client | None = None,
         reviewer: str = "simulated-reviewer",
+        words: Mapping[str, GivenWords] | None = None,
     ) -> None:
         if not 0.0 <= error_rate <= 1.0:
             raise ValueError(f"error_rate must be within [0, 1], got {error_rate}")
@@ -37,6 +41,7 @@ class ReviewerSimulator:
         self.client = client or httpx.Client(base_url=api.rstrip("/"), timeout=120.0)
         self.headers = {"Authorization": f"Bearer {token}"}
         self.reviewer = reviewer
+        self.words = dict(words or {})
         self.known_types: set[str] = set()
         self.stats: dict[str, int] = {
             "uploaded": 0,
@@ -76,12 +81,15 @@ class ReviewerSimulator:
         self.known_types.update(d.doc_type for d in documents)
         ids: list[str] = []
         for doc in documents:
+            form = {"external_id": doc.document_id}
+            if doc.document_id in self.words:
+                form["words"] = self.words[doc.document_id].to_part()
             with doc.file.open("rb") as fh:
                 response = self.client.post(
                     "/v1/documents",
                     headers=self.headers,
                     files={"file": (doc.file.name, fh)},
-                    data={"external_id": doc.document_id},
+                    data=form,
                 )
             if not response.is_success:
                 self.stats["failed"] += 1

@@ -12,6 +12,8 @@ from pydantic import Field
 from selfimprove_assets.defs.resources import SelfimproveHome
 from selfimprove_assets.lib.documents.alignment import align_entities
 from selfimprove_assets.lib.documents.corpus import split_corpus, to_training_example
+from selfimprove_assets.lib.documents.corpus_pages import CorpusPages
+from selfimprove_assets.lib.documents.given_words import GivenWordsError
 from selfimprove_assets.lib.documents.labels import scan_labels
 from selfimprove_assets.lib.documents.page_store import PageStore
 from selfimprove_assets.lib.evaluation.coverage import CoverageTally
@@ -148,22 +150,36 @@ def source_documents(
 def document_pages(
     context: dg.AssetExecutionContext, source_documents: dict[str, Any], home: SelfimproveHome
 ) -> dict[str, Any]:
-    """Words with boxes for every page (text layer, or Tesseract OCR), cached by content hash.
+    """Words with boxes for every page (text layer, or Tesseract OCR), cached by content hash;
+    the folder's given words (words.jsonl) instead, for the pages it gives.
 
-    A file that cannot be read (corrupt, unsupported) is quarantined like a bad labels record
-    and the others go on; the asset fails only when no document could be read.
+    A file that cannot be read (corrupt, unsupported), or a document whose given words are bad
+    (an unknown page, empty text, a box far off the page, a broken line), is quarantined like
+    a bad labels record, with one reason per document, and the others go on; so is a
+    words.jsonl line for no labeled document. The asset fails only when no document could be
+    read.
     """
     store = PageStore(home.settings.pages_dir)
     hashes: dict[str, str] = {}
     rejected: list[dict[str, str]] = []
-    pages = ocr_pages = cache_hits = 0
+    pages = ocr_pages = cache_hits = given_documents = 0
     started = time.perf_counter()
     docs = source_documents["documents"]
+    earlier = list(source_documents.get("quarantined", []))
+    corpus_pages = CorpusPages.open(
+        store,
+        Path(source_documents["folder"]),
+        [d["document_id"] for d in docs] + [r["document_id"] for r in earlier if r["document_id"]],
+    )
+    stages: dict[str, str] = {}
     for i, doc in enumerate(docs, start=1):
         try:
-            digest, page_words, hit = store.extract_cached(Path(doc["file"]))
+            digest, page_words, hit = corpus_pages.pages_of(doc["document_id"], Path(doc["file"]))
         except Exception as exc:  # one bad file never stops the batch
-            reason = f"{doc['file']}: cannot extract pages ({type(exc).__name__}: {exc})"
+            if isinstance(exc, GivenWordsError):
+                reason, stages[doc["document_id"]] = str(exc), "words"
+            else:
+                reason = f"{doc['file']}: cannot extract pages ({type(exc).__name__}: {exc})"
             rejected.append({"document_id": doc["document_id"], "reason": reason})
             context.log.warning("quarantined %s: %s", doc["document_id"], reason)
             continue
@@ -171,20 +187,28 @@ def document_pages(
         pages += page_words.page_count
         ocr_pages += len(page_words.ocr_pages)
         cache_hits += int(hit)
+        given_documents += int(corpus_pages.is_given(doc["document_id"]))
         if i % 25 == 0 or i == len(docs):
             context.log.info("extracted %d/%d documents", i, len(docs))
     elapsed = time.perf_counter() - started
     by_id = {d["document_id"]: d for d in docs}
-    quarantined = list(source_documents.get("quarantined", [])) + [
-        {
-            "line": None,
-            "document_id": r["document_id"],
-            "file": by_id[r["document_id"]]["file"],
-            "reason": r["reason"],
-            "stage": "pages",
-        }
-        for r in rejected
-    ]
+    orphans = [p.to_dict() | {"stage": "words"} for p in corpus_pages.orphans]
+    for row in orphans:
+        context.log.warning("quarantined: %s", row["reason"])
+    quarantined = (
+        earlier
+        + [
+            {
+                "line": None,
+                "document_id": r["document_id"],
+                "file": by_id[r["document_id"]]["file"],
+                "reason": r["reason"],
+                "stage": stages.get(r["document_id"], "pages"),
+            }
+            for r in rejected
+        ]
+        + orphans
+    )
     quarantine_path = _write_quarantine(home, quarantined)
     if docs and not hashes:
         raise dg.Failure(
@@ -197,6 +221,8 @@ def document_pages(
             "pages": pages,
             "ocr_pages": ocr_pages,
             "ocr_share": dg.MetadataValue.float(ocr_pages / pages if pages else 0.0),
+            "given_words_documents": given_documents,
+            "given_words_boxes_clamped": corpus_pages.words.clamped,
             "cache_hits": cache_hits,
             "rejected": len(rejected),
             "rejected_files": _md_table(rejected),

@@ -53,6 +53,23 @@ def _clamp_coordinate(value: Any) -> float | None:
     return min(1000.0, max(0.0, float(value)))
 
 
+def clamp_box(bbox: Any) -> tuple[float, float, float, float] | None:
+    """``[x0, y0, x1, y1]`` clamped onto the 0-1000 page, or None when it is not four numbers
+    within :data:`BOX_TOLERANCE` of the page with ``x0 <= x1`` and ``y0 <= y1`` (compared as
+    written: clamping must not mend an inverted box). Labels and given words share this rule."""
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        return None
+    values = [_clamp_coordinate(v) for v in bbox]
+    if any(v is None for v in values) or bbox[0] > bbox[2] or bbox[1] > bbox[3]:
+        return None
+    x0, y0, x1, y1 = (float(v) for v in values if v is not None)
+    return x0, y0, x1, y1
+
+
+def rounded_box(box: tuple[float, float, float, float]) -> BBox:
+    return round(box[0]), round(box[1]), round(box[2]), round(box[3])
+
+
 def _parse_entity(raw: Any, where: str, warnings: list[str] | None = None) -> Entity:
     """One entity of a record; a box slightly off the page is clamped (noted in ``warnings``)."""
     if not isinstance(raw, dict):
@@ -68,25 +85,19 @@ def _parse_entity(raw: Any, where: str, warnings: list[str] | None = None) -> En
     bbox = raw.get("bbox")
     box: BBox | None = None
     if bbox is not None:
-        values = [_clamp_coordinate(v) for v in bbox] if isinstance(bbox, list) else []
-        clamped = [v for v in values if v is not None]
-        if (
-            len(clamped) != 4
-            or len(values) != 4
-            or bbox[0] > bbox[2]  # compared as written: clamping must not mend an inverted box
-            or bbox[1] > bbox[3]
-        ):
+        clamped = clamp_box(bbox)
+        if clamped is None:
             raise CorpusError(
                 f"{where}: entity 'bbox' must be [x0, y0, x1, y1] within 0-1000 (up to "
                 f"{BOX_TOLERANCE:g} outside is clamped) with x0<=x1 and y0<=y1 "
                 f"(label {label!r}), got {bbox!r}"
             )
-        if clamped != bbox and warnings is not None:
+        if list(clamped) != bbox and warnings is not None:
             warnings.append(
                 f"{where}: bbox {bbox!r} of {label!r} clamped onto the page as "
                 f"{[round(v) for v in clamped]!r}"
             )
-        box = (round(clamped[0]), round(clamped[1]), round(clamped[2]), round(clamped[3]))
+        box = rounded_box(clamped)
     return Entity(label=label, text=text, page=page, bbox=box)
 
 

@@ -5,6 +5,11 @@ of the file's bytes means re-ingesting the same document, under any name, does n
 ingestion (``extract_cached``, ``extract_many_cached``) words stored by another
 ``EXTRACTION_VERSION`` count as missing, so an improved extractor applies; plain ``get`` still
 returns them (a reviewed upload keeps the words its review was made on).
+
+Each record says its source: ``extracted`` (text layer or OCR, keyed by the file's hash) or
+``given`` (words from the team's own OCR, keyed by :meth:`GivenWords.key`, a hash of the file
+and the words). A lookup for one source never returns the other, so a file's OCR is never
+served for its given words, nor given words for its OCR.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from typing import Any, Unpack
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from selfimprove_assets.lib.documents.given_words import GivenWords
+from selfimprove_assets.lib.documents.page_count import count_pages
 from selfimprove_assets.lib.documents.pages import (
+    DEFAULT_MAX_PAGES,
     EXTRACTION_VERSION,
     DocumentError,
     ExtractOptions,
@@ -36,6 +44,8 @@ from selfimprove_assets.lib.types import PageWords, Word
 logger = logging.getLogger(__name__)
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
+EXTRACTED, GIVEN = "extracted", "given"
+SOURCES = (EXTRACTED, GIVEN)
 _SCHEMA = pa.schema(
     [
         ("text", pa.string()),
@@ -46,6 +56,13 @@ _SCHEMA = pa.schema(
         ("page", pa.int32()),
     ]
 )
+
+
+def pages_key(content_hash: str, pages_uri: str | None) -> str:
+    """The page-store key of a stored document: its pages file's name (given words are stored
+    under their own key), else the file's hash."""
+    stem = Path(pages_uri).stem if pages_uri else ""
+    return stem if _HASH.match(stem) else content_hash
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -80,16 +97,22 @@ class PageStore:
             raise ValueError(f"not a sha256 hex digest: {content_hash!r}")
         return self.root / content_hash[:2] / f"{content_hash}.parquet"
 
-    def get(self, content_hash: str, *, current_only: bool = False) -> PageWords | None:
+    def get(
+        self, content_hash: str, *, current_only: bool = False, source: str | None = None
+    ) -> PageWords | None:
         """The stored words, or None. ``current_only``: words stored by another
         ``EXTRACTION_VERSION`` count as missing (ingestion re-extracts them); without it they
-        are returned, so a reviewed document keeps the words its review was made on."""
+        are returned, so a reviewed document keeps the words its review was made on.
+        ``source`` (``extracted`` or ``given``): a record of the other source counts as
+        missing; records written before sources were recorded are ``extracted``."""
         path = self.path_for(content_hash)
         if not path.is_file():
             return None
         table = pq.read_table(path)
         meta = json.loads((table.schema.metadata or {}).get(b"selfimprove", b"{}"))
         if current_only and meta.get("extraction_version", 1) != EXTRACTION_VERSION:
+            return None
+        if source is not None and meta.get("source", EXTRACTED) != source:
             return None
         columns: dict[str, list[Any]] = table.to_pydict()
         words = [
@@ -110,8 +133,18 @@ class PageStore:
             ocr_pages=[int(p) for p in meta.get("ocr_pages", [])],
         )
 
-    def put(self, content_hash: str, pages: PageWords) -> Path:
+    def source_of(self, content_hash: str) -> str | None:
+        """``extracted`` or ``given`` for a stored record; None when there is none."""
+        path = self.path_for(content_hash)
+        if not path.is_file():
+            return None
+        meta = json.loads((pq.read_schema(path).metadata or {}).get(b"selfimprove", b"{}"))
+        return str(meta.get("source", EXTRACTED))
+
+    def put(self, content_hash: str, pages: PageWords, *, source: str = EXTRACTED) -> Path:
         """Store the words atomically (write a temp file, then rename) and return the path."""
+        if source not in SOURCES:
+            raise ValueError(f"unknown words source {source!r}: expected one of {SOURCES}")
         path = self.path_for(content_hash)
         path.parent.mkdir(parents=True, exist_ok=True)
         words = pages.words
@@ -130,6 +163,7 @@ class PageStore:
             "page_count": pages.page_count,
             "ocr_pages": list(pages.ocr_pages),
             "extraction_version": EXTRACTION_VERSION,
+            "source": source,
         }
         table = table.replace_schema_metadata({"selfimprove": json.dumps(meta)})
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
@@ -147,12 +181,30 @@ class PageStore:
     ) -> tuple[str, PageWords, bool]:
         """(content hash, words, cache hit) for one file; extraction runs only on a miss."""
         content_hash = sha256_file(path)
-        cached = self.get(content_hash, current_only=True)
+        cached = self.get(content_hash, current_only=True, source=EXTRACTED)
         if cached is not None:
             return content_hash, cached, True
         pages = extract_pages(path, **options)
         self.put(content_hash, pages)
         return content_hash, pages, False
+
+    def given_cached(
+        self, path: Path, given: GivenWords, **options: Unpack[ExtractOptions]
+    ) -> tuple[str, PageWords, bool]:
+        """(key, words, cache hit) of a file with given words. The file's pages are counted
+        (a page beyond them raises ``GivenWordsError``); pages the words do not give are read
+        as usual (``extract_cached``), the given ones never are."""
+        key = given.key(sha256_file(path))
+        cached = self.get(key, current_only=True, source=GIVEN)
+        if cached is not None:
+            return key, cached, True
+        page_count = count_pages(path, max_pages=options.get("max_pages", DEFAULT_MAX_PAGES))
+        extracted = None
+        if given.missing_pages(page_count):
+            _, extracted, _ = self.extract_cached(path, **options)
+        pages = given.page_words(page_count, extracted)
+        self.put(key, pages, source=GIVEN)
+        return key, pages, False
 
     def extract_many_cached(
         self,
@@ -174,7 +226,7 @@ class PageStore:
                 error = DocumentError(path, f"cannot read file: {exc.strerror}", "not_found")
                 results[i] = CachedResult(path, None, None, error, False)
                 continue
-            cached = self.get(content_hash, current_only=True)
+            cached = self.get(content_hash, current_only=True, source=EXTRACTED)
             if cached is not None:
                 results[i] = CachedResult(path, content_hash, cached, None, True)
             else:

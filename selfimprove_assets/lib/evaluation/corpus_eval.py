@@ -6,7 +6,8 @@ the labeled values (see :mod:`selfimprove_assets.lib.evaluation.scoring`). Besid
 the report gives the documents scored, the files that could not be read, the alignment
 coverage per label and the OCR word recall (:mod:`selfimprove_assets.lib.evaluation.coverage`),
 so a low score can be told apart from a reader that missed the words. Pages are cached by
-content hash, so scoring a folder again extracts nothing.
+content hash, so scoring a folder again extracts nothing. A folder's given words
+(``words.jsonl``) are scored on as given, and their pages are not read.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from selfimprove_assets.lib.documents.alignment import align_entities
 from selfimprove_assets.lib.documents.corpus import read_splits, split_corpus, to_training_example
+from selfimprove_assets.lib.documents.corpus_pages import CorpusPages
 from selfimprove_assets.lib.documents.labels import CorpusError, LabeledDocument, read_labels
 from selfimprove_assets.lib.documents.page_store import PageStore
 from selfimprove_assets.lib.evaluation.coverage import CoverageTally
@@ -66,13 +68,19 @@ def select_split(
 
 
 def load_folder(settings: Settings, folder: Path, split: str | None = None) -> LabeledFolder:
-    """Labeled folder → examples with their labeled entities (pages cached by hash)."""
-    pages = PageStore(settings.pages_dir)
-    docs = select_split(Path(folder), read_labels(folder), split)
+    """Labeled folder → examples with their labeled entities (pages cached by hash; given
+    words where the folder has them). A document whose given words are bad is rejected with
+    its reason, as an unreadable file is."""
+    labeled = read_labels(folder)
+    pages = CorpusPages.open(
+        PageStore(settings.pages_dir), Path(folder), [d.document_id for d in labeled]
+    )
+    docs = select_split(Path(folder), labeled, split)
     result = LabeledFolder(examples=[], split=split, labeled_documents=len(docs))
+    result.rejected += [p.reason for p in pages.orphans]
     for doc in docs:
         try:
-            _, words, _ = pages.extract_cached(doc.file)
+            _, words, _ = pages.pages_of(doc.document_id, doc.file)
         except Exception as exc:  # one unreadable file does not stop the evaluation
             result.rejected.append(f"{doc.file.name}: {exc}")
             continue

@@ -7,7 +7,7 @@ from typing import Any
 
 from selfimprove_assets.lib.documents.alignment import align_entities
 from selfimprove_assets.lib.documents.corpus import to_training_example
-from selfimprove_assets.lib.documents.page_store import PageStore
+from selfimprove_assets.lib.documents.page_store import PageStore, pages_key
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import Entity, TrainingExample
 
@@ -29,7 +29,7 @@ def feedback_examples(
     skipped: list[str] = []
     for row in rows:
         doc = store.documents.get_document(row["document_id"])
-        words = pages.get(doc["content_hash"])
+        words = pages.get(pages_key(doc["content_hash"], doc.get("pages_uri")))
         if words is None:
             skipped.append(row["document_id"])
             continue

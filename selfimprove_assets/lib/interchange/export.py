@@ -3,7 +3,9 @@
 ``exported_documents`` reads every committed document (live and archived feedback) with its
 verified type and entities. ``write_labels_jsonl`` writes them as the labeled-corpus contract
 (the stored file copied byte for byte, ``document_id`` = the store's id), so ``selfimprove
-ingest`` reads an export back to the same labels; ``write_label_studio`` writes a Label Studio
+ingest`` reads an export back to the same labels, and with a page store beside
+``words.jsonl``, the words each document was predicted and reviewed on, so it reads back to
+the same words too (no OCR); ``write_label_studio`` writes a Label Studio
 import (one PNG per page, rectangles in percent, the text per region, the type as a choice).
 """
 
@@ -17,7 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from selfimprove_assets.lib.documents.given_words import write_words
 from selfimprove_assets.lib.documents.labels import LabeledDocument, write_labels
+from selfimprove_assets.lib.documents.page_store import PageStore, pages_key
 from selfimprove_assets.lib.interchange.common import (
     FILES_DIR,
     ImportSummary,
@@ -25,7 +29,7 @@ from selfimprove_assets.lib.interchange.common import (
     copy_into,
 )
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets.lib.types import Entity
+from selfimprove_assets.lib.types import Entity, PageWords
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +56,8 @@ class ExportedDocument:
     reviewer: str | None
     committed_at: datetime | None
     model_versions: dict[str, str] = field(default_factory=dict)
+    pages_key: str = ""
+    """The page-store key of the words it was predicted and reviewed on."""
 
 
 def _entity(raw: Any) -> Entity | None:
@@ -104,6 +110,7 @@ def exported_documents(
                 reviewer=first_set(rows.values(), "reviewer"),
                 committed_at=latest_set(rows.values(), "committed_at"),
                 model_versions={t: str(r["model_version"]) for t, r in rows.items()},
+                pages_key=pages_key(item["content_hash"], item.get("pages_uri")),
             )
         )
     return out
@@ -114,10 +121,17 @@ class ExportSummary(ImportSummary):
     """What an export wrote: an import's summary, and the format it was written in."""
 
     format: str = "labels-jsonl"
+    documents_with_words: int = 0
+    """Documents whose words went to ``words.jsonl`` (the others are read again at ingest)."""
 
     def to_dict(self) -> dict[str, object]:
         figures = super().to_dict()
-        return {"out_dir": figures.pop("out_dir"), "format": self.format, **figures}
+        return {
+            "out_dir": figures.pop("out_dir"),
+            "format": self.format,
+            **figures,
+            "documents_with_words": self.documents_with_words,
+        }
 
 
 def _usable(docs: list[ExportedDocument], summary: ExportSummary) -> list[ExportedDocument]:
@@ -132,12 +146,19 @@ def _usable(docs: list[ExportedDocument], summary: ExportSummary) -> list[Export
     return usable
 
 
-def write_labels_jsonl(docs: list[ExportedDocument], out_dir: Path) -> ExportSummary:
-    """The labeled-corpus contract: ``files/<id><ext>`` and ``labels.jsonl``."""
+def write_labels_jsonl(
+    docs: list[ExportedDocument], out_dir: Path, pages: PageStore | None = None
+) -> ExportSummary:
+    """The labeled-corpus contract: ``files/<id><ext>`` and ``labels.jsonl``; with ``pages``,
+    also ``words.jsonl``: each document's stored words (given or extracted), every page."""
     out_dir = Path(out_dir)
     summary = ExportSummary(out_dir=out_dir, format="labels-jsonl")
     labeled = []
+    words: list[tuple[str, PageWords]] = []
     for doc in _usable(docs, summary):
+        stored = pages.get(doc.pages_key) if pages is not None and doc.pages_key else None
+        if stored is not None and stored.page_count == doc.page_count:
+            words.append((doc.document_id, stored))
         extension = _EXTENSIONS.get(doc.media_type, Path(doc.blob_uri).suffix)
         file = copy_into(Path(doc.blob_uri), out_dir, f"{doc.document_id}{extension}")
         labeled.append(
@@ -150,6 +171,9 @@ def write_labels_jsonl(docs: list[ExportedDocument], out_dir: Path) -> ExportSum
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     write_labels(out_dir, labeled)  # an empty export is an empty labels.jsonl
+    if words:
+        write_words(out_dir, words)
+    summary.documents_with_words = len(words)
     summary.documents = len(labeled)
     summary.entities = sum(len(d.entities) for d in labeled)
     return summary
@@ -302,7 +326,10 @@ def export(
     since: datetime | None = None,
     model_type: str | None = None,
     format: str = "labels-jsonl",
+    pages: PageStore | None = None,
 ) -> ExportSummary:
+    """Write the committed documents to ``out_dir`` in ``format``; ``pages`` (the page store)
+    adds their words to a labels-jsonl export."""
     if format not in EXPORT_FORMATS:
         raise InterchangeError(f"unknown format {format!r}: use {', '.join(EXPORT_FORMATS)}")
     out_dir = Path(out_dir)
@@ -311,7 +338,7 @@ def export(
     docs = exported_documents(store, since=since, model_type=model_type)
     if format == "label-studio":
         return write_label_studio(docs, out_dir)
-    return write_labels_jsonl(docs, out_dir)
+    return write_labels_jsonl(docs, out_dir, pages)
 
 
 __all__ = [

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from selfimprove_assets.lib.interchange.common import ImportSummary, InterchangeError
 from selfimprove_assets.lib.interchange.funsd import import_funsd
+from selfimprove_assets.lib.interchange.hocr import import_hocr
 from selfimprove_assets.lib.interchange.label_studio import import_label_studio
 from selfimprove_assets.lib.interchange.sroie import import_sroie
 
@@ -13,6 +14,7 @@ IMPORT_FORMATS = {
     "label-studio": (import_label_studio, "document"),
     "funsd": (import_funsd, "form"),
     "sroie": (import_sroie, "receipt"),
+    "hocr": (import_hocr, "document"),
 }
 
 

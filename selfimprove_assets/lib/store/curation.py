@@ -197,6 +197,7 @@ class CurationReads(StorePart):
                     "content_hash": d.content_hash,
                     "page_count": d.page_count,
                     "blob_uri": d.blob_uri,
+                    "pages_uri": d.pages_uri,
                     "created_at": as_utc(d.created_at),
                     "first_commit": min(r["commit_id"] or 0 for r in rows.values()),
                     "feedback": rows,
