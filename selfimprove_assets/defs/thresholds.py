@@ -6,8 +6,6 @@ The values are the ``rules`` resource's (``[thresholds]`` and ``[promotion]`` in
 a run's config overrides them for that run, an unset one (None) takes them.
 """
 
-from dataclasses import replace
-
 import dagster as dg
 from pydantic import Field
 
@@ -34,10 +32,11 @@ class ThresholdConfig(dg.Config):
         """The rules' thresholds with this run's overrides."""
         base = rules.threshold_settings()
         margin, floor = self.threshold_margin, self.threshold_floor
-        return replace(
-            base,
-            margin=base.margin if margin is None else margin,
-            floor=base.floor if floor is None else floor,
+        return base.model_copy(
+            update={
+                "margin": base.margin if margin is None else margin,
+                "floor": base.floor if floor is None else floor,
+            }
         )
 
 

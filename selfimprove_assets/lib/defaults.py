@@ -267,7 +267,9 @@ class InferenceSettings(Section):
     @field_validator("classifier_tokens", mode="before")
     @classmethod
     def _every_window(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and value.strip().lower() in ("all", "full") else value
+        return (
+            None if isinstance(value, str) and value.strip().lower() in ("all", "full") else value
+        )
 
 
 SECTIONS: dict[str, type[Section]] = {

@@ -168,9 +168,10 @@ def check_section(
                 value = _from_text(value, field.annotation)
             except ValueError as exc:
                 label = _label(name, key, from_env)
+                expected = type_name(field.annotation)
                 raise SettingsError(
-                    f"{label} in {source} ([{name}] {key}): expected {type_name(field.annotation)}, got "
-                    f"{value!r} ({exc})"
+                    f"{label} in {source} ([{name}] {key}): expected {expected}, got {value!r} "
+                    f"({exc})"
                 ) from exc
         elif field is not None and optional(field.annotation) and isinstance(value, str):
             value = None if value.strip().lower() in NONE else value

@@ -74,7 +74,7 @@ def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:
                 store.get(),
                 model_type,
                 _lib_config(model_type, config),
-                pages_dir=home.settings.pages_dir,
+                pages_dir=home.pages_dir,
                 datasets_dir=Path(home.home, "datasets", model_type),
                 initial_training_set=initial_training_set,
                 run_id=context.run.run_id,

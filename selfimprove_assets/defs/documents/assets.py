@@ -85,7 +85,7 @@ def source_documents(
     quarantined, listed with its reason in the metadata and in corpus_build/quarantine.jsonl;
     the rest go on. Only a missing labels file, or no usable record at all, fails the asset.
     """
-    folder = Path(config.corpus_dir or home.settings.corpus_dir)
+    folder = Path(config.corpus_dir or home.corpus_dir)
     scan = scan_labels(folder)
     quarantined = [p.to_dict() | {"stage": "labels"} for p in scan.problems]
     quarantine_path = _write_quarantine(home, quarantined)
@@ -153,7 +153,7 @@ def document_pages(
     A file that cannot be read (corrupt, unsupported) is quarantined like a bad labels record
     and the others go on; the asset fails only when no document could be read.
     """
-    store = PageStore(home.settings.pages_dir)
+    store = PageStore(home.pages_dir)
     hashes: dict[str, str] = {}
     rejected: list[dict[str, str]] = []
     pages = ocr_pages = cache_hits = 0
@@ -217,7 +217,7 @@ def labeled_corpus(
 ) -> str:
     """Every document as training input: words, boxes, one BIO tag per word, and the labeled
     entities as written (the truth scores count against, aligned to words or not)."""
-    store = PageStore(home.settings.pages_dir)
+    store = PageStore(home.pages_dir)
     examples = []
     unaligned: list[dict[str, Any]] = []
     tally = CoverageTally()

@@ -173,7 +173,7 @@ def _reviewed_examples(
     feedback = store.get()
     rows = feedback.curation.committed_feedback(model_type, include_retrained=True)
     examples, _ = feedback_examples(
-        feedback, PageStore(home.settings.pages_dir), rows, source="feedback"
+        feedback, PageStore(home.pages_dir), rows, source="feedback"
     )
     known = {e.document_id for e in training}
     return [e for e in examples if e.document_id not in known]

@@ -85,7 +85,9 @@ class InferenceOptions:
     def from_settings(cls, inference: InferenceSettings) -> InferenceOptions:
         """Options from the ``[inference]`` settings (``0`` classifier tokens: the whole
         document)."""
-        return cls(precision=inference.precision, classifier_tokens=inference.classifier_tokens or None)
+        return cls(
+            precision=inference.precision, classifier_tokens=inference.classifier_tokens or None
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> InferenceOptions:
