@@ -4,12 +4,15 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
 
 from selfimprove_assets.defs.resources import SelfimproveHome
+from selfimprove_assets.defs.rules import LoopRules
+from selfimprove_assets.defs.schema import derived_config, overridden
+from selfimprove_assets.lib.defaults import CorpusSettings
 from selfimprove_assets.lib.documents.alignment import align_entities
 from selfimprove_assets.lib.documents.corpus import split_corpus, to_training_example
 from selfimprove_assets.lib.documents.labels import scan_labels
@@ -38,11 +41,10 @@ class CorpusConfig(dg.Config):
     )
 
 
-class SplitConfig(dg.Config):
-    test_fraction: float = Field(
-        default=0.25, description="Share of documents held out as the golden test set."
-    )
-    seed: int = Field(default=0, description="Seed of the stratified split.")
+if TYPE_CHECKING:
+    SplitConfig = dg.Config
+else:  # the [corpus] section's fields, unset: the settings in effect (the rules resource)
+    SplitConfig = derived_config("SplitConfig", CorpusSettings, "launchpad", name="corpus")
 
 
 def _md_table(rows: list[dict[str, Any]], limit: int = 20) -> dg.MetadataValue:
@@ -291,15 +293,17 @@ def corpus_splits(
     labeled_corpus: str,
     source_documents: dict[str, Any],
     home: SelfimproveHome,
+    rules: LoopRules,
 ):  # noqa: ANN201 - a multi-asset yields one Output per split
+    split = overridden(rules.corpus_settings(), config)
     examples = read_dataset(labeled_corpus)
     splits_file = Path(source_documents["folder"]) / "splits.json"
     splits = json.loads(splits_file.read_text(encoding="utf-8")) if splits_file.exists() else None
     train_ids, test_ids = split_corpus(
         [e.document_id for e in examples],
         [e.doc_type for e in examples],
-        test_fraction=config.test_fraction,
-        seed=config.seed,
+        test_fraction=split.test_fraction,
+        seed=split.seed,
         splits=splits,
     )
     by_id = {e.document_id: e for e in examples}
