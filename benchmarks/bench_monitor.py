@@ -134,8 +134,8 @@ def phase_curate(url: str, model_type: str) -> dict[str, Any]:
     import pandas as pd
 
     from selfimprove_assets.defs.curation.assets import RetrainingSetConfig, _lib_config
-    from selfimprove_assets.lib.defaults import CurationSettings
     from selfimprove_assets.lib.curation.sampling import sample_retraining_set
+    from selfimprove_assets.lib.defaults import CurationSettings
     from selfimprove_assets.lib.loop.curate import underperforming
     from selfimprove_assets.lib.store.repository import FeedbackStore
 

@@ -126,8 +126,10 @@ class TrainingRequest:
         )
 
 
-if TYPE_CHECKING:
-    _TrainingKnobs = dg.ConfigurableResource
+if TYPE_CHECKING:  # the checker sees the knobs as the section declares them
+
+    class _TrainingKnobs(dg.ConfigurableResource, TrainingSettings): ...
+
 else:  # one field per [training] knob, with the schema's default and description
     _TrainingKnobs = derived_config(
         "_TrainingKnobs", TrainingSettings, "default", base=dg.ConfigurableResource

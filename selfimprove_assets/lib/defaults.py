@@ -45,55 +45,71 @@ class MonitorSettings(Section):
     """The accuracy sensors' evidence rules (``lib.monitor.trigger.evaluate_trigger``)."""
 
     min_commits: int = Field(
-        30, ge=0, description="Committed documents since the default was deployed before a "
+        default=30,
+        ge=0,
+        description="Committed documents since the default was deployed before a "
         "field may trigger a retrain.",
-    )  # fmt: skip
+    )
     min_corrections: int = Field(
-        60, ge=0, description="Corrections the fields below their threshold must hold before a "
+        default=60,
+        ge=0,
+        description="Corrections the fields below their threshold must hold before a "
         "retrain: a dozen errors prove a drop but rarely teach a candidate enough to show a "
         "significant gain (the demo retrained too early with 0).",
-    )  # fmt: skip
+    )
 
 
 class ThresholdSettings(Section):
     """The thresholds a new default (V1 or a promoted candidate) gets, per field."""
 
     margin: float = Field(
-        0.05, ge=0, description="Below the new default's golden-set field figures (room for noise)."
+        default=0.05,
+        ge=0,
+        description="Below the new default's golden-set field figures (room for noise).",
     )
     floor: float = Field(
-        0.5, ge=0, le=0.99, description="The lowest threshold: the team's quality target "
+        default=0.5,
+        ge=0,
+        le=0.99,
+        description="The lowest threshold: the team's quality target "
         "(thresholds are capped at 0.99). A default below it keeps collecting corrections into "
         "retrains until a candidate reaches it.",
-    )  # fmt: skip
+    )
 
 
 class PromotionSettings(Section):
     """When a candidate may replace the default (``lib.promotion.policy.PromotionPolicy``)."""
 
-    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the paired tests.")
+    alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="Significance level of the paired tests."
+    )
     golden_tolerance: float = Field(
-        0.01, ge=0, description="Largest drop of the overall golden-set figure."
+        default=0.01, ge=0, description="Largest drop of the overall golden-set figure."
     )
     critical: Mapping[str, float] = Field(
         default_factory=dict,
         description="Critical labels or document types and the largest drop each may show.",
     )
     require_significant_improvement_on: tuple[str, ...] = Field(
-        (TRIGGER_FIELDS,), description="Fields that must improve significantly on production "
+        default=(TRIGGER_FIELDS,),
+        description="Fields that must improve significantly on production "
         f"('{TRIGGER_FIELDS}': those that triggered the retrain); empty: promote on "
         "non-regression alone.",
-    )  # fmt: skip
+    )
     production_tolerance: float | None = Field(
-        None, ge=0, description="Largest drop of the overall production figure (none: unchecked)."
+        default=None,
+        ge=0,
+        description="Largest drop of the overall production figure (none: unchecked).",
     )
     trigger_test: TriggerTest = Field(
-        "pooled", description="pooled (one test of the trigger fields together) or each."
+        default="pooled", description="pooled (one test of the trigger fields together) or each."
     )
     trigger_field_tolerance: float = Field(
-        0.02, ge=0, description="pooled: largest drop of any one trigger field on production."
+        default=0.02,
+        ge=0,
+        description="pooled: largest drop of any one trigger field on production.",
     )
-    bootstrap: int = Field(1000, ge=1, description="Bootstrap resamples for the intervals.")
+    bootstrap: int = Field(default=1000, ge=1, description="Bootstrap resamples for the intervals.")
 
     @field_validator("critical")
     @classmethod
@@ -112,41 +128,53 @@ class TrainingRecipe(Section):
     recipe, ``lib.models.recipe``) inherits them, so each is declared here alone."""
 
     epochs: int = Field(
-        15, ge=1, description="Epochs at most; early stopping ends sooner, few documents get "
-        "min_steps.",
-    )  # fmt: skip
-    patience: int = Field(3, ge=1, description="Evaluations without improvement before stopping.")
-    batch_size: int = Field(8, ge=1, description="Training batch size.")
-    learning_rate: float = Field(
-        2e-3, ge=0, description="Rate of the LoRA adapters and the fresh head (0 freezes them)."
+        default=15,
+        ge=1,
+        description="Epochs at most; early stopping ends sooner, few documents get min_steps.",
     )
-    full_learning_rate: float = Field(2e-4, ge=0, description="The encoder in a full fine-tune.")
+    patience: int = Field(
+        default=3, ge=1, description="Evaluations without improvement before stopping."
+    )
+    batch_size: int = Field(default=8, ge=1, description="Training batch size.")
+    learning_rate: float = Field(
+        default=2e-3,
+        ge=0,
+        description="Rate of the LoRA adapters and the fresh head (0 freezes them).",
+    )
+    full_learning_rate: float = Field(
+        default=2e-4, ge=0, description="The encoder in a full fine-tune."
+    )
     head_lr_multiplier: float = Field(
-        1.0, gt=0, description="The fresh head trains at learning_rate x this."
+        default=1.0, gt=0, description="The fresh head trains at learning_rate x this."
     )
     outside_weight: float = Field(
-        0.5, gt=0, description="Extractor loss weight of the O class (entities weigh 1)."
+        default=0.5, gt=0, description="Extractor loss weight of the O class (entities weigh 1)."
     )
     warmup_steps: int = Field(
-        20, ge=0, description="Warm-up steps at least (at most half the run)."
+        default=20, ge=0, description="Warm-up steps at least (at most half the run)."
     )
     min_steps: int = Field(
-        150, ge=0, description="Optimizer steps a V1 makes at least; no early stop before them."
+        default=150,
+        ge=0,
+        description="Optimizer steps a V1 makes at least; no early stop before them.",
     )
     select_on: SelectOn = Field(
-        "val_f1", description="Which validation figure keeps an epoch: val_f1 or val_loss."
+        default="val_f1", description="Which validation figure keeps an epoch: val_f1 or val_loss."
     )
-    max_length: int = Field(256, ge=1, description="Tokens per window.")
+    max_length: int = Field(default=256, ge=1, description="Tokens per window.")
     lora_layers: LoraLayers = Field(
-        "all_linear", description="LoRA placement of a V1: all_linear (attention + "
-        "feed-forward) or query_value.",
-    )  # fmt: skip
+        default="all_linear",
+        description="LoRA placement of a V1: all_linear (attention + feed-forward) or query_value.",
+    )
     lora_dropout: float = Field(
-        0.1, ge=0, lt=1, description="Dropout on the LoRA adapters' input (V1; candidates keep "
-        "their parent's).",
-    )  # fmt: skip
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="Dropout on the LoRA adapters' input (V1; candidates keep their parent's).",
+    )
     train_2d_embeddings: bool = Field(
-        False, description="V1 also trains the 2-D box embeddings (they overfit small data)."
+        default=False,
+        description="V1 also trains the 2-D box embeddings (they overfit small data).",
     )
 
 
@@ -155,21 +183,26 @@ class TrainingSettings(TrainingRecipe):
     defaults of ``TrainConfig``; ``run_recipe`` resolves one run's knobs."""
 
     warm_start_epochs: int | None = Field(
-        5, ge=1, description="Epochs at most of a candidate (it starts trained); none: epochs."
+        default=5,
+        ge=1,
+        description="Epochs at most of a candidate (it starts trained); none: epochs.",
     )
     classifier_epochs: int | None = Field(
-        6, ge=1, description="Epochs at most of the classifier (it converges in a few); none: "
-        "epochs.",
-    )  # fmt: skip
+        default=6,
+        ge=1,
+        description="Epochs at most of the classifier (it converges in a few); none: epochs.",
+    )
     full_finetune_types: tuple[str, ...] = Field(
         default_factory=lambda: tuple(kinds.full_finetune_types()),
         description="Model types whose V1 trains every encoder weight (their candidates stay "
         "LoRA adapters on top of it).",
     )
     warm_start_min_steps: int = Field(
-        150, ge=0, description="The min_steps floor of a candidate (0: its epoch cap alone); "
+        default=150,
+        ge=0,
+        description="The min_steps floor of a candidate (0: its epoch cap alone); "
         "on a few dozen corrected real documents a candidate's epochs make few steps.",
-    )  # fmt: skip
+    )
 
     @field_validator("full_finetune_types")
     @classmethod
@@ -200,29 +233,34 @@ class CurationSettings(Section):
     precision bucket (low < bucket_edges[0] <= medium < bucket_edges[1] <= high)."""
 
     non_corrected_sample_ratio: float = Field(
-        1.0, ge=0, description="Correct rows drawn per corrected row (anti-forgetting)."
+        default=1.0, ge=0, description="Correct rows drawn per corrected row (anti-forgetting)."
     )
     replay_share: float = Field(
-        0.3, ge=0, lt=1, description="The final set's share replayed from the original "
-        "training set.",
-    )  # fmt: skip
+        default=0.3,
+        ge=0,
+        lt=1,
+        description="The final set's share replayed from the original training set.",
+    )
     holdout_fraction: float = Field(
-        0.25, ge=0, lt=1, description="The most recent production rows, held out for evaluation."
+        default=0.25,
+        ge=0,
+        lt=1,
+        description="The most recent production rows, held out for evaluation.",
     )
     bucket_rates: Mapping[str, float] = Field(
         default_factory=lambda: {"low": 1.0, "medium": 0.7, "high": 0.4},
         description="Extractor: the share of each precision bucket's documents drawn.",
     )
     bucket_edges: tuple[float, float] = Field(
-        (0.6, 0.85), description="Extractor: the entity precision edges of the buckets."
+        default=(0.6, 0.85), description="Extractor: the entity precision edges of the buckets."
     )
     focus_underperforming: bool = Field(
-        True, description="Extractor: always keep errors on under-performing labels."
+        default=True, description="Extractor: always keep errors on under-performing labels."
     )
     exclude_suspicious: bool = Field(
-        True, description="Leave out feedback the quality checks flag."
+        default=True, description="Leave out feedback the quality checks flag."
     )
-    seed: int = Field(0, description="Sampling seed.")
+    seed: int = Field(default=0, description="Sampling seed.")
 
     @field_validator("bucket_rates")
     @classmethod
@@ -247,22 +285,25 @@ class CorpusSettings(Section):
     """The golden test set split at ingestion (``lib.documents.corpus.split_corpus``)."""
 
     test_fraction: float = Field(
-        0.25, ge=0, lt=1, description="Share of documents held out as the golden test set."
+        default=0.25, ge=0, lt=1, description="Share of documents held out as the golden test set."
     )
-    seed: int = Field(0, description="Seed of the stratified split.")
+    seed: int = Field(default=0, description="Seed of the stratified split.")
 
 
 class InferenceSettings(Section):
     """How the models read documents when they predict (``lib.models.inference``)."""
 
     precision: Precision = Field(
-        "int8", description="int8: dynamic quantization of the encoder; fp32: the float32 "
+        default="int8",
+        description="int8: dynamic quantization of the encoder; fp32: the float32 "
         "module (LoRA still merged).",
-    )  # fmt: skip
+    )
     classifier_tokens: int | None = Field(
-        128, ge=0, description="Tokens the classifier reads from the top of a document, in "
+        default=128,
+        ge=0,
+        description="Tokens the classifier reads from the top of a document, in "
         "training and prediction alike; 0 or none: every window.",
-    )  # fmt: skip
+    )
 
     @field_validator("classifier_tokens", mode="before")
     @classmethod

@@ -85,10 +85,12 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = Field(description="MLflow tracking and registry URI.")
     mlflow_artifact_root: str = Field(description="MLflow artifacts of new experiments.")
     backbone: str = Field(description="Hugging Face model path of the encoder backbone.")
-    device: str = Field("auto", description="auto, cpu, cuda or cuda:N (training and serving).")
-    api_tokens: str = Field("", description="The API's tokens: tok:role[:name],...")
-    api_token: str = Field("", description="The token the CLI sends to an API (simulate).")
-    alert_webhook_url: str = Field("", description="Where rejection alerts are POSTed.")
+    device: str = Field(
+        default="auto", description="auto, cpu, cuda or cuda:N (training and serving)."
+    )
+    api_tokens: str = Field(default="", description="The API's tokens: tok:role[:name],...")
+    api_token: str = Field(default="", description="The token the CLI sends to an API (simulate).")
+    alert_webhook_url: str = Field(default="", description="Where rejection alerts are POSTed.")
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     thresholds: ThresholdSettings = Field(default_factory=ThresholdSettings)
     promotion: PromotionSettings = Field(default_factory=PromotionSettings)
@@ -96,7 +98,9 @@ class Settings(BaseSettings):
     curation: CurationSettings = Field(default_factory=CurationSettings)
     corpus: CorpusSettings = Field(default_factory=CorpusSettings)
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
-    config_file: Path | None = Field(None, description="The selfimprove.toml that was read.")
+    config_file: Path | None = Field(
+        default=None, description="The selfimprove.toml that was read."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -18,7 +18,6 @@ from selfimprove_assets.lib.loop.curate import curate
 from selfimprove_assets.lib.loop.cycle import NoDefaultModel
 from selfimprove_assets.lib.types import MODEL_TYPES
 
-
 if TYPE_CHECKING:
     RetrainingSetConfig = dg.Config
 else:  # the [curation] section's fields, unset: the settings in effect (the rules resource)

@@ -15,13 +15,15 @@ import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-
-from pydantic import Field
 from typing import Any
 
+from pydantic import Field
+
 from selfimprove_assets.lib.curation.quality import QualityConfig
-from selfimprove_assets.lib.defaults import BUCKETS, CurationSettings
+from selfimprove_assets.lib.defaults import BUCKETS as BUCKETS  # re-exported for sampling
+from selfimprove_assets.lib.defaults import CurationSettings
 from selfimprove_assets.lib.kinds import ModelKind, kind_of
+
 
 def _check_fraction(name: str, value: float, *, upper_open: bool = False) -> None:
     ok = 0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0
@@ -54,7 +56,9 @@ class ExtractorCurationConfig(ClassifierCurationConfig):
         return "low" if precision < lo else "medium" if precision < hi else "high"
 
 
-def asdict_config(config: ClassifierCurationConfig, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+def asdict_config(
+    config: ClassifierCurationConfig, exclude: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """A curation config as plain values (recorded with the curated set)."""
     values = {k: getattr(config, k) for k in type(config).model_fields if k not in exclude}
     values["quality"] = asdict(config.quality)

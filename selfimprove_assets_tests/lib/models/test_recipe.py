@@ -101,7 +101,9 @@ def test_full_finetune_v1_children_are_small_adapters_on_its_registered_weights(
     _, parent = registry.load_bundle(v1_uri)
     assert parent.spec.full_finetune and parent.source_uri == v1_uri
 
-    child = train("extractor", data, parent=parent, config=config.model_copy(update={"epochs": 1})).bundle
+    child = train(
+        "extractor", data, parent=parent, config=config.model_copy(update={"epochs": 1})
+    ).bundle
     assert not child.spec.full_finetune and child.spec.base_model == v1_uri
     saved = child.save(tmp_path / "child")
     assert (saved / ADAPTER_FILE).is_file() and not (saved / FULL_FILE).is_file()
