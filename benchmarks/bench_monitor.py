@@ -135,6 +135,7 @@ def phase_curate(url: str, model_type: str) -> dict[str, Any]:
 
     from selfimprove_assets.defs.curation.assets import RetrainingSetConfig, _lib_config
     from selfimprove_assets.lib.curation.sampling import sample_retraining_set
+    from selfimprove_assets.lib.defaults import CurationSettings
     from selfimprove_assets.lib.loop.curate import underperforming
     from selfimprove_assets.lib.store.repository import FeedbackStore
 
@@ -142,7 +143,7 @@ def phase_curate(url: str, model_type: str) -> dict[str, Any]:
     default = store.models.get_default(model_type)
     assert default is not None
     rss_before = _rss_mb()
-    lib_config = _lib_config(model_type, RetrainingSetConfig())
+    lib_config = _lib_config(model_type, RetrainingSetConfig(), CurationSettings())
     t0 = time.perf_counter()
     rows = store.curation.curation_rows(model_type, default.version)
     t1 = time.perf_counter()

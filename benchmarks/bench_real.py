@@ -35,7 +35,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -258,7 +258,7 @@ def correction_cycle(
     before = evaluate_folder(settings, corpus, split="test", defaults=default_versions(store))
     before = before["reports"][MODEL]["headline"]
     print(f"cycle: V1 v{v1.version}, test micro-F1 {before:.3f} ({v1_minutes:.1f} min)")
-    app = create_app(replace(settings, api_tokens=f"{TOKEN}:admin"), store=store)
+    app = create_app(settings.replace(api_tokens=f"{TOKEN}:admin"), store=store)
     cursors: dict[str, str | None] = {}
     sensor_log: list[str] = []
     event: dict[str, Any] | None = None

@@ -1,9 +1,14 @@
 """Train one model version and register it in MLflow (without promoting it).
 
-Shaped like Hugging Face's ``run_ner.py``: dataclass arguments, ``main()``, seeded, logging.
-Dagster launches it through Pipes (``PipesSubprocessClient`` here, ``PipesK8sClient`` on a
-cluster); run by hand it behaves the same and prints its JSON result::
+The job receives its whole configuration as one JSON document (``JobDocument``: what to train,
+where to log, and ``recipe``, the ``TrainConfig`` knobs): Dagster launches it through Pipes
+(``PipesSubprocessClient`` here, ``PipesK8sClient`` on a cluster) with the document in the
+``extras``; run by hand it reads ``--config FILE`` and prints its JSON result. Every field of the
+document and of the recipe is also a flag (``--model-type``, ``--epochs``; ``--lr`` and
+``--full-lr`` are short for the rates), derived from the two classes and applied over the
+document::
 
+    python -m training_jobs.train --config job.json --epochs 3
     python -m training_jobs.train --model-type extractor --dataset data.parquet \\
         --base models:/entity-extractor@champion --tracking-uri sqlite:///mlflow.db \\
         --output-json result.json
@@ -11,25 +16,27 @@ cluster); run by hand it behaves the same and prints its JSON result::
 It imports ``dagster_pipes`` only (never ``dagster``) and reuses the plain library code in
 ``selfimprove_assets.lib.models`` so training and serving share one featurizer and model.
 
-``--dataset`` and ``--backbone`` are local paths or MLflow artifact URIs (``runs:/...``,
+``dataset`` and ``backbone`` are local paths or MLflow artifact URIs (``runs:/...``,
 ``mlflow-artifacts:/...``): a pod on Kubernetes reads nothing from the Dagster host, so the
-launcher logs both as artifacts and the job downloads them here first. ``--device`` (or
-``SELFIMPROVE_DEVICE``) picks where it trains: ``auto`` is CUDA when present, the CPU otherwise.
+launcher logs both as artifacts and the job downloads them here first. The recipe's ``device``
+picks where it trains; unset, the settings where the job runs decide (``SELFIMPROVE_DEVICE``):
+``auto`` is CUDA when present, the CPU otherwise.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from dagster_pipes import PipesContext, PipesEnvVarParamsLoader, open_dagster_pipes
-from transformers import HfArgumentParser
+from pydantic import ValidationError
 
 from selfimprove_assets.lib.models.backbone import configure_runtime
 from selfimprove_assets.lib.models.dataset import content_hash, read_dataset
@@ -41,67 +48,25 @@ from selfimprove_assets.lib.types import MODEL_TYPES, ModelType
 logger = logging.getLogger("training_jobs.train")
 
 BACKBONE_BASE = "backbone"
-_DEFAULTS = TrainConfig()
-
-
-def _documented(default: Any, help: str) -> Any:
-    """An argument with a default and the line ``--help`` shows for it."""
-    return field(default=default, metadata={"help": help})
+JOB_EXTRA = "job"  # the Pipes extra that holds the document (defs.resources.JOB_EXTRA)
 
 
 @dataclass
-class JobArguments:
-    model_type: str = field(metadata={"help": "classifier or extractor"})
-    dataset: str = field(
-        metadata={"help": "Parquet file written by write_dataset(), or its MLflow artifact URI"}
-    )
-    tracking_uri: str = field(metadata={"help": "MLflow tracking URI (also the registry)"})
-    base: str = _documented(
-        BACKBONE_BASE, "'backbone' for V1, or models:/<name>@<alias> | models:/<name>/<n>"
-    )
-    output_json: str | None = _documented(None, "where to write the result")
-    backbone: str | None = _documented(
-        None, "HF model path or its MLflow artifact URI (default: settings)"
-    )
-    registry_uri: str | None = field(default=None)
-    artifact_root: str | None = _documented(None, "experiment artifact root")
-    cycle: str | None = _documented(None, "retrain cycle, tagged on the version")
-    dagster_run_id: str | None = field(default=None)
-    # Recipe knobs: defaults come from TrainConfig, the one place they are set.
-    epochs: int = _DEFAULTS.epochs
-    lr: float = _documented(_DEFAULTS.learning_rate, "adapter (LoRA) and head rate")
-    full_lr: float = _documented(
-        _DEFAULTS.full_learning_rate, "encoder rate in a full fine-tune (--full-finetune, V1 only)"
-    )
-    full_finetune: bool = _documented(
-        _DEFAULTS.full_finetune, "V1 trains every encoder weight (its children stay LoRA adapters)"
-    )
-    head_lr_multiplier: float = _DEFAULTS.head_lr_multiplier
-    outside_weight: float = _documented(_DEFAULTS.outside_weight, "extractor loss weight of O")
-    warmup_steps: int = _DEFAULTS.warmup_steps
-    min_steps: int = _DEFAULTS.min_steps
-    select_on: str = _documented(_DEFAULTS.select_on, "val_f1 or val_loss: which epoch is kept")
-    batch_size: int = _DEFAULTS.batch_size
-    lora_r: int = _DEFAULTS.lora_r
-    lora_alpha: int = _DEFAULTS.lora_alpha
-    lora_dropout: float = _DEFAULTS.lora_dropout
-    lora_layers: str = _documented(
-        _DEFAULTS.lora_layers, "LoRA placement: all_linear or query_value"
-    )
-    train_2d_embeddings: bool = _documented(
-        _DEFAULTS.train_2d_embeddings, "also train the 2-D box embeddings (V1 only)"
-    )
-    max_length: int = _DEFAULTS.max_length
-    stride: int = _DEFAULTS.stride
-    patience: int = _DEFAULTS.patience
-    val_fraction: float = _DEFAULTS.val_fraction
-    seed: int = _DEFAULTS.seed
-    max_steps: int | None = None
-    threads: int | None = None
-    device: str | None = _documented(
-        None, "auto, cpu, cuda or cuda:N (default: SELFIMPROVE_DEVICE, else auto)"
-    )
-    no_progress: bool = False
+class JobDocument:
+    """The training job's configuration: what to train, where to log it, and the recipe."""
+
+    model_type: str  # classifier or extractor
+    dataset: str  # Parquet file written by write_dataset(), or its MLflow artifact URI
+    tracking_uri: str  # MLflow tracking URI (also the registry)
+    base: str = BACKBONE_BASE  # 'backbone' for V1, or models:/<name>@<alias> | models:/<name>/<n>
+    backbone: str | None = None  # HF model path or its MLflow artifact URI (default: settings)
+    registry_uri: str | None = None
+    artifact_root: str | None = None  # experiment artifact root
+    cycle: str | None = None  # retrain cycle, tagged on the version
+    dagster_run_id: str | None = None
+    output_json: str | None = None  # where to write the result
+    threads: int | None = None  # torch threads (default: the runtime's)
+    recipe: dict[str, Any] = field(default_factory=dict)  # TrainConfig's knobs
 
 
 class Reporter:
@@ -146,22 +111,12 @@ def _short(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if "." not in k)
 
 
-# A job argument named after a TrainConfig knob sets that knob; these take a shorter flag.
-_KNOB_OF_ARGUMENT = {"lr": "learning_rate", "full_lr": "full_learning_rate"}
+def train_config(job: JobDocument) -> TrainConfig:
+    """The run's knobs: the document's recipe over ``TrainConfig``'s defaults."""
+    return TrainConfig(**job.recipe)
 
 
-def train_config(args: JobArguments) -> TrainConfig:
-    """The run's knobs: every argument named after a ``TrainConfig`` field (or renamed in
-    ``_KNOB_OF_ARGUMENT``) sets it, and progress bars show unless ``--no-progress``."""
-    knobs = {f.name for f in fields(TrainConfig)}
-    given = {_KNOB_OF_ARGUMENT.get(f.name, f.name): getattr(args, f.name) for f in fields(args)}
-    return TrainConfig(
-        **{knob: value for knob, value in given.items() if knob in knobs},
-        progress=not args.no_progress,
-    )
-
-
-def fetch_inputs(args: JobArguments, directory: Path) -> JobArguments:
+def fetch_inputs(args: JobDocument, directory: Path) -> JobDocument:
     """The arguments with MLflow artifact URIs (``--dataset``, ``--backbone``) replaced by
     local copies under ``directory``, downloaded through ``--tracking-uri``."""
     local: dict[str, str] = {}
@@ -171,11 +126,11 @@ def fetch_inputs(args: JobArguments, directory: Path) -> JobArguments:
             local[name] = fetch_input(uri, directory / name, args.tracking_uri)
             logger.info("%s %s downloaded to %s", name, uri, local[name])
     if "dataset" in local and not Path(local["dataset"]).is_file():
-        raise ValueError(f"--dataset {args.dataset} is not a file artifact")
+        raise ValueError(f"dataset {args.dataset} is not a file artifact")
     return replace(args, **local)
 
 
-def run(args: JobArguments, reporter: Reporter | None = None) -> dict[str, Any]:
+def run(args: JobDocument, reporter: Reporter | None = None) -> dict[str, Any]:
     """Train, validate, log and register one version; return the JSON-able result.
 
     Inputs given as MLflow artifact URIs are downloaded first (to a temporary folder)."""
@@ -185,7 +140,7 @@ def run(args: JobArguments, reporter: Reporter | None = None) -> dict[str, Any]:
         return _run(fetch_inputs(args, Path(tmp)), args, reporter)
 
 
-def _run(args: JobArguments, given: JobArguments, reporter: Reporter | None) -> dict[str, Any]:
+def _run(args: JobDocument, given: JobDocument, reporter: Reporter | None) -> dict[str, Any]:
     """``run`` on local inputs; ``given`` holds the arguments as passed (URIs kept)."""
     reporter = reporter or Reporter(None)
     model_type = ModelType(args.model_type).value
@@ -203,7 +158,7 @@ def _run(args: JobArguments, given: JobArguments, reporter: Reporter | None) -> 
     if args.base != BACKBONE_BASE:
         version, parent = registry.load_bundle(args.base, backbone=args.backbone)
         if version.name != registered_name(model_type):
-            raise ValueError(f"--base {args.base} is a {version.name}, not a {model_type} model")
+            raise ValueError(f"base {args.base} is a {version.name}, not a {model_type} model")
         parent_version = str(version.version)
         reporter.info(f"warm start from {version.name} version {parent_version}")
     elif backbone is None:
@@ -296,15 +251,68 @@ def _run(args: JobArguments, given: JobArguments, reporter: Reporter | None) -> 
     return output
 
 
-def parse_args(argv: list[str] | None = None) -> JobArguments:
-    parser = HfArgumentParser(JobArguments)  # type: ignore[arg-type]
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
-    if args.model_type not in MODEL_TYPES:
+# Flags that are short for a recipe knob (older command lines).
+_ALIASES = {"lr": "learning_rate", "full_lr": "full_learning_rate"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Flags derived from ``JobDocument`` and ``TrainConfig``: each field is a flag."""
+    parser = argparse.ArgumentParser(prog="training_jobs.train", description=__doc__)
+    parser.add_argument("--config", help="the job document (JSON); flags apply over it")
+    for f in fields(JobDocument):
+        if f.name != "recipe":
+            parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name)
+    for name, info in TrainConfig.model_fields.items():
+        flags = [f"--{name.replace('_', '-')}"]
+        flags += [f"--{a.replace('_', '-')}" for a, knob in _ALIASES.items() if knob == name]
+        boolean = info.annotation is bool
+        parser.add_argument(
+            *flags, dest=f"recipe.{name}", help=info.description,
+            nargs="?" if boolean else None, const="true" if boolean else None,
+        )  # fmt: skip
+    parser.add_argument("--no-progress", dest="no_progress", nargs="?", const="true")
+    return parser
+
+
+def parse_args(
+    argv: list[str] | None = None, document: dict[str, Any] | None = None
+) -> JobDocument:
+    """The job document: ``document`` (the Pipes extras), else ``--config``, with the flags
+    of ``argv`` applied over it; a bad value stops with a message naming it."""
+    parser = _parser()
+    given = vars(parser.parse_args(argv))
+    path = given.pop("config")
+    base: dict[str, Any] = dict(document or {})
+    if path:
+        try:
+            base = {**json.loads(Path(path).read_text(encoding="utf-8")), **base}
+        except (OSError, ValueError) as exc:
+            parser.error(f"--config {path}: {exc}")
+    recipe = dict(base.pop("recipe", None) or {})
+    no_progress = given.pop("no_progress")
+    if no_progress is not None:
+        recipe["progress"] = no_progress.strip().lower() not in ("true", "1", "yes")
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key.startswith("recipe."):
+            recipe[key.removeprefix("recipe.")] = value
+        else:
+            base[key] = int(value) if key == "threads" else value
+    required = [f.name for f in fields(JobDocument) if f.default is MISSING is f.default_factory]
+    missing = [name for name in required if name not in base]
+    if missing:
+        parser.error(f"missing {', '.join('--' + m.replace('_', '-') for m in missing)}")
+    try:
+        job = JobDocument(**base, recipe=TrainConfig(**recipe).model_dump(exclude_unset=True))
+    except (TypeError, ValidationError) as exc:
+        parser.error(str(exc))
+    if job.model_type not in MODEL_TYPES:
         known = ", ".join(MODEL_TYPES)
-        parser.error(f"--model-type must be one of {known}, not {args.model_type!r}")
-    if not is_artifact_uri(args.dataset) and not Path(args.dataset).is_file():
-        parser.error(f"--dataset {args.dataset} does not exist")
-    return args
+        parser.error(f"--model-type must be one of {known}, not {job.model_type!r}")
+    if not is_artifact_uri(job.dataset) and not Path(job.dataset).is_file():
+        parser.error(f"--dataset {job.dataset} does not exist")
+    return job
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,15 +321,16 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO,
         stream=sys.stderr,
     )
-    args = parse_args(argv)
     launched = PipesEnvVarParamsLoader().is_dagster_pipes_process()
     if launched:
         # The context manager reports an exception back to Dagster before re-raising it.
         with open_dagster_pipes() as pipes:
+            args = parse_args(argv, (pipes.extras or {}).get(JOB_EXTRA))
             reporter = Reporter(pipes)
             output = run(args, reporter)
             reporter.materialization(output)
     else:
+        args = parse_args(argv)
         output = run(args, Reporter(None))
     text = json.dumps(output, indent=2, default=str)
     if args.output_json:

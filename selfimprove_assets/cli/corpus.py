@@ -51,8 +51,10 @@ def generate_corpus_cmd(
 
 def ingest(
     corpus_dir: Annotated[Path, typer.Argument(help="Folder with files and labels.jsonl.")],
-    test_fraction: Annotated[float, typer.Option(min=0.05, max=0.9)] = 0.25,
-    seed: int = 0,
+    test_fraction: Annotated[
+        float | None, typer.Option(min=0.05, max=0.9, help="Default: [corpus] test_fraction.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Default: [corpus] seed.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Ingest a labeled corpus: extract pages, align labels, split golden and training sets."""
@@ -61,6 +63,7 @@ def ingest(
     from selfimprove_assets.runner import materialize
 
     settings = open_settings()
+    split = {k: v for k, v in (("test_fraction", test_fraction), ("seed", seed)) if v is not None}
     with console.status("ingesting (pages, OCR, alignment, splits)..."):
         result = materialize(
             settings,
@@ -68,7 +71,7 @@ def ingest(
             run_config={
                 "ops": {
                     "source_documents": {"config": {"corpus_dir": str(corpus_dir.resolve())}},
-                    "corpus_splits": {"config": {"test_fraction": test_fraction, "seed": seed}},
+                    "corpus_splits": {"config": split},
                 }
             },
             verbose=state["verbose"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from pathlib import Path
@@ -74,9 +73,10 @@ def simulate(
 
     from selfimprove_assets.lib.documents.given_words import scan_words
     from selfimprove_assets.lib.documents.labels import scan_labels
+    from selfimprove_assets.lib.settings import load_settings
     from selfimprove_assets.lib.simulation import ReviewerSimulator
 
-    token = token or os.environ.get("SELFIMPROVE_API_TOKEN")
+    token = token or load_settings().api_token
     if not token:
         fail("no API token: pass --token or set SELFIMPROVE_API_TOKEN")
     check_corpus_folder(corpus)

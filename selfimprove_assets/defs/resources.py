@@ -16,16 +16,17 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from mlflow import MlflowClient
 from pydantic import Field
 
 from selfimprove_assets.defs.rules import LoopRules
+from selfimprove_assets.defs.schema import derived_config, section_of
 from selfimprove_assets.lib.defaults import TrainingSettings
 from selfimprove_assets.lib.settings import TOP_LEVEL, Settings, load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
@@ -50,9 +51,15 @@ class SelfimproveHome(dg.ConfigurableResource):
     home: str = Field(description="The data directory (SELFIMPROVE_HOME).")
     backbone: str = Field(description="Hugging Face model path of the encoder backbone.")
 
+    # The folders of ``lib.settings.Settings`` (the same names); the rules in effect are the
+    # ``rules`` and ``trainer`` resources', built once from the settings by default_resources.
     @property
-    def settings(self) -> Settings:
-        return load_settings({**os.environ, "SELFIMPROVE_HOME": self.home})
+    def pages_dir(self) -> Path:
+        return Path(self.home) / "pages"
+
+    @property
+    def corpus_dir(self) -> Path:
+        return Path(self.home) / "corpus"
 
     def path(self, *parts: str) -> Path:
         path = Path(self.home).joinpath(*parts)
@@ -81,6 +88,7 @@ class MlflowRegistryResource(dg.ConfigurableResource):
 
 
 BACKBONE_BASE = "backbone"  # ``TrainingRequest.base`` of an initial (V1) run
+JOB_EXTRA = "job"  # the Pipes extra that holds the training job's document
 
 
 @dataclass(frozen=True)
@@ -118,148 +126,80 @@ class TrainingRequest:
         )
 
 
-_RECIPE = TrainingSettings()  # defaults only: default_resources passes the settings in effect
+if TYPE_CHECKING:  # the checker sees the knobs as the section declares them
+
+    class _TrainingKnobs(dg.ConfigurableResource, TrainingSettings): ...
+
+else:  # one field per [training] knob, with the schema's default and description
+    _TrainingKnobs = derived_config(
+        "_TrainingKnobs", TrainingSettings, "default", base=dg.ConfigurableResource
+    )
 
 
-class TrainingJobResource(dg.ConfigurableResource):
+class TrainingJobResource(_TrainingKnobs):
     """Launches ``training_jobs/train.py`` through Dagster Pipes in a local subprocess.
 
-    The same script runs on Kubernetes through ``PipesK8sClient`` (see deploy/ and the README);
-    only this resource changes.
+    Its fields are the ``[training]`` knobs (``lib.defaults.TrainingSettings``, the schema's
+    defaults; ``default_resources`` passes the settings in effect). The job receives its whole
+    configuration as one JSON document (``job_document``) in the Pipes ``extras``. The same
+    script runs on Kubernetes through ``PipesK8sClient`` (see deploy/ and the README); only
+    this resource changes.
     """
 
     python: str = Field(default=sys.executable, description="Interpreter for the training job.")
-    # The defaults live in lib.defaults.TrainingSettings ([training] in selfimprove.toml), as
-    # do TrainConfig's and the training job's; default_resources passes the settings in effect.
-    epochs: int = Field(
-        default=_RECIPE.epochs,
-        description="Maximum epochs (early stopping may end sooner; small sets get more, see "
-        "min_steps).",
+    extra_args: list[str] = Field(
+        default_factory=list,
+        description="train.py flags over the job document, e.g. --threads 1 or --epochs 3.",
     )
-    warm_start_epochs: int | None = Field(
-        default=_RECIPE.warm_start_epochs,
-        description="Maximum epochs of a run that continues the default (a candidate starts "
-        "where its parent stopped, so it needs fewer); at most `epochs`; None means `epochs`.",
-    )
-    classifier_epochs: int | None = Field(
-        default=_RECIPE.classifier_epochs,
-        description="Maximum epochs for the classifier, when lower than `epochs` (it converges "
-        "in a few epochs on a few hundred documents); None means the same as the extractor.",
-    )
-    patience: int = Field(
-        default=_RECIPE.patience, description="Evaluations without improvement before stopping."
-    )
-    batch_size: int = Field(default=_RECIPE.batch_size, description="Training batch size.")
-    learning_rate: float = Field(
-        default=_RECIPE.learning_rate,
-        description="Rate of LoRA adapters and fresh heads (warm starts, and V1 when it is not "
-        "a full fine-tune).",
-    )
-    full_learning_rate: float = Field(
-        default=_RECIPE.full_learning_rate,
-        description="Encoder rate of a full fine-tune (V1 of the types in full_finetune_types).",
-    )
-    full_finetune_types: list[str] = Field(
-        default_factory=lambda: list(_RECIPE.full_finetune_types),
-        description="Model types whose V1 trains every encoder weight (stored once, in V1's "
-        "version); their candidates stay LoRA adapters on top of V1.",
-    )
-    head_lr_multiplier: float = Field(
-        default=_RECIPE.head_lr_multiplier, description="The fresh head's rate over the rate."
-    )
-    outside_weight: float = Field(
-        default=_RECIPE.outside_weight,
-        description="Extractor loss weight of the O class (entity classes weigh 1).",
-    )
-    warmup_steps: int = Field(
-        default=_RECIPE.warmup_steps, description="Minimum warm-up, in optimizer steps."
-    )
-    min_steps: int = Field(
-        default=_RECIPE.min_steps,
-        description="Optimizer steps a V1 makes at least (more epochs on few documents); no "
-        "early stop before them. A warm start starts trained and keeps its epoch cap.",
-    )
-    warm_start_min_steps: int = Field(
-        default=_RECIPE.warm_start_min_steps,
-        description="Optimizer steps a warm start makes at least (0: its epoch cap alone). On a "
-        "few dozen corrected real documents a candidate's epochs make few steps.",
-    )
-    select_on: str = Field(
-        default=_RECIPE.select_on, description="Which validation figure keeps an epoch."
-    )
-    max_length: int = Field(default=_RECIPE.max_length, description="Tokens per window.")
-    lora_layers: str = Field(
-        default=_RECIPE.lora_layers,
-        description="LoRA placement for V1: all_linear (attention + feed-forward) or query_value.",
-    )
-    lora_dropout: float = Field(
-        default=_RECIPE.lora_dropout,
-        description="Dropout on the LoRA adapters' input (V1; candidates keep their parent's); "
-        "0 is 10-20% faster on CPU but once left a 4-epoch V1 classifier at chance.",
-    )
-    train_2d_embeddings: bool = Field(
-        default=_RECIPE.train_2d_embeddings,
-        description="V1 also trains the 2-D box embeddings (they overfit small data).",
-    )
-    extra_args: list[str] = Field(default_factory=list, description="More CLI args for train.py.")
 
     @classmethod
     def settings_values(cls, training: TrainingSettings) -> dict[str, Any]:
         """The ``[training]`` settings as this resource's field values."""
-        values = {f.name: getattr(training, f.name) for f in fields(training)}
-        values["full_finetune_types"] = list(training.full_finetune_types)
-        return values
+        return training.plain()
+
+    def training_settings(self) -> TrainingSettings:
+        """This resource's knobs as the ``[training]`` section (checked there)."""
+        return section_of(TrainingSettings, self)
+
+    def recipe_for(self, request: TrainingRequest) -> dict[str, Any]:
+        """The ``TrainConfig`` knobs of the run ``request`` asks for."""
+        warm = request.base != BACKBONE_BASE
+        recipe = self.training_settings().run_recipe(request.model_type, warm_start=warm)
+        return {**recipe, "progress": False}
 
     def epochs_for(self, request: TrainingRequest) -> int:
-        epochs = self.epochs
-        if request.model_type == "classifier" and self.classifier_epochs:
-            epochs = min(epochs, self.classifier_epochs)
-        warm = request.base != BACKBONE_BASE
-        if warm and self.warm_start_epochs:
-            return min(self.warm_start_epochs, epochs)
-        return epochs
+        return self.recipe_for(request)["epochs"]
 
     def full_finetune_for(self, request: TrainingRequest) -> bool:
         """Only a V1 fine-tunes in full; a warm start is an adapter on its parent."""
-        return request.base == BACKBONE_BASE and request.model_type in self.full_finetune_types
+        return self.recipe_for(request)["full_finetune"]
 
-    def job_args(self, context: dg.AssetExecutionContext, request: TrainingRequest) -> list[str]:
-        """The arguments of ``training_jobs.train``, the same wherever the job runs."""
-        return [
-            "-m", "training_jobs.train",
-            "--model-type", request.model_type,
-            "--dataset", str(request.dataset),
-            "--base", request.base,
-            "--backbone", request.backbone,
-            "--tracking-uri", request.tracking_uri,
-            "--artifact-root", request.artifact_root,
-            "--epochs", str(self.epochs_for(request)),
-            "--batch-size", str(self.batch_size),
-            "--lr", str(self.learning_rate),
-            "--full-lr", str(self.full_learning_rate),
-            *(["--full-finetune"] if self.full_finetune_for(request) else []),
-            "--head-lr-multiplier", str(self.head_lr_multiplier),
-            "--outside-weight", str(self.outside_weight),
-            "--warmup-steps", str(self.warmup_steps),
-            "--min-steps",
-            str(self.min_steps if request.base == BACKBONE_BASE else self.warm_start_min_steps),
-            "--select-on", self.select_on,
-            "--max-length", str(self.max_length),
-            "--patience", str(self.patience),
-            "--lora-layers", self.lora_layers,
-            "--lora-dropout", str(self.lora_dropout),
-            *(["--train-2d-embeddings"] if self.train_2d_embeddings else []),
-            "--no-progress",
-            "--dagster-run-id", context.run.run_id,
-            *(["--cycle", request.cycle] if request.cycle else []),
-            *self.extra_args,
-        ]  # fmt: skip
+    def job_document(
+        self, context: dg.AssetExecutionContext, request: TrainingRequest
+    ) -> dict[str, Any]:
+        """The training job's whole configuration (``training_jobs.train.JobDocument``), the
+        same wherever the job runs."""
+        return {
+            "model_type": request.model_type,
+            "dataset": str(request.dataset),
+            "base": request.base,
+            "backbone": request.backbone,
+            "tracking_uri": request.tracking_uri,
+            "artifact_root": request.artifact_root,
+            "cycle": request.cycle,
+            "dagster_run_id": context.run.run_id,
+            "recipe": self.recipe_for(request),
+        }
+
+    def job_args(self) -> list[str]:
+        """The job's command line: the module, and only the operator's ``extra_args``."""
+        return ["-m", "training_jobs.train", *self.extra_args]
 
     def launch(self, context: dg.AssetExecutionContext, request: TrainingRequest) -> dict[str, Any]:
         """Run one training job and return its JSON result (registered name, version, metrics)."""
         with tempfile.TemporaryDirectory(prefix="selfimprove-train-") as tmp:
             out = Path(tmp) / "result.json"
-            command = [self.python, *self.job_args(context, request), "--output-json", str(out)]
+            document = {**self.job_document(context, request), "output_json": str(out)}
             env = {
                 "HF_HUB_OFFLINE": "1",
                 "TRANSFORMERS_OFFLINE": "1",
@@ -268,7 +208,12 @@ class TrainingJobResource(dg.ConfigurableResource):
                 ),
             }
             client = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT))
-            client.run(context=context, command=command, env=env).get_results()
+            client.run(
+                context=context,
+                command=[self.python, *self.job_args()],
+                env=env,
+                extras={JOB_EXTRA: document},
+            ).get_results()
             if not out.exists():
                 raise dg.Failure(
                     f"training job for {request.model_type} finished without a result file"
@@ -317,6 +262,20 @@ class K8sTrainingJobResource(TrainingJobResource):
 
     def pod_command(self, context: dg.AssetExecutionContext, request: TrainingRequest) -> list[str]:
         """The job's command with the dataset and backbone staged as MLflow artifact URIs."""
+        return self._command(self._staged(context, request))
+
+    def _command(self, staged: dict[str, str]) -> list[str]:
+        """The staged inputs on the command line (the rest of the job document travels in the
+        Pipes extras)."""
+        return [
+            "python", *self.job_args()[:2],
+            "--dataset", staged["dataset"], "--backbone", staged["backbone"],
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def _staged(
+        self, context: dg.AssetExecutionContext, request: TrainingRequest
+    ) -> dict[str, str]:
         from selfimprove_assets.lib.models.training_inputs import stage_training_inputs
 
         staged = stage_training_inputs(
@@ -326,10 +285,7 @@ class K8sTrainingJobResource(TrainingJobResource):
             backbone=request.backbone,
             tags={"model_type": request.model_type, "dagster_run_id": context.run.run_id},
         )
-        args = self.job_args(context, request)
-        for flag, uri in (("--dataset", staged.dataset_uri), ("--backbone", staged.backbone_uri)):
-            args[args.index(flag) + 1] = uri
-        return ["python", *args]
+        return {"dataset": staged.dataset_uri, "backbone": staged.backbone_uri}
 
     def render_pod(
         self, context: dg.AssetExecutionContext, request: TrainingRequest
@@ -357,14 +313,16 @@ class K8sTrainingJobResource(TrainingJobResource):
         problems = unreachable_from_a_pod(request.tracking_uri, request.artifact_root)
         if problems:
             raise dg.Failure("a training pod cannot use this MLflow store: " + "; ".join(problems))
+        staged = self._staged(context, request)
         results = (
             PipesK8sClient()
             .run(
                 context=context,
                 image=self.image,
-                command=self.pod_command(context, request),
+                command=self._command(staged),
                 namespace=self.namespace,
                 base_pod_spec=self.pod_spec(),
+                extras={JOB_EXTRA: {**self.job_document(context, request), **staged}},
             )
             .get_results()
         )

@@ -1,64 +1,37 @@
 """The loop's rules in effect, as the ``rules`` resource: shown in the Dagster UI, read by the
-baseline, evaluation and champion assets.
+sensors' runs, the baseline, curation, evaluation and champion assets.
 
 The values come from ``lib.settings`` (``selfimprove.toml`` and ``SELFIMPROVE_*`` variables over
 the defaults in ``lib.defaults``); ``build_definitions`` builds the resource from the settings it
-is given. The sections mirror ``lib.defaults`` without defaults of their own, so the values have
-one source. A run may still override a threshold or a policy value in its run config
-(``ThresholdConfig``, ``PromotionPolicyConfig``); unset, those fields take the values here.
+is given. Each section's config class is derived from its schema (``defs.schema``) with every
+field required, so the values have one source. A run may still override a value in its run
+config (``ThresholdConfig``, ``PromotionPolicyConfig``, the curation and split configs); unset,
+those fields take the values here.
 """
 
-from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
 
+from selfimprove_assets.defs.schema import derived_config, section_of
 from selfimprove_assets.lib.defaults import (
+    CorpusSettings,
+    CurationSettings,
     MonitorSettings,
     PromotionSettings,
     ThresholdSettings,
 )
 from selfimprove_assets.lib.settings import Settings
 
-
-class MonitorRules(dg.Config):
-    """The accuracy sensors' evidence rules (fixed when the code location loads)."""
-
-    min_commits: int = Field(description="Committed documents since the default was deployed.")
-    min_corrections: int = Field(
-        description="Corrections the fields below their threshold must hold before a retrain."
-    )
-
-
-class ThresholdRules(dg.Config):
-    """The thresholds a new default gets (V1 or a promoted candidate)."""
-
-    margin: float = Field(description="Below the new default's golden-set field figures.")
-    floor: float = Field(
-        description="The lowest threshold: the team's quality target. A default below it keeps "
-        "collecting corrections into retrains until a candidate reaches it."
-    )
-
-
-class PromotionRules(dg.Config):
-    """When a candidate may replace the default (``lib.promotion.policy``)."""
-
-    alpha: float = Field(description="Significance level of the paired tests.")
-    golden_tolerance: float = Field(description="Largest drop of the overall golden figure.")
-    critical: dict[str, float] = Field(description="Critical labels/types and their allowed drop.")
-    require_significant_improvement_on: list[str] = Field(
-        description="Fields that must improve significantly on production ('trigger fields': "
-        "those that triggered the retrain); empty: promote on non-regression alone."
-    )
-    production_tolerance: float | None = Field(
-        description="Largest drop of the overall production figure (None: not checked)."
-    )
-    trigger_test: str = Field(description="pooled (one test of the trigger fields) or each.")
-    trigger_field_tolerance: float = Field(
-        description="pooled: largest drop of any one trigger field on production."
-    )
-    bootstrap: int = Field(description="Bootstrap resamples for the intervals.")
+if TYPE_CHECKING:
+    MonitorRules = ThresholdRules = PromotionRules = CurationRules = CorpusRules = dg.Config
+else:
+    MonitorRules = derived_config("MonitorRules", MonitorSettings, "required")
+    ThresholdRules = derived_config("ThresholdRules", ThresholdSettings, "required")
+    PromotionRules = derived_config("PromotionRules", PromotionSettings, "required")
+    CurationRules = derived_config("CurationRules", CurationSettings, "required")
+    CorpusRules = derived_config("CorpusRules", CorpusSettings, "required")
 
 
 class LoopRules(dg.ConfigurableResource):
@@ -69,6 +42,8 @@ class LoopRules(dg.ConfigurableResource):
     monitor: MonitorRules
     thresholds: ThresholdRules
     promotion: PromotionRules
+    curation: CurationRules
+    corpus: CorpusRules
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "LoopRules":
@@ -78,21 +53,21 @@ class LoopRules(dg.ConfigurableResource):
             monitor=MonitorRules(**rules["monitor"]),
             thresholds=ThresholdRules(**rules["thresholds"]),
             promotion=PromotionRules(**rules["promotion"]),
+            curation=CurationRules(**rules["curation"]),
+            corpus=CorpusRules(**rules["corpus"]),
         )
 
     def monitor_settings(self) -> MonitorSettings:
-        return MonitorSettings(**_values(self.monitor, MonitorSettings))
+        return section_of(MonitorSettings, self.monitor)
 
     def threshold_settings(self) -> ThresholdSettings:
-        return ThresholdSettings(**_values(self.thresholds, ThresholdSettings))
+        return section_of(ThresholdSettings, self.thresholds)
 
     def promotion_settings(self) -> PromotionSettings:
-        values = _values(self.promotion, PromotionSettings)
-        values["require_significant_improvement_on"] = tuple(
-            values["require_significant_improvement_on"]
-        )
-        return PromotionSettings(**values)
+        return section_of(PromotionSettings, self.promotion)
 
+    def curation_settings(self) -> CurationSettings:
+        return section_of(CurationSettings, self.curation)
 
-def _values(section: dg.Config, cls: type[Any]) -> dict[str, Any]:
-    return {f.name: getattr(section, f.name) for f in fields(cls)}
+    def corpus_settings(self) -> CorpusSettings:
+        return section_of(CorpusSettings, self.corpus)

@@ -11,7 +11,7 @@ import logging
 import os
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -125,7 +125,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
     if opts.quick:
         with console.status("building a tiny backbone from the corpus vocabulary (--quick)..."):
             tiny = tiny_backbone_for([corpus, stream_clean, stream_drift], settings.home / "tiny")
-        settings = replace(settings, backbone=str(tiny))
+        settings = settings.replace(backbone=str(tiny))
     defs = build_definitions(settings)  # the rules and the trainer: the settings'
     repo = defs.get_repository_def()
     assets_job = defs.resolve_implicit_global_asset_job_def()
@@ -145,7 +145,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console) -> dict[st
             run_config=QUIET | _baseline_config(opts),
         )
     store = FeedbackStore(settings.database_url)
-    app = create_app(replace(settings, api_tokens=f"{DEMO_TOKEN}:admin"), store=store)
+    app = create_app(settings.replace(api_tokens=f"{DEMO_TOKEN}:admin"), store=store)
     timeline = Timeline()
     golden_before: dict[str, Any] = {}
     for model_type in MODEL_TYPES:

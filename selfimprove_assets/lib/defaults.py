@@ -1,158 +1,324 @@
-"""The loop's knobs and their defaults, by section: one source for every rule and recipe value.
+"""The loop's knobs and their defaults, by section: each knob is declared here once.
 
-``lib.settings`` reads them from ``selfimprove.toml`` and ``SELFIMPROVE_*`` variables; the
-defaults here are the values the demo proved. The sensors, the baseline and champion assets,
-the promotion policy, ``TrainConfig``, the trainer resource and the training job take theirs
-from here. Plain values only: nothing heavy is imported.
+Every section is a pydantic model whose fields carry the default, the validation and the
+description. ``lib.settings`` reads them from ``SELFIMPROVE_*`` variables and
+``selfimprove.toml``; the Dagster config classes (``defs.schema``), the UI's view of the rules,
+the trainer resource, the training job's document, ``TrainConfig`` and ``selfimprove settings``
+are derived from these classes. A new knob is one field line in its section. The defaults are
+the values the demo and the loop tests run. Plain values only: nothing heavy is imported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from selfimprove_assets.lib import kinds
 from selfimprove_assets.lib.types import MODEL_TYPES
 
 TRIGGER_FIELDS = "trigger fields"  # the promotion policy's token for the fields that triggered
 
+TriggerTest = Literal["pooled", "each"]
+SelectOn = Literal["val_f1", "val_loss"]
+LoraLayers = Literal["all_linear", "query_value"]
+Precision = Literal["int8", "fp32"]
+TRIGGER_TESTS: tuple[str, ...] = get_args(TriggerTest)
+SELECT_ON: tuple[str, ...] = get_args(SelectOn)
+LORA_LAYERS: tuple[str, ...] = get_args(LoraLayers)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+BUCKETS: tuple[str, ...] = ("low", "medium", "high")
 
-@dataclass(frozen=True)
-class MonitorSettings:
+
+class Section(BaseModel):
+    """A settings section: frozen, and an unknown key is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def plain(self) -> dict[str, Any]:
+        """The values as TOML/JSON would write them (tuples as lists, mappings as dicts)."""
+        return self.model_dump(mode="json")
+
+
+class MonitorSettings(Section):
     """The accuracy sensors' evidence rules (``lib.monitor.trigger.evaluate_trigger``)."""
 
-    # committed documents since the default was deployed before a field may trigger
-    min_commits: int = 30
-    # corrections the failing fields must hold: a dozen errors prove a drop but rarely teach a
-    # candidate enough to show a significant gain (the demo retrained too early with 0)
-    min_corrections: int = 60
+    min_commits: int = Field(
+        default=30,
+        ge=0,
+        description="Committed documents since the default was deployed before a "
+        "field may trigger a retrain.",
+    )
+    min_corrections: int = Field(
+        default=60,
+        ge=0,
+        description="Corrections the fields below their threshold must hold before a "
+        "retrain: a dozen errors prove a drop but rarely teach a candidate enough to show a "
+        "significant gain (the demo retrained too early with 0).",
+    )
 
-    def problems(self) -> dict[str, str]:
-        return {
-            k: "must be >= 0" for k in ("min_commits", "min_corrections") if getattr(self, k) < 0
-        }
 
-
-@dataclass(frozen=True)
-class ThresholdSettings:
+class ThresholdSettings(Section):
     """The thresholds a new default (V1 or a promoted candidate) gets, per field."""
 
-    margin: float = 0.05  # below the default's golden-set figure (room for noise)
-    floor: float = 0.5  # the lowest threshold: the team's quality target
+    margin: float = Field(
+        default=0.05,
+        ge=0,
+        description="Below the new default's golden-set field figures (room for noise).",
+    )
+    floor: float = Field(
+        default=0.5,
+        ge=0,
+        le=0.99,
+        description="The lowest threshold: the team's quality target "
+        "(thresholds are capped at 0.99). A default below it keeps collecting corrections into "
+        "retrains until a candidate reaches it.",
+    )
 
-    def problems(self) -> dict[str, str]:
-        out = {}
-        if self.margin < 0:
-            out["margin"] = "must be >= 0"
-        if not 0.0 <= self.floor <= 0.99:
-            out["floor"] = "must be in [0, 0.99] (thresholds are capped at 0.99)"
-        return out
 
-
-TRIGGER_TESTS = ("pooled", "each")
-
-
-@dataclass(frozen=True)
-class PromotionSettings:
+class PromotionSettings(Section):
     """When a candidate may replace the default (``lib.promotion.policy.PromotionPolicy``)."""
 
-    alpha: float = 0.05  # significance level of the paired tests
-    golden_tolerance: float = 0.01  # largest drop of the overall golden-set figure
-    critical: Mapping[str, float] = field(default_factory=dict)  # label/type -> allowed drop
-    require_significant_improvement_on: tuple[str, ...] = (TRIGGER_FIELDS,)
-    production_tolerance: float | None = None  # largest drop of the production figure
-    trigger_test: str = "pooled"  # pooled or each
-    trigger_field_tolerance: float = 0.02  # pooled: largest drop of any one trigger field
-    bootstrap: int = 1000  # bootstrap resamples for the intervals
+    alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="Significance level of the paired tests."
+    )
+    golden_tolerance: float = Field(
+        default=0.01, ge=0, description="Largest drop of the overall golden-set figure."
+    )
+    critical: Mapping[str, float] = Field(
+        default_factory=dict,
+        description="Critical labels or document types and the largest drop each may show.",
+    )
+    require_significant_improvement_on: tuple[str, ...] = Field(
+        default=(TRIGGER_FIELDS,),
+        description="Fields that must improve significantly on production "
+        f"('{TRIGGER_FIELDS}': those that triggered the retrain); empty: promote on "
+        "non-regression alone.",
+    )
+    production_tolerance: float | None = Field(
+        default=None,
+        ge=0,
+        description="Largest drop of the overall production figure (none: unchecked).",
+    )
+    trigger_test: TriggerTest = Field(
+        default="pooled", description="pooled (one test of the trigger fields together) or each."
+    )
+    trigger_field_tolerance: float = Field(
+        default=0.02,
+        ge=0,
+        description="pooled: largest drop of any one trigger field on production.",
+    )
+    bootstrap: int = Field(default=1000, ge=1, description="Bootstrap resamples for the intervals.")
 
-    def problems(self) -> dict[str, str]:
-        out = {}
-        if not 0.0 < self.alpha < 1.0:
-            out["alpha"] = "must be in (0, 1)"
-        for key in ("golden_tolerance", "trigger_field_tolerance", "production_tolerance"):
-            value = getattr(self, key)
-            if value is not None and value < 0:
-                out[key] = "must be >= 0"
-        if any(v < 0 for v in self.critical.values()):
-            out["critical"] = "every tolerance must be >= 0"
-        if self.trigger_test not in TRIGGER_TESTS:
-            out["trigger_test"] = f"must be one of {list(TRIGGER_TESTS)}"
-        if self.bootstrap < 1:
-            out["bootstrap"] = "must be >= 1"
-        return out
+    @field_validator("critical")
+    @classmethod
+    def _tolerances(cls, value: Mapping[str, float]) -> Mapping[str, float]:
+        if any(v < 0 for v in value.values()):
+            raise ValueError("every tolerance must be >= 0")
+        return value
 
     def policy_dict(self) -> dict[str, Any]:
         """The keys of ``PromotionPolicy.from_dict`` (everything but ``bootstrap``)."""
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "bootstrap"}
-        values["critical"] = dict(self.critical)
-        values["require_significant_improvement_on"] = list(self.require_significant_improvement_on)
-        return values
+        return self.model_dump(mode="json", exclude={"bootstrap"})
 
 
-SELECT_ON = ("val_f1", "val_loss")
-LORA_LAYERS = ("all_linear", "query_value")
+class TrainingRecipe(Section):
+    """The knobs of one training run that an operator sets; ``TrainConfig`` (the run's whole
+    recipe, ``lib.models.recipe``) inherits them, so each is declared here alone."""
 
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """The training recipe and its orchestration: the trainer resource's fields, and the
-    defaults of ``TrainConfig`` (one run's knobs) and of the training job's arguments."""
-
-    epochs: int = 15  # at most; early stopping ends sooner, few documents get min_steps
-    warm_start_epochs: int | None = 5  # at most, for a candidate (it starts trained); None: epochs
-    classifier_epochs: int | None = 6  # at most, for the classifier; None: epochs
-    patience: int = 3  # evaluations without improvement before stopping
-    batch_size: int = 8
-    learning_rate: float = 2e-3  # LoRA adapters and the fresh head
-    full_learning_rate: float = 2e-4  # the encoder in a full fine-tune
-    # V1 trains every encoder weight (the kinds that say so: the extractor)
-    full_finetune_types: tuple[str, ...] = field(
-        default_factory=lambda: tuple(kinds.full_finetune_types())
+    epochs: int = Field(
+        default=15,
+        ge=1,
+        description="Epochs at most; early stopping ends sooner, few documents get min_steps.",
     )
-    head_lr_multiplier: float = 1.0  # the fresh head at learning_rate x this
-    outside_weight: float = 0.5  # extractor loss weight of the O class (entities weigh 1)
-    warmup_steps: int = 20  # at least this many warm-up steps (at most half the run)
-    min_steps: int = 150  # a V1 makes at least this many steps; no early stop before them
-    # the same floor for a candidate (0: its epoch cap alone); on 79 corrected FUNSD forms it
-    # made the cycle's gain +6.9 points instead of +4.3 (README, bench_real part 6)
-    warm_start_min_steps: int = 150
-    select_on: str = "val_f1"  # which validation figure keeps an epoch: val_f1 or val_loss
-    max_length: int = 256  # tokens per window
-    lora_layers: str = "all_linear"  # LoRA placement of a V1: all_linear or query_value
-    lora_dropout: float = 0.1
-    train_2d_embeddings: bool = False  # V1 also trains the 2-D box embeddings (they overfit)
+    patience: int = Field(
+        default=3, ge=1, description="Evaluations without improvement before stopping."
+    )
+    batch_size: int = Field(default=8, ge=1, description="Training batch size.")
+    learning_rate: float = Field(
+        default=2e-3,
+        ge=0,
+        description="Rate of the LoRA adapters and the fresh head (0 freezes them).",
+    )
+    full_learning_rate: float = Field(
+        default=2e-4, ge=0, description="The encoder in a full fine-tune."
+    )
+    head_lr_multiplier: float = Field(
+        default=1.0, gt=0, description="The fresh head trains at learning_rate x this."
+    )
+    outside_weight: float = Field(
+        default=0.5, gt=0, description="Extractor loss weight of the O class (entities weigh 1)."
+    )
+    warmup_steps: int = Field(
+        default=20, ge=0, description="Warm-up steps at least (at most half the run)."
+    )
+    min_steps: int = Field(
+        default=150,
+        ge=0,
+        description="Optimizer steps a V1 makes at least; no early stop before them.",
+    )
+    select_on: SelectOn = Field(
+        default="val_f1", description="Which validation figure keeps an epoch: val_f1 or val_loss."
+    )
+    max_length: int = Field(default=256, ge=1, description="Tokens per window.")
+    lora_layers: LoraLayers = Field(
+        default="all_linear",
+        description="LoRA placement of a V1: all_linear (attention + feed-forward) or query_value.",
+    )
+    lora_dropout: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="Dropout on the LoRA adapters' input (V1; candidates keep their parent's).",
+    )
+    train_2d_embeddings: bool = Field(
+        default=False,
+        description="V1 also trains the 2-D box embeddings (they overfit small data).",
+    )
 
-    def problems(self) -> dict[str, str]:
-        out = {}
-        for key in ("epochs", "patience", "batch_size", "max_length"):
-            if getattr(self, key) < 1:
-                out[key] = "must be >= 1"
-        for key in ("warm_start_epochs", "classifier_epochs"):
-            value = getattr(self, key)
-            if value is not None and value < 1:
-                out[key] = "must be >= 1 (or none)"
-        for key in ("learning_rate", "full_learning_rate", "head_lr_multiplier", "outside_weight"):
-            if getattr(self, key) <= 0:
-                out[key] = "must be > 0"
-        for key in ("warmup_steps", "min_steps", "warm_start_min_steps"):
-            if getattr(self, key) < 0:
-                out[key] = "must be >= 0"
-        if not 0.0 <= self.lora_dropout < 1.0:
-            out["lora_dropout"] = "must be in [0, 1)"
-        if self.select_on not in SELECT_ON:
-            out["select_on"] = f"must be one of {list(SELECT_ON)}"
-        if self.lora_layers not in LORA_LAYERS:
-            out["lora_layers"] = f"must be one of {list(LORA_LAYERS)}"
-        unknown = set(self.full_finetune_types) - set(MODEL_TYPES)
+
+class TrainingSettings(TrainingRecipe):
+    """The training recipe and which run a launch makes: the trainer resource's fields and the
+    defaults of ``TrainConfig``; ``run_recipe`` resolves one run's knobs."""
+
+    warm_start_epochs: int | None = Field(
+        default=5,
+        ge=1,
+        description="Epochs at most of a candidate (it starts trained); none: epochs.",
+    )
+    classifier_epochs: int | None = Field(
+        default=6,
+        ge=1,
+        description="Epochs at most of the classifier (it converges in a few); none: epochs.",
+    )
+    full_finetune_types: tuple[str, ...] = Field(
+        default_factory=lambda: tuple(kinds.full_finetune_types()),
+        description="Model types whose V1 trains every encoder weight (their candidates stay "
+        "LoRA adapters on top of it).",
+    )
+    warm_start_min_steps: int = Field(
+        default=150,
+        ge=0,
+        description="The min_steps floor of a candidate (0: its epoch cap alone); "
+        "on a few dozen corrected real documents a candidate's epochs make few steps.",
+    )
+
+    @field_validator("full_finetune_types")
+    @classmethod
+    def _known_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(value) - set(MODEL_TYPES)
         if unknown:
-            out["full_finetune_types"] = f"unknown model types {sorted(unknown)}"
-        return out
+            raise ValueError(f"unknown model types {sorted(unknown)}")
+        return value
+
+    def run_recipe(self, model_type: str, *, warm_start: bool) -> dict[str, Any]:
+        """One run's ``TrainConfig`` knobs: the epoch cap of its kind and start, its step floor,
+        and whether it fine-tunes in full (a V1 of ``full_finetune_types`` only)."""
+        recipe = {name: getattr(self, name) for name in TrainingRecipe.model_fields}
+        epochs = self.epochs
+        if not kinds.kind_of(model_type).entity_level and self.classifier_epochs:
+            epochs = min(epochs, self.classifier_epochs)
+        if warm_start and self.warm_start_epochs:
+            epochs = min(self.warm_start_epochs, epochs)
+        recipe["epochs"] = epochs
+        recipe["min_steps"] = self.warm_start_min_steps if warm_start else self.min_steps
+        recipe["full_finetune"] = not warm_start and model_type in self.full_finetune_types
+        return recipe
 
 
-SECTIONS: dict[str, type[Any]] = {
+class CurationSettings(Section):
+    """How a retraining set is drawn from the committed feedback (``lib.curation``): the
+    launchpad of the curation assets starts from these; the extractor also draws by entity
+    precision bucket (low < bucket_edges[0] <= medium < bucket_edges[1] <= high)."""
+
+    non_corrected_sample_ratio: float = Field(
+        default=1.0, ge=0, description="Correct rows drawn per corrected row (anti-forgetting)."
+    )
+    replay_share: float = Field(
+        default=0.3,
+        ge=0,
+        lt=1,
+        description="The final set's share replayed from the original training set.",
+    )
+    holdout_fraction: float = Field(
+        default=0.25,
+        ge=0,
+        lt=1,
+        description="The most recent production rows, held out for evaluation.",
+    )
+    bucket_rates: Mapping[str, float] = Field(
+        default_factory=lambda: {"low": 1.0, "medium": 0.7, "high": 0.4},
+        description="Extractor: the share of each precision bucket's documents drawn.",
+    )
+    bucket_edges: tuple[float, float] = Field(
+        default=(0.6, 0.85), description="Extractor: the entity precision edges of the buckets."
+    )
+    focus_underperforming: bool = Field(
+        default=True, description="Extractor: always keep errors on under-performing labels."
+    )
+    exclude_suspicious: bool = Field(
+        default=True, description="Leave out feedback the quality checks flag."
+    )
+    seed: int = Field(default=0, description="Sampling seed.")
+
+    @field_validator("bucket_rates")
+    @classmethod
+    def _rates(cls, value: Mapping[str, float]) -> Mapping[str, float]:
+        if set(value) != set(BUCKETS):
+            raise ValueError(f"bucket_rates needs exactly {list(BUCKETS)}, got {dict(value)}")
+        for name, rate in value.items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"bucket_rates[{name!r}] must be in [0, 1], got {rate}")
+        return value
+
+    @field_validator("bucket_edges")
+    @classmethod
+    def _edges(cls, value: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = value
+        if not 0.0 < lo < hi <= 1.0:
+            raise ValueError(f"bucket_edges must satisfy 0 < low < high <= 1, got {value}")
+        return value
+
+
+class CorpusSettings(Section):
+    """The golden test set split at ingestion (``lib.documents.corpus.split_corpus``)."""
+
+    test_fraction: float = Field(
+        default=0.25, ge=0, lt=1, description="Share of documents held out as the golden test set."
+    )
+    seed: int = Field(default=0, description="Seed of the stratified split.")
+
+
+class InferenceSettings(Section):
+    """How the models read documents when they predict (``lib.models.inference``)."""
+
+    precision: Precision = Field(
+        default="int8",
+        description="int8: dynamic quantization of the encoder; fp32: the float32 "
+        "module (LoRA still merged).",
+    )
+    classifier_tokens: int | None = Field(
+        default=128,
+        ge=0,
+        description="Tokens the classifier reads from the top of a document, in "
+        "training and prediction alike; 0 or none: every window.",
+    )
+
+    @field_validator("classifier_tokens", mode="before")
+    @classmethod
+    def _every_window(cls, value: Any) -> Any:
+        return (
+            None if isinstance(value, str) and value.strip().lower() in ("all", "full") else value
+        )
+
+
+SECTIONS: dict[str, type[Section]] = {
     "monitor": MonitorSettings,
     "thresholds": ThresholdSettings,
     "promotion": PromotionSettings,
     "training": TrainingSettings,
+    "curation": CurationSettings,
+    "corpus": CorpusSettings,
+    "inference": InferenceSettings,
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from selfimprove_assets.lib.defaults import (
     MonitorSettings,
     PromotionSettings,
     ThresholdSettings,
+    TrainingRecipe,
     TrainingSettings,
 )
 from selfimprove_assets.lib.models.training import TrainConfig
@@ -149,23 +149,21 @@ def test_run_config_overrides_the_rules_only_where_set() -> None:
     assert lenient.alpha == 0.01
 
 
-def test_every_knob_has_one_default() -> None:
-    """The resource mirrors hold no defaults of their own; the defaults are lib.defaults'."""
+def test_the_config_classes_are_derived_from_the_schema() -> None:
+    """The rules resource holds no defaults of its own (every field required), the trainer's
+    fields are the [training] knobs with the schema's defaults, and TrainConfig inherits the
+    operator's knobs: the knobs and their defaults are declared once, in lib.defaults."""
     for name, section, cls in (
         ("monitor", MonitorRules, MonitorSettings),
         ("thresholds", ThresholdRules, ThresholdSettings),
         ("promotion", PromotionRules, PromotionSettings),
     ):
         assert LoopRules.model_fields[name].annotation is section
-        assert set(section.model_fields) == {f.name for f in fields(cls)}
+        assert set(section.model_fields) == set(cls.model_fields)
         assert all(f.is_required() for f in section.model_fields.values())
-    trainer = TrainingJobResource()
-    for f in fields(TrainingSettings):
-        value = getattr(TrainingSettings(), f.name)
-        assert getattr(trainer, f.name) == (list(value) if isinstance(value, tuple) else value)
+        for key, field in section.model_fields.items():
+            assert field.description == cls.model_fields[key].description
+    assert TrainingJobResource().training_settings() == TrainingSettings()
     assert PromotionPolicy() == PromotionPolicy.from_settings(PromotionSettings())
-    recipe = TrainConfig()
-    shared = [f.name for f in fields(TrainingSettings) if hasattr(recipe, f.name)]
-    assert len(shared) >= 14
-    for name in shared:
-        assert getattr(recipe, name) == getattr(TrainingSettings(), name), name
+    assert issubclass(TrainConfig, TrainingRecipe)
+    assert set(TrainingRecipe.model_fields) <= set(TrainingSettings.model_fields)

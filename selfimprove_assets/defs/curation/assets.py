@@ -1,54 +1,35 @@
 """Targeted retraining sets: what the candidate learns from, and the production slice it is
-judged on. Operators change the curation config in the launchpad and re-materialize."""
+judged on. Operators change the curation config in the launchpad and re-materialize; a field
+left unset there takes the ``[curation]`` settings in effect."""
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from pydantic import Field
 
 from selfimprove_assets.defs.resources import FeedbackStoreResource, SelfimproveHome
+from selfimprove_assets.defs.rules import LoopRules
+from selfimprove_assets.defs.schema import derived_config, overridden
 from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.lib.curation.frame import CurationError
 from selfimprove_assets.lib.curation.result import curation_config
+from selfimprove_assets.lib.defaults import CurationSettings
 from selfimprove_assets.lib.loop.curate import curate
 from selfimprove_assets.lib.loop.cycle import NoDefaultModel
 from selfimprove_assets.lib.types import MODEL_TYPES
 
-
-class RetrainingSetConfig(dg.Config):
-    non_corrected_sample_ratio: float = Field(
-        default=1.0, description="Correct rows drawn per corrected row (anti-forgetting)."
+if TYPE_CHECKING:
+    RetrainingSetConfig = dg.Config
+else:  # the [curation] section's fields, unset: the settings in effect (the rules resource)
+    RetrainingSetConfig = derived_config(
+        "RetrainingSetConfig", CurationSettings, "launchpad", name="curation"
     )
-    replay_share: float = Field(
-        default=0.3, description="Share of the final set replayed from the original training set."
-    )
-    holdout_fraction: float = Field(
-        default=0.25, description="Most recent production rows held out for evaluation."
-    )
-    bucket_rate_low: float = Field(
-        default=1.0, description="Extractor: rate for low-precision docs."
-    )
-    bucket_rate_medium: float = Field(default=0.7, description="Extractor: medium-precision rate.")
-    bucket_rate_high: float = Field(default=0.4, description="Extractor: high-precision rate.")
-    focus_underperforming: bool = Field(
-        default=True, description="Extractor: always keep errors on under-performing labels."
-    )
-    exclude_suspicious: bool = Field(
-        default=True, description="Leave out feedback the quality checks flag."
-    )
-    seed: int = Field(default=0, description="Sampling seed.")
 
 
-def _lib_config(model_type: str, config: RetrainingSetConfig) -> Any:
-    """The kind's curation settings from the launchpad's knobs (each kind takes its own)."""
-    knobs = config.model_dump()
-    knobs["bucket_rates"] = {
-        "low": config.bucket_rate_low,
-        "medium": config.bucket_rate_medium,
-        "high": config.bucket_rate_high,
-    }
-    return curation_config(model_type, knobs)
+def _lib_config(model_type: str, config: Any, curation: CurationSettings) -> Any:
+    """The kind's curation settings: ``curation`` (the settings in effect) with the
+    launchpad's set fields over it (each kind takes its own knobs)."""
+    return curation_config(model_type, dict(overridden(curation, config)))
 
 
 def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:
@@ -65,6 +46,7 @@ def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:
         initial_training_set: str,
         home: SelfimproveHome,
         store: FeedbackStoreResource,
+        rules: LoopRules,
     ) -> dict[str, Any]:
         """Curated {model_type} retraining set from committed corrections of the current
         default, plus replay from the original training set and a held-out slice of recent
@@ -73,8 +55,8 @@ def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:
             curated = curate(
                 store.get(),
                 model_type,
-                _lib_config(model_type, config),
-                pages_dir=home.settings.pages_dir,
+                _lib_config(model_type, config, rules.curation_settings()),
+                pages_dir=home.pages_dir,
                 datasets_dir=Path(home.home, "datasets", model_type),
                 initial_training_set=initial_training_set,
                 run_id=context.run.run_id,

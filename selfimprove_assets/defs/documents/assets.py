@@ -4,12 +4,15 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
 
 from selfimprove_assets.defs.resources import SelfimproveHome
+from selfimprove_assets.defs.rules import LoopRules
+from selfimprove_assets.defs.schema import derived_config, overridden
+from selfimprove_assets.lib.defaults import CorpusSettings
 from selfimprove_assets.lib.documents.alignment import align_entities
 from selfimprove_assets.lib.documents.corpus import split_corpus, to_training_example
 from selfimprove_assets.lib.documents.corpus_pages import CorpusPages
@@ -40,11 +43,10 @@ class CorpusConfig(dg.Config):
     )
 
 
-class SplitConfig(dg.Config):
-    test_fraction: float = Field(
-        default=0.25, description="Share of documents held out as the golden test set."
-    )
-    seed: int = Field(default=0, description="Seed of the stratified split.")
+if TYPE_CHECKING:
+    SplitConfig = dg.Config
+else:  # the [corpus] section's fields, unset: the settings in effect (the rules resource)
+    SplitConfig = derived_config("SplitConfig", CorpusSettings, "launchpad", name="corpus")
 
 
 def _md_table(rows: list[dict[str, Any]], limit: int = 20) -> dg.MetadataValue:
@@ -87,7 +89,7 @@ def source_documents(
     quarantined, listed with its reason in the metadata and in corpus_build/quarantine.jsonl;
     the rest go on. Only a missing labels file, or no usable record at all, fails the asset.
     """
-    folder = Path(config.corpus_dir or home.settings.corpus_dir)
+    folder = Path(config.corpus_dir or home.corpus_dir)
     scan = scan_labels(folder)
     quarantined = [p.to_dict() | {"stage": "labels"} for p in scan.problems]
     quarantine_path = _write_quarantine(home, quarantined)
@@ -159,7 +161,7 @@ def document_pages(
     words.jsonl line for no labeled document. The asset fails only when no document could be
     read.
     """
-    store = PageStore(home.settings.pages_dir)
+    store = PageStore(home.pages_dir)
     hashes: dict[str, str] = {}
     rejected: list[dict[str, str]] = []
     pages = ocr_pages = cache_hits = given_documents = 0
@@ -243,7 +245,7 @@ def labeled_corpus(
 ) -> str:
     """Every document as training input: words, boxes, one BIO tag per word, and the labeled
     entities as written (the truth scores count against, aligned to words or not)."""
-    store = PageStore(home.settings.pages_dir)
+    store = PageStore(home.pages_dir)
     examples = []
     unaligned: list[dict[str, Any]] = []
     tally = CoverageTally()
@@ -317,15 +319,17 @@ def corpus_splits(
     labeled_corpus: str,
     source_documents: dict[str, Any],
     home: SelfimproveHome,
+    rules: LoopRules,
 ):  # noqa: ANN201 - a multi-asset yields one Output per split
+    split = overridden(rules.corpus_settings(), config)
     examples = read_dataset(labeled_corpus)
     splits_file = Path(source_documents["folder"]) / "splits.json"
     splits = json.loads(splits_file.read_text(encoding="utf-8")) if splits_file.exists() else None
     train_ids, test_ids = split_corpus(
         [e.document_id for e in examples],
         [e.doc_type for e in examples],
-        test_fraction=config.test_fraction,
-        seed=config.seed,
+        test_fraction=split.test_fraction,
+        seed=split.seed,
         splits=splits,
     )
     by_id = {e.document_id: e for e in examples}

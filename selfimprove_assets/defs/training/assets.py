@@ -172,9 +172,7 @@ def _reviewed_examples(
     entities over the document's words), leaving out documents already in ``training``."""
     feedback = store.get()
     rows = feedback.curation.committed_feedback(model_type, include_retrained=True)
-    examples, _ = feedback_examples(
-        feedback, PageStore(home.settings.pages_dir), rows, source="feedback"
-    )
+    examples, _ = feedback_examples(feedback, PageStore(home.pages_dir), rows, source="feedback")
     known = {e.document_id for e in training}
     return [e for e in examples if e.document_id not in known]
 

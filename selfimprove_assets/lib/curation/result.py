@@ -1,7 +1,9 @@
 """Curation settings, the curated set, and the replay draw.
 
-The configs are plain dataclasses so that the Dagster layer can mirror them as ``dg.Config``
-and the failure path of the loop (adjust ratios, re-run) only changes data, not code. A
+The configs take their knobs and defaults from the ``[curation]`` section
+(``lib.defaults.CurationSettings``, declared once); the curation assets' launchpad is derived
+from the same section, and the failure path of the loop (adjust ratios, re-run) only changes
+data, not code. A
 document-level kind (the classifier) curates with :class:`ClassifierCurationConfig`, an
 entity-level kind (the extractor) with :class:`ExtractorCurationConfig`
 (:func:`curation_config_type`).
@@ -12,13 +14,15 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from selfimprove_assets.lib.curation.quality import QualityConfig
-from selfimprove_assets.lib.kinds import ModelKind, kind_of
+from pydantic import Field
 
-BUCKETS: tuple[str, ...] = ("low", "medium", "high")
+from selfimprove_assets.lib.curation.quality import QualityConfig
+from selfimprove_assets.lib.defaults import BUCKETS as BUCKETS  # re-exported for sampling
+from selfimprove_assets.lib.defaults import CurationSettings
+from selfimprove_assets.lib.kinds import ModelKind, kind_of
 
 
 def _check_fraction(name: str, value: float, *, upper_open: bool = False) -> None:
@@ -27,57 +31,43 @@ def _check_fraction(name: str, value: float, *, upper_open: bool = False) -> Non
         raise ValueError(f"{name} must be in [0, {'1)' if upper_open else '1]'}, got {value}")
 
 
-@dataclass
-class CurationKnobs:
-    """What every kind's curation is tuned by. ``non_corrected_sample_ratio``: correct rows
-    drawn per corrected row (anti-forgetting); ``replay_share``: the final set's share of
-    original training data; ``holdout_fraction``: the most recent rows, held out for evaluation."""
-
-    non_corrected_sample_ratio: float = 1.0
-    replay_share: float = 0.2
-    holdout_fraction: float = 0.2
-    seed: int = 0
-    exclude_suspicious: bool = True
-    quality: QualityConfig = field(default_factory=QualityConfig)
-
-    def __post_init__(self) -> None:
-        if self.non_corrected_sample_ratio < 0:
-            raise ValueError("non_corrected_sample_ratio must be >= 0")
-        _check_fraction("replay_share", self.replay_share, upper_open=True)
-        _check_fraction("holdout_fraction", self.holdout_fraction, upper_open=True)
+# The extractor's own knobs: the classifier's curation ignores them.
+EXTRACTOR_KNOBS = ("bucket_rates", "bucket_edges", "focus_underperforming")
 
 
-@dataclass
-class ClassifierCurationConfig(CurationKnobs):
-    """The classifier's curation: the shared knobs alone."""
+class ClassifierCurationConfig(CurationSettings):
+    """The classifier's curation: the ``[curation]`` knobs (``lib.defaults``), declared and
+    defaulted there once, and the quality checks."""
+
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict_config(self, exclude=EXTRACTOR_KNOBS)
 
 
-@dataclass
-class ExtractorCurationConfig(CurationKnobs):
+class ExtractorCurationConfig(ClassifierCurationConfig):
     """Bucket edges split documents by entity precision: low < e0 <= medium < e1 <= high."""
 
-    non_corrected_sample_ratio: float = 0.5
-    bucket_rates: dict[str, float] = field(
-        default_factory=lambda: {"low": 1.0, "medium": 0.6, "high": 0.3}
-    )
-    bucket_edges: tuple[float, float] = (0.6, 0.85)
-    focus_underperforming: bool = True
-
-    def __post_init__(self) -> None:
-        if set(self.bucket_rates) != set(BUCKETS):
-            raise ValueError(f"bucket_rates needs exactly {list(BUCKETS)}, got {self.bucket_rates}")
-        for name, rate in self.bucket_rates.items():
-            _check_fraction(f"bucket_rates[{name!r}]", rate)
-        lo, hi = self.bucket_edges
-        if not 0.0 < lo < hi <= 1.0:
-            raise ValueError(
-                f"bucket_edges must satisfy 0 < low < high <= 1, got {self.bucket_edges}"
-            )
-        super().__post_init__()
+    def to_dict(self) -> dict[str, Any]:
+        return asdict_config(self)
 
     def bucket_of(self, precision: float) -> str:
         lo, hi = self.bucket_edges
         return "low" if precision < lo else "medium" if precision < hi else "high"
+
+
+def asdict_config(
+    config: ClassifierCurationConfig, exclude: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A curation config as plain values (recorded with the curated set)."""
+    values = {k: getattr(config, k) for k in type(config).model_fields if k not in exclude}
+    values["quality"] = asdict(config.quality)
+    for key, value in values.items():
+        if isinstance(value, tuple):
+            values[key] = list(value)
+        elif isinstance(value, Mapping):
+            values[key] = dict(value)
+    return values
 
 
 CurationConfig = ClassifierCurationConfig | ExtractorCurationConfig
@@ -95,8 +85,7 @@ def curation_config_type(
 def curation_config(model_type: str | ModelKind, knobs: Mapping[str, Any]) -> CurationConfig:
     """The kind's curation settings from operator knobs (those it does not use ignored)."""
     cls = curation_config_type(model_type)
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in knobs.items() if k in names})
+    return cls(**{k: v for k, v in knobs.items() if k in cls.model_fields})
 
 
 @dataclass(frozen=True)

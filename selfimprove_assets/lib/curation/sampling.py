@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -176,7 +175,7 @@ def curate_classifier(
     counts = {"context_by_class": {k: v for k, v in alloc.items() if v}}
     return _finish(
         "classifier", train, holdout, frame.set_index("feedback_id"), config.replay_share, counts,
-        explanations, excluded, asdict(config),
+        explanations, excluded, config.to_dict(),
     )  # fmt: skip
 
 
@@ -256,7 +255,7 @@ def curate_extractor(
     }
     reasons_all = pd.Series(selected["reason"], index=selected.index)
     train = _rows(selected, reasons_all) + _rows(context, "context")
-    settings = {**asdict(config), "underperforming_labels": list(underperforming_labels)}
+    settings = {**config.to_dict(), "underperforming_labels": list(underperforming_labels)}
     return _finish(
         "extractor", train, holdout, frame.set_index("feedback_id"), config.replay_share, counts,
         explanations, excluded, settings,

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from selfimprove_assets.lib.defaults import CorpusSettings
 from selfimprove_assets.lib.documents.labels import SPLITS_FILE, CorpusError
 from selfimprove_assets.lib.types import PageWords, TrainingExample
 
@@ -39,8 +40,8 @@ def read_splits(folder: Path) -> dict[str, list[str]] | None:
 def split_corpus(
     ids: Sequence[str],
     doc_types: Sequence[str],
-    test_fraction: float = 0.2,
-    seed: int = 0,
+    test_fraction: float = CorpusSettings().test_fraction,
+    seed: int = CorpusSettings().seed,
     splits: dict[str, list[str]] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Split ids into (train, test), stratified by type, or as ``splits`` says when given.

@@ -2,7 +2,8 @@
 
 One function decides (``select_device``) for training, the training job and serving. The
 preference comes from the caller (``TrainConfig.device``, the training job's ``--device``, a
-predictor's ``device``), else from ``SELFIMPROVE_DEVICE``, else ``auto``: CUDA when torch sees
+predictor's ``device``), else from the settings' ``device`` (``SELFIMPROVE_DEVICE``), else
+``auto``: CUDA when torch sees
 one, the CPU otherwise. Asking for CUDA where there is none is an error, never a silent CPU run.
 
 On CUDA the forward passes run under bf16 autocast (where the GPU supports bf16: Ampere and
@@ -13,7 +14,6 @@ newer); on the CPU nothing changes: float32 training and the int8 inference form
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +21,14 @@ import torch
 
 ENV_DEVICE = "SELFIMPROVE_DEVICE"
 AUTO = "auto"
+
+
+def _configured(env: Mapping[str, str] | None) -> str:
+    """The settings' device (``SELFIMPROVE_DEVICE`` or ``device`` in selfimprove.toml), read
+    where the model runs: a training pod's own environment decides, not the launcher's."""
+    from selfimprove_assets.lib.settings import load_settings
+
+    return load_settings(env).device
 
 
 def select_device(
@@ -35,8 +43,7 @@ def select_device(
     if isinstance(preference, torch.device):
         raw = str(preference)
     else:
-        source = os.environ if env is None else env
-        raw = (preference or source.get(ENV_DEVICE) or AUTO).strip().lower()
+        raw = (preference or _configured(env) or AUTO).strip().lower()
     if raw == AUTO:
         return _cuda(0) if torch.cuda.is_available() else torch.device("cpu")
     try:

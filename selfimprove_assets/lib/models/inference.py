@@ -23,7 +23,8 @@ fresh pages for every activation, and the page faults cost more than the arithme
 
 The defaults keep accuracy (``benchmarks/bench_models.py`` measures the agreement with the
 float32 whole-document path on trained models); they can be switched off for a process with
-``SELFIMPROVE_INFERENCE_PRECISION=fp32`` and ``SELFIMPROVE_CLASSIFIER_TOKENS=0``, or per
+``[inference]`` settings (``SELFIMPROVE_INFERENCE_PRECISION=fp32``,
+``SELFIMPROVE_INFERENCE_CLASSIFIER_TOKENS=0``), or per
 predictor with ``InferenceOptions``. Evaluation, training-time validation and serving all go
 through ``ModelPredictor``, so whatever is chosen applies to all three alike.
 
@@ -36,7 +37,6 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,17 +49,14 @@ from torch.ao.quantization import quantize_dynamic
 from torch.ao.quantization.qconfig import per_channel_dynamic_qconfig
 from torch.ao.quantization.quantization_mappings import get_default_dynamic_quant_module_mappings
 
+from selfimprove_assets.lib.defaults import PRECISIONS, InferenceSettings
 from selfimprove_assets.lib.models.device import module_device
 from selfimprove_assets.lib.models.featurizer import SEP_BOX, Window
 
 logger = logging.getLogger(__name__)
 
-INT8 = "int8"
-FP32 = "fp32"
-PRECISIONS = (INT8, FP32)
-ENV_PRECISION = "SELFIMPROVE_INFERENCE_PRECISION"
-ENV_CLASSIFIER_TOKENS = "SELFIMPROVE_CLASSIFIER_TOKENS"
-DEFAULT_CLASSIFIER_TOKENS = 128
+INT8, FP32 = PRECISIONS
+DEFAULT_CLASSIFIER_TOKENS = InferenceSettings().classifier_tokens
 # Only the encoder is quantized: heads and pooler are tiny and decide the calibrated scores.
 QUANTIZED_PREFIX = "layoutlm.encoder"
 
@@ -85,23 +82,20 @@ class InferenceOptions:
             )
 
     @classmethod
+    def from_settings(cls, inference: InferenceSettings) -> InferenceOptions:
+        """Options from the ``[inference]`` settings (``0`` classifier tokens: the whole
+        document)."""
+        return cls(
+            precision=inference.precision, classifier_tokens=inference.classifier_tokens or None
+        )
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> InferenceOptions:
-        """Options from ``SELFIMPROVE_INFERENCE_PRECISION`` and ``SELFIMPROVE_CLASSIFIER_TOKENS``
-        (``0``, ``none`` or ``all``: the whole document); unset means the defaults."""
-        env = os.environ if env is None else env
-        precision = (env.get(ENV_PRECISION) or INT8).strip().lower()
-        raw = (env.get(ENV_CLASSIFIER_TOKENS) or "").strip().lower()
-        tokens: int | None = DEFAULT_CLASSIFIER_TOKENS
-        if raw in ("0", "none", "all", "full"):
-            tokens = None
-        elif raw:
-            try:
-                tokens = int(raw)
-            except ValueError:
-                raise ValueError(
-                    f"{ENV_CLASSIFIER_TOKENS} must be a number of tokens or 0, got {raw!r}"
-                ) from None
-        return cls(precision=precision, classifier_tokens=tokens)
+        """Options from the settings in effect (``env`` over ``selfimprove.toml``):
+        ``SELFIMPROVE_INFERENCE_PRECISION`` and ``SELFIMPROVE_INFERENCE_CLASSIFIER_TOKENS``."""
+        from selfimprove_assets.lib.settings import load_settings
+
+        return cls.from_settings(load_settings(env).inference)
 
     @classmethod
     def reference(cls) -> InferenceOptions:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from selfimprove_assets.lib.defaults import TrainingSettings
+from selfimprove_assets.lib.defaults import SELECT_ON, TrainingRecipe
 from selfimprove_assets.lib.kinds import full_finetune_types, kind_of
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
@@ -24,59 +23,37 @@ from selfimprove_assets.lib.types import OUTSIDE, TrainingExample
 # Model types whose V1 is a full fine-tune by default (the trainer resource's default).
 FULL_FINETUNE_TYPES: tuple[str, ...] = tuple(full_finetune_types())
 VALIDATION_SOURCES = ("validation", "val")
-SELECT_ON = ("val_loss", "val_f1")
 HEAD_MODULES = ("classifier", "pooler", *NEW_2D_EMBEDDINGS)
 
 
-# The knobs an operator sets ([training] in selfimprove.toml) default in lib.defaults, the one
-# source the trainer resource and the training job's arguments share.
-_OPERATOR = TrainingSettings()
-
-
-@dataclass
-class TrainConfig:
+class TrainConfig(TrainingRecipe):
     """Knobs of one training run (recorded as MLflow params).
 
-    These defaults are the product's recipe, measured on FUNSD (real scans, 25 to 149 training
-    forms) and the synthetic demo (see the README's "Training recipe"). The knobs an operator
-    sets default in ``lib.defaults.TrainingSettings`` (documented there), as do the trainer
-    resource's (``TrainingJobResource``); the training job's arguments take theirs from here.
-    The same knobs run on a GPU (``device``) with bf16 autocast; on the CPU nothing changes.
+    The knobs an operator sets are inherited from ``lib.defaults.TrainingRecipe`` (``[training]``
+    in selfimprove.toml), declared there once with their defaults; the ones below are the run's
+    own. The training job receives them as one JSON document. The same knobs run on a GPU
+    (``device``) with bf16 autocast; on the CPU nothing changes.
     """
 
-    epochs: int = _OPERATOR.epochs
-    learning_rate: float = _OPERATOR.learning_rate
-    full_learning_rate: float = _OPERATOR.full_learning_rate
-    batch_size: int = _OPERATOR.batch_size
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
-    warmup_steps: int = _OPERATOR.warmup_steps
-    min_steps: int = _OPERATOR.min_steps
     max_grad_norm: float = 1.0
-    head_lr_multiplier: float = _OPERATOR.head_lr_multiplier
-    outside_weight: float = _OPERATOR.outside_weight
     lora_r: int = 8
     lora_alpha: int = 16
-    lora_dropout: float = _OPERATOR.lora_dropout
     full_finetune: bool = False  # V1 trains every weight (see FULL_FINETUNE_TYPES)
-    lora_layers: str = _OPERATOR.lora_layers
-    train_2d_embeddings: bool = _OPERATOR.train_2d_embeddings
-    max_length: int = _OPERATOR.max_length
     stride: int = 64
     label_all_subwords: bool = False
     val_fraction: float = 0.15
-    patience: int = _OPERATOR.patience
     min_delta: float = 1e-3  # a gain smaller than this does not reset patience
-    select_on: str = _OPERATOR.select_on
     seed: int = 42
     log_every: int = 10
     max_steps: int | None = None  # stop after this many optimizer steps (benchmarks, smoke runs)
     progress: bool = True
-    # auto, cpu, cuda or cuda:N; None: SELFIMPROVE_DEVICE, else auto (see models.device)
+    # auto, cpu, cuda or cuda:N; None: the settings' device (SELFIMPROVE_DEVICE, see models.device)
     device: str | None = None
 
     def params(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump(mode="json")
 
 
 def set_seed(seed: int) -> None:

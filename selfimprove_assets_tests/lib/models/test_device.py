@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -125,13 +124,13 @@ def _reference_run(backbone: str, device: str) -> dict[str, TrainResult]:
     config = TrainConfig(**REFERENCE_8F3E188["knobs"], device=device)
     corpus = make_corpus(n_per_type=4, seed=0)
     out = {"classifier": train("classifier", corpus, backbone=backbone, config=config)}
-    full = replace(config, full_finetune=True)
+    full = config.model_copy(update={"full_finetune": True})
     out["extractor_full"] = train("extractor", corpus, backbone=backbone, config=full)
     out["extractor_warm"] = train(
         "extractor",
         make_corpus(n_per_type=3, seed=1),
         parent=out["extractor_full"].bundle,
-        config=replace(config, epochs=2),
+        config=config.model_copy(update={"epochs": 2}),
     )
     return out
 

@@ -3,7 +3,6 @@ a full fine-tuned V1 whose warm-started children stay adapter-sized."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,7 @@ def test_small_sets_get_more_epochs_and_a_warm_up_in_steps() -> None:
     config = TrainConfig(epochs=10, min_steps=300, warmup_steps=40, warmup_ratio=0.1)
     assert planned_epochs(config, steps_per_epoch=3) == 100  # 25 forms: 3 steps an epoch
     assert planned_epochs(config, steps_per_epoch=40) == 10  # enough steps already
-    assert planned_epochs(replace(config, min_steps=0), steps_per_epoch=3) == 10
+    assert planned_epochs(config.model_copy(update={"min_steps": 0}), steps_per_epoch=3) == 10
     assert warmup_steps(config, total_steps=300) == 40  # the floor beats 10% of 300
     assert warmup_steps(config, total_steps=1000) == 100  # 10% beats the floor
     assert warmup_steps(config, total_steps=30) == 15  # never more than half a short run
@@ -102,7 +101,9 @@ def test_full_finetune_v1_children_are_small_adapters_on_its_registered_weights(
     _, parent = registry.load_bundle(v1_uri)
     assert parent.spec.full_finetune and parent.source_uri == v1_uri
 
-    child = train("extractor", data, parent=parent, config=replace(config, epochs=1)).bundle
+    child = train(
+        "extractor", data, parent=parent, config=config.model_copy(update={"epochs": 1})
+    ).bundle
     assert not child.spec.full_finetune and child.spec.base_model == v1_uri
     saved = child.save(tmp_path / "child")
     assert (saved / ADAPTER_FILE).is_file() and not (saved / FULL_FILE).is_file()
