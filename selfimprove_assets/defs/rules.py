@@ -29,6 +29,25 @@ class MonitorRules(dg.Config):
     min_corrections: int = Field(
         description="Corrections the fields below their threshold must hold before a retrain."
     )
+    decision_power: float | None = Field(
+        description="Power of the production slice's test to show a candidate closing the gap "
+        "to the threshold (at the promotion alpha); the sensor waits for the reviewed "
+        "documents that give it. None: detection alone triggers."
+    )
+    slice_share: float = Field(
+        description="Share of the reviewed documents curation holds out as the production slice."
+    )
+    min_slice_documents: int = Field(
+        description="Documents the production slice holds at least before a retrain starts."
+    )
+    rearm_ratio: float = Field(
+        description="After a rejection, the next attempt re-arms once this many times the "
+        "documents the rejected attempt used were committed since."
+    )
+    max_attempts: int = Field(
+        description="Rejected automatic attempts of a cycle before the loop waits for an "
+        "operator (a reset or a manual re-run starts the count again)."
+    )
 
 
 class ThresholdRules(dg.Config):
@@ -59,6 +78,14 @@ class PromotionRules(dg.Config):
         description="pooled: largest drop of any one trigger field on production."
     )
     bootstrap: int = Field(description="Bootstrap resamples for the intervals.")
+    rule: str = Field(
+        description="Where a required gain may be shown: either (golden set or production "
+        "slice), both, production or golden; no significant regression on both, always."
+    )
+    regression: str = Field(
+        description="significant: a drop beyond its tolerance fails only when the one-sided "
+        "paired test says the candidate is worse at alpha; point: any point drop beyond it."
+    )
 
 
 class LoopRules(dg.ConfigurableResource):

@@ -71,6 +71,12 @@ class PromotionPolicyConfig(dg.Config):
         description="pooled test: largest drop any single trigger field may show on production.",
     )
 
+    rule: str | None = Field(
+        default=None,
+        description="Where a required gain may be shown: either (the golden set or the "
+        "production slice), both, production or golden.",
+    )
+
     def policy(self, rules: LoopRules) -> tuple[PromotionPolicy, int]:
         """The rules' policy with this run's overrides, and the bootstrap resamples."""
         base = rules.promotion_settings()
@@ -81,6 +87,7 @@ class PromotionPolicyConfig(dg.Config):
             "critical",
             "trigger_test",
             "trigger_field_tolerance",
+            "rule",
         ):
             if getattr(self, key) is not None:
                 values[key] = getattr(self, key)

@@ -27,11 +27,38 @@ class MonitorSettings:
     # corrections the failing fields must hold: a dozen errors prove a drop but rarely teach a
     # candidate enough to show a significant gain (the demo retrained too early with 0)
     min_corrections: int = 60
+    # power of the production slice's test to show a candidate closing the gap between the
+    # live figure and the threshold (at [promotion] alpha); the sensor waits for the reviewed
+    # documents that give the slice this power. None: trigger on detection alone
+    decision_power: float | None = 0.8
+    # share of the reviewed documents that curation holds out as the production slice (the
+    # retraining set's holdout_fraction)
+    slice_share: float = 0.2
+    # the production slice holds at least this many documents before a retrain may start
+    min_slice_documents: int = 20
+    # after a rejection the sensor re-arms by itself (the next attempt of the cycle, on all the
+    # corrections so far) once this many times the documents the rejected attempt used have
+    # been committed since
+    rearm_ratio: float = 1.0
+    # rejected automatic attempts of a cycle before the loop stops, alerts and waits for an
+    # operator (a reset or a manual re-run starts the count again)
+    max_attempts: int = 3
 
     def problems(self) -> dict[str, str]:
-        return {
-            k: "must be >= 0" for k in ("min_commits", "min_corrections") if getattr(self, k) < 0
+        out = {
+            k: "must be >= 0"
+            for k in ("min_commits", "min_corrections", "min_slice_documents")
+            if getattr(self, k) < 0
         }
+        if self.decision_power is not None and not 0.5 <= self.decision_power < 1.0:
+            out["decision_power"] = "must be in [0.5, 1) (or none)"
+        if not 0.0 < self.slice_share < 1.0:
+            out["slice_share"] = "must be in (0, 1)"
+        if self.rearm_ratio <= 0:
+            out["rearm_ratio"] = "must be > 0"
+        if self.max_attempts < 1:
+            out["max_attempts"] = "must be >= 1"
+        return out
 
 
 @dataclass(frozen=True)
@@ -51,6 +78,10 @@ class ThresholdSettings:
 
 
 TRIGGER_TESTS = ("pooled", "each")
+# where a required improvement may be shown: either set, both, or only one of them
+EVIDENCE_RULES = ("either", "both", "production", "golden")
+# what makes a drop beyond its tolerance a regression: a significant paired test, or the point
+REGRESSION_TESTS = ("significant", "point")
 
 
 @dataclass(frozen=True)
@@ -65,6 +96,12 @@ class PromotionSettings:
     trigger_test: str = "pooled"  # pooled or each
     trigger_field_tolerance: float = 0.02  # pooled: largest drop of any one trigger field
     bootstrap: int = 1000  # bootstrap resamples for the intervals
+    # either: a significant gain on the golden set or on the production slice suffices, both:
+    # on each, production / golden: on that set only (no significant regression on both, always)
+    rule: str = "either"
+    # significant: a drop beyond its tolerance is a regression only when the one-sided paired
+    # test says the candidate is worse at alpha; point: any point drop beyond it
+    regression: str = "significant"
 
     def problems(self) -> dict[str, str]:
         out = {}
@@ -80,6 +117,10 @@ class PromotionSettings:
             out["trigger_test"] = f"must be one of {list(TRIGGER_TESTS)}"
         if self.bootstrap < 1:
             out["bootstrap"] = "must be >= 1"
+        if self.rule not in EVIDENCE_RULES:
+            out["rule"] = f"must be one of {list(EVIDENCE_RULES)}"
+        if self.regression not in REGRESSION_TESTS:
+            out["regression"] = f"must be one of {list(REGRESSION_TESTS)}"
         return out
 
     def policy_dict(self) -> dict[str, Any]:
