@@ -93,7 +93,7 @@ def test_the_ui_shows_the_rules_in_effect(home: Path) -> None:
     shown = {r.name: r.configured_values for r in snap.resources or []}
     assert shown["rules"]["thresholds"] == '{"floor": 0.8, "margin": 0.05}'
     assert (
-        json.loads(shown["rules"]["monitor"])
+        json.loads(str(shown["rules"]["monitor"]))
         == {"min_commits": 5, "min_corrections": 60} | EVIDENCE
     )
     assert shown["trainer"]["epochs"] == "7"
