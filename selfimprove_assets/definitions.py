@@ -29,6 +29,7 @@ from selfimprove_assets.defs.promotion.assets import champion_defs
 from selfimprove_assets.defs.resources import default_resources
 from selfimprove_assets.defs.training.assets import baseline_assets
 from selfimprove_assets.defs.training.candidates import candidate_assets
+from selfimprove_assets.lib.loop import monitor as monitor_rules
 from selfimprove_assets.lib.settings import Settings, load_settings
 from selfimprove_assets.lib.types import MODEL_TYPES
 
@@ -73,6 +74,9 @@ def build_definitions(
             joins_job=joins[t],
             min_commits=settings.monitor.min_commits,
             min_corrections=settings.monitor.min_corrections,
+            gauntlet=monitor_rules.gauntlet_rule(settings.monitor, settings.promotion.alpha),
+            rearm_ratio=settings.monitor.rearm_ratio,
+            max_attempts=settings.monitor.max_attempts,
         )
         for t in MODEL_TYPES
     ]

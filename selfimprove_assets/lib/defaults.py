@@ -24,6 +24,12 @@ TriggerTest = Literal["pooled", "each"]
 SelectOn = Literal["val_f1", "val_loss"]
 LoraLayers = Literal["all_linear", "query_value"]
 Precision = Literal["int8", "fp32"]
+# where a required improvement may be shown: either set, both, or only one of them
+EvidenceRule = Literal["either", "both", "production", "golden"]
+# what makes a drop beyond its tolerance a regression: a significant paired test, or the point
+RegressionTest = Literal["significant", "point"]
+EVIDENCE_RULES: tuple[str, ...] = get_args(EvidenceRule)
+REGRESSION_TESTS: tuple[str, ...] = get_args(RegressionTest)
 TRIGGER_TESTS: tuple[str, ...] = get_args(TriggerTest)
 SELECT_ON: tuple[str, ...] = get_args(SelectOn)
 LORA_LAYERS: tuple[str, ...] = get_args(LoraLayers)
@@ -56,6 +62,40 @@ class MonitorSettings(Section):
         description="Corrections the fields below their threshold must hold before a "
         "retrain: a dozen errors prove a drop but rarely teach a candidate enough to show a "
         "significant gain (the demo retrained too early with 0).",
+    )
+    decision_power: float | None = Field(
+        default=0.8,
+        ge=0.5,
+        lt=1.0,
+        description="Power of the production slice's test to show a candidate closing the gap "
+        "between the live figure and the threshold (at [promotion] alpha); the sensor waits for "
+        "the reviewed documents that give the slice this power. None: trigger on detection alone.",
+    )
+    slice_share: float = Field(
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="Share of the reviewed documents that curation holds out as the production "
+        "slice (the retraining set's holdout fraction), for the power calculation.",
+    )
+    min_slice_documents: int = Field(
+        default=20,
+        ge=0,
+        description="The production slice holds at least this many documents before a retrain "
+        "may start.",
+    )
+    rearm_ratio: float = Field(
+        default=1.0,
+        gt=0,
+        description="After a rejection the sensor re-arms by itself (the next attempt of the "
+        "cycle, on all the corrections so far) once this many times the documents the rejected "
+        "attempt used have been committed since.",
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Rejected automatic attempts of a cycle before the loop stops, alerts and "
+        "waits for an operator (a reset or a manual re-run starts the count again).",
     )
 
 
@@ -110,6 +150,18 @@ class PromotionSettings(Section):
         description="pooled: largest drop of any one trigger field on production.",
     )
     bootstrap: int = Field(default=1000, ge=1, description="Bootstrap resamples for the intervals.")
+
+    rule: EvidenceRule = Field(
+        default="either",
+        description="Where a required improvement may be shown: either (a significant gain on "
+        "the golden set or on the production slice), both, production or golden; no significant "
+        "regression on both sets, always.",
+    )
+    regression: RegressionTest = Field(
+        default="significant",
+        description="What makes a drop beyond its tolerance a regression: significant (the "
+        "one-sided paired test says the candidate is worse at alpha) or point (any point drop).",
+    )
 
     @field_validator("critical")
     @classmethod

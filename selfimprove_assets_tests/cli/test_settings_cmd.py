@@ -11,6 +11,15 @@ from typer.testing import CliRunner
 
 from selfimprove_assets.cli import app
 
+# the [monitor] evidence and re-arm rules at their defaults
+EVIDENCE = {
+    "decision_power": 0.8,
+    "slice_share": 0.2,
+    "min_slice_documents": 20,
+    "rearm_ratio": 1.0,
+    "max_attempts": 3,
+}
+
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -32,7 +41,7 @@ def test_settings_shows_the_values_in_effect(home: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     assert shown["config_file"] == str((home / "selfimprove.toml").resolve())
-    assert shown["monitor"] == {"min_commits": 30, "min_corrections": 20}
+    assert shown["monitor"] == {"min_commits": 30, "min_corrections": 20} | EVIDENCE
     assert shown["training"]["epochs"] == 9  # the variable over the file
     assert "pw-31415" not in result.stdout
     table = CliRunner().invoke(app, ["settings"], catch_exceptions=False)

@@ -20,8 +20,10 @@ def _champion(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     outcome = context.run.tags["outcome"]
     if outcome == "promoted":
         return dg.MaterializeResult(metadata={"outcome": "promoted", "version": "3"})
+    rearms = {"waits_for_operator": False, "next_step": "the sensor re-arms v2.1 by itself"}
     return dg.MaterializeResult(
-        metadata={
+        metadata=(rearms if outcome == "rearms" else {})
+        | {
             "outcome": "rejected",
             "version": "1",
             "rejected_candidate": "2",
@@ -75,6 +77,17 @@ def test_a_rejection_alerts_and_a_promotion_does_not() -> None:
     assert not again.asset_events
     run = instance.get_run_by_id(rejected.run_id)
     assert run is not None and run.tags[ALERT_TAG] == "v2 rejected"
+
+
+def test_a_rejection_the_loop_rearms_from_does_not_alert() -> None:
+    """Only a loop that waits for an operator (its automatic attempts spent) alerts."""
+    instance = dg.DagsterInstance.ephemeral()
+    with webhook_server() as server:
+        dg.materialize([_champion], instance=instance, tags={"outcome": "rearms"})
+        data = _tick(instance, server.url, None)
+    assert not data.asset_events and not server.bodies
+    assert "re-arms the next attempt by itself" in (data.skip_message or "")
+    assert "v2.1" in (data.skip_message or "")
 
 
 def test_without_a_webhook_the_alert_stays_in_dagster() -> None:

@@ -57,6 +57,11 @@ def test_rejection_then_manual_rerun_is_promoted(loop: LoopEnv) -> None:
     assert after is not None and after.version == "1" and after.retrain_state == "FAILED"
     assert champion_version(_client(loop), "classifier") == "1"
     assert len(store.curation.committed_feedback("classifier", "1")) == available  # rows released
+    # the decision's rules as data, and the loop re-arms by itself (no alert, no operator)
+    assert {r["check"] for r in report["decision"]["rules"]} >= {"regression", "improvement"}
+    (champion,) = rejected.asset_materializations_for_node("classifier_champion")
+    assert champion.metadata["waits_for_operator"].value is False
+    assert "re-arms v2.1 by itself" in str(champion.metadata["next_step"].value)
     # the operator changes the curation and the policy, and re-runs from the UI
     cfg = {
         "ops": {

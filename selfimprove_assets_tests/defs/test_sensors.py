@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,19 +11,26 @@ import dagster as dg
 import pytest
 
 from selfimprove_assets.definitions import build_definitions
-from selfimprove_assets.defs.feedback.sensors import mark_run_failed
+from selfimprove_assets.defs.feedback.sensors import EVIDENCE_TAG, REARM_TAG, mark_run_failed
 from selfimprove_assets.defs.resources import FeedbackStoreResource
+from selfimprove_assets.lib.loop import cycle
+from selfimprove_assets.lib.monitor.power import observations_to_detect
 from selfimprove_assets.lib.settings import load_settings
-from selfimprove_assets.lib.store.repository import FeedbackStore
+from selfimprove_assets.lib.store.repository import CycleInfo, FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
 from selfimprove_assets_tests.lib.store.factories import commit_reviews, stored_document
 
 MIN_COMMITS = 30
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, Any]:
+# A production slice of half the reviewed documents and no minimum size: 40 commits with 20
+# corrected (0.5 against 0.9) are enough for the gauntlet to decide (16 slice documents).
+HALF_SLICE = {"slice_share": 0.5, "min_slice_documents": 0}
+
+
+def _env(tmp_path: Path, monitor: dict[str, Any]) -> dict[str, Any]:
     settings = load_settings({"SELFIMPROVE_HOME": str(tmp_path)})
+    settings = settings.with_overrides({"monitor": monitor})
     store = FeedbackStore(settings.database_url)
     store.models.register_version(
         model_type="classifier", version="1", registry_name="doc-classifier"
@@ -38,6 +46,11 @@ def env(tmp_path: Path) -> dict[str, Any]:
         "instance": dg.DagsterInstance.ephemeral(),
         "resources": {"store": FeedbackStoreResource(database_url=settings.database_url)},
     }
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, Any]:
+    return _env(tmp_path, HALF_SLICE)
 
 
 def _invoice_prediction(store: FeedbackStore, content_hash: str) -> str:
@@ -140,25 +153,93 @@ def test_suspicious_feedback_is_listed_for_a_human(env: dict[str, Any]) -> None:
     assert checks["no_row_archived_and_live"].passed
 
 
-def test_rejected_candidate_waits_for_an_operator(env: dict[str, Any]) -> None:
+def test_a_trigger_waits_until_the_gauntlet_can_decide(tmp_path: Path) -> None:
+    env = _env(tmp_path, {})  # the default evidence rule: a slice of 20% and >= 20 documents
+    store: FeedbackStore = env["store"]
+    commit_reviews(store, 40, wrong=20)  # certainly below 0.9, but a slice of 8 documents
+    first = _tick(env, None)
+    assert not first.run_requests
+    assert "waiting for evidence: 60 more reviewed documents so that the gauntlet can decide" in (
+        first.skip_message or ""
+    )
+    assert "production slice of 20 documents (20% of 100 reviewed)" in (first.skip_message or "")
+    commit_reviews(store, 59, wrong=30, start=100)
+    second = _tick(env, first.cursor)
+    assert not second.run_requests and "1 more reviewed documents" in (second.skip_message or "")
+    commit_reviews(store, 1, wrong=1, start=200)
+    (request,) = _tick(env, second.cursor).run_requests
+    evidence = json.loads(request.tags[EVIDENCE_TAG])
+    assert evidence["enough"] and evidence["reviewed_documents"] == 100
+    assert (evidence["slice_documents"], evidence["needed_documents"]) == (20, 100)
+    assert evidence["observations"] == observations_to_detect(0.49, 0.9, 0.05, 0.8)
+
+
+def _attempt(store: FeedbackStore, tags: dict[str, str], version: str) -> CycleInfo:
+    """What the requested run's curation and training do: the next attempt of the cycle on
+    every free committed row, with the run's tags, and its candidate ``version``."""
+    cycle.begin(store, "classifier")
+    rows = store.curation.committed_feedback("classifier", "1")
+    opened = cycle.start(
+        store,
+        "classifier",
+        "1",
+        trigger_tags={k: v for k, v in tags.items() if k.startswith("selfimprove/")},
+        run_id=None,
+        feedback_ids=[r["feedback_id"] for r in rows],
+    )
+    cycle.record_candidate(store, opened.cycle_id, opened.attempt, version)
+    return opened
+
+
+def _reject(store: FeedbackStore, opened: CycleInfo) -> None:
+    """The champion's alternate path for the attempt (the gauntlet said no)."""
+    decision = {"promote": False, "reasons": [], "failed": ["FAIL: no significant gain"]}
+    cycle.release(
+        store, "classifier", opened.cycle_id, opened.attempt, decision=decision, reason="rejected"
+    )
+
+
+def test_a_rejection_rearms_by_itself_and_the_cap_waits_for_an_operator(
+    env: dict[str, Any],
+) -> None:
     store: FeedbackStore = env["store"]
     commit_reviews(store, 40, wrong=20)
-    assert _tick(env, None).run_requests
-    cycle = store.cycles.open_cycle("classifier", "1", {})
-    store.cycles.update_cycle(
-        cycle.cycle_id,
-        cycle.attempt,
-        state=RetrainState.FAILED,
-        candidate_version="2",
-        decision={"promote": False, "failed": ["FAIL: no improvement"]},
-    )
-    store.cycles.set_retrain_state(
-        "classifier", RetrainState.FAILED, reason="candidate v2 rejected"
-    )
-    commit_reviews(store, 40, wrong=30, start=300)
-    data = _tick(env, "1")
+    data = _tick(env, None)
+    (request,) = data.run_requests
+    _reject(store, _attempt(store, dict(request.tags), "2"))  # v2 used the 40 rows
+    commit_reviews(store, 20, wrong=10, start=100)
+    data = _tick(env, data.cursor)
     assert not data.run_requests
+    assert "20 more reviewed documents before v2.1 re-arms" in (data.skip_message or "")
+    commit_reviews(store, 20, wrong=10, start=200)
+    data = _tick(env, data.cursor)
+    (request,) = data.run_requests  # as many again as v2 used: v2.1 by itself
+    assert request.tags[REARM_TAG] == "v2.1"
+    assert store.models.get_default("classifier").retrain_state == "TRIGGERED"  # type: ignore[union-attr]
+    v21 = _attempt(store, dict(request.tags), "3")
+    assert cycle.attempt_name(v21.cycle_id, v21.attempt) == "v2.1"
+    assert store.curation.committed_feedback("classifier", "1") == []  # all 80 corrections
+    # v2.1 crashes: no rejection, no attempt counted; the next commit retries at once
+    mark_run_failed(env["resources"]["store"], {"selfimprove/model_type": "classifier"}, "boom")
+    commit_reviews(store, 1, wrong=1, start=300)
+    data = _tick(env, data.cursor)
+    (request,) = data.run_requests
+    assert REARM_TAG not in request.tags
+    _reject(store, _attempt(store, dict(request.tags), "4"))  # v2.2: automatic rejection 2 of 3
+    commit_reviews(store, 81, wrong=40, start=400)
+    data = _tick(env, data.cursor)
+    (request,) = data.run_requests
+    assert request.tags[REARM_TAG] == "v2.3"
+    _reject(store, _attempt(store, dict(request.tags), "5"))  # rejection 3 of 3: the cap
+    commit_reviews(store, 200, wrong=100, start=600)
+    data = _tick(env, data.cursor)
+    assert not data.run_requests
+    assert "3 automatic attempts rejected" in (data.skip_message or "")
     assert "waiting for an operator" in (data.skip_message or "")
+    # the operator resets: the sensor triggers again on the next commit
+    cycle.reset(store, "classifier", actor="alice")
+    commit_reviews(store, 1, wrong=1, start=900)
+    assert len(_tick(env, data.cursor).run_requests) == 1
 
 
 def _claim_rows(store: FeedbackStore) -> str:

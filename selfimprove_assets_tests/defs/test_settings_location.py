@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,22 @@ from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
 from selfimprove_assets_tests.lib.store.factories import commit_reviews
 
+# the [monitor] evidence and re-arm rules at their defaults
+EVIDENCE = {
+    "decision_power": 0.8,
+    "slice_share": 0.2,
+    "min_slice_documents": 20,
+    "rearm_ratio": 1.0,
+    "max_attempts": 3,
+}
+
 
 def test_the_code_locations_sensors_use_the_settings_rules(home: Path) -> None:
     (home / "selfimprove.toml").write_text(
-        "[monitor]\nmin_commits = 12\nmin_corrections = 40\n", encoding="utf-8"
+        "[monitor]\nmin_commits = 12\nmin_corrections = 40\n"
+        # a slice of half the documents and no minimum: the gauntlet can decide at 14 (below)
+        "slice_share = 0.5\nmin_slice_documents = 0\n",
+        encoding="utf-8",
     )
     env = {"SELFIMPROVE_HOME": str(home), "SELFIMPROVE_MONITOR_MIN_CORRECTIONS": "15"}
     settings = load_settings(env)
@@ -79,13 +92,16 @@ def test_the_ui_shows_the_rules_in_effect(home: Path) -> None:
     snap = RepositorySnap.from_def(defs.get_repository_def())
     shown = {r.name: r.configured_values for r in snap.resources or []}
     assert shown["rules"]["thresholds"] == '{"floor": 0.8, "margin": 0.05}'
-    assert shown["rules"]["monitor"] == '{"min_commits": 5, "min_corrections": 60}'
+    assert (
+        json.loads(str(shown["rules"]["monitor"]))
+        == {"min_commits": 5, "min_corrections": 60} | EVIDENCE
+    )
     assert shown["trainer"]["epochs"] == "7"
     assert shown["trainer"]["warm_start_epochs"] == "5"
     metadata = (snap.metadata or {})["settings"]
     assert isinstance(metadata, dg.JsonMetadataValue)
     assert isinstance(metadata.data, dict)
-    assert metadata.data["monitor"] == {"min_commits": 5, "min_corrections": 60}
+    assert metadata.data["monitor"] == {"min_commits": 5, "min_corrections": 60} | EVIDENCE
     assert metadata.data["training"]["epochs"] == 7
 
 

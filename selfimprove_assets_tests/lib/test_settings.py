@@ -15,6 +15,15 @@ from selfimprove_assets.lib.defaults import (
 )
 from selfimprove_assets.lib.settings import Settings, SettingsError, load_settings, redact_url
 
+# the [monitor] evidence and re-arm rules at their defaults
+EVIDENCE = {
+    "decision_power": 0.8,
+    "slice_share": 0.2,
+    "min_slice_documents": 20,
+    "rearm_ratio": 1.0,
+    "max_attempts": 3,
+}
+
 
 def _load(home: Path, **extra: str) -> Settings:
     """The settings of ``home`` with these ``SELFIMPROVE_*`` variables (and no others)."""
@@ -207,7 +216,7 @@ def test_public_view_hides_secrets(home: Path) -> None:
     for secret in ("s3cret-pw", "mlflow-pw", "tok-abc", "tok-def"):
         assert secret not in public
     assert settings.public()["database_url"] == "postgresql://selfimprove:***@db:5432/selfimprove"
-    assert settings.public()["monitor"] == {"min_commits": 30, "min_corrections": 60}
+    assert settings.public()["monitor"] == {"min_commits": 30, "min_corrections": 60} | EVIDENCE
     assert redact_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
 
 

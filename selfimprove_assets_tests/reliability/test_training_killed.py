@@ -31,6 +31,7 @@ from selfimprove_assets.lib.settings import Settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import RetrainState
 from selfimprove_assets_tests.api.conftest import REVIEWER, TOKENS, TinyModels, register
+from selfimprove_assets_tests.loop_env import DETECTION_ALONE
 from selfimprove_assets_tests.reliability.invariants import review_body
 
 pytestmark = pytest.mark.slow
@@ -93,7 +94,10 @@ def _loop(tiny_models: TinyModels, root: Path, trainer: TrainingJobResource) -> 
     register(store, tiny_models, "classifier", "1")
     register(store, tiny_models, "extractor", "1")
     defs = build_definitions(
-        settings, min_commits=5, min_corrections=0, resources={"trainer": trainer}
+        settings.with_overrides({"monitor": DETECTION_ALONE}),
+        min_commits=5,
+        min_corrections=0,
+        resources={"trainer": trainer},
     )
     instance = dg.DagsterInstance.ephemeral()
     documents = defs.resolve_implicit_global_asset_job_def().execute_in_process(

@@ -36,7 +36,7 @@ from selfimprove_assets.lib.documents.synth import generate_corpus
 from selfimprove_assets.lib.models.tiny import tiny_backbone_for
 from selfimprove_assets.lib.settings import load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
-from selfimprove_assets_tests.loop_env import BASELINES, LoopEnv
+from selfimprove_assets_tests.loop_env import BASELINES, DETECTION_ALONE, LoopEnv
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Promotes whatever the candidate scores: the point here is what the UI shows, not the policy.
@@ -118,7 +118,10 @@ def _run_loop(
     env = LoopEnv(
         settings=settings,
         defs=build_definitions(
-            settings, min_commits=10, min_corrections=0, resources={"trainer": trainer}
+            settings.with_overrides({"monitor": DETECTION_ALONE}),
+            min_commits=10,
+            min_corrections=0,
+            resources={"trainer": trainer},
         ),
         instance=instance,
         store=FeedbackStore(settings.database_url),

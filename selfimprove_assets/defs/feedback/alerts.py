@@ -1,9 +1,11 @@
 """Alerts: a rejected candidate leaves the loop waiting for an operator, so someone must know.
 
 One asset sensor per model type watches ``<type>_champion``. When a materialization says
-``outcome: rejected`` it writes a clear event (a warning in the sensor's log, an observation of
-``<type>_champion`` with the reasons, and the run's ``selfimprove/alert`` tag, so the asset page
-and the runs list show it) and, when a webhook URL is configured
+``outcome: rejected`` and the loop waits for an operator (``waits_for_operator``: the cycle's
+automatic attempts are spent, ``[monitor] max_attempts``; a rejection the loop re-arms from by
+itself is only a skip reason) it writes a clear event (a warning in the sensor's log, an
+observation of ``<type>_champion`` with the reasons, and the run's ``selfimprove/alert`` tag,
+so the asset page and the runs list show it) and, when a webhook URL is configured
 (``SELFIMPROVE_ALERT_WEBHOOK_URL``, passed as ``dg.EnvVar`` so the UI never shows it), POSTs the
 alert as JSON (``lib.loop.alert``).
 """
@@ -61,6 +63,11 @@ def build_rejection_alert_sensor(model_type: str) -> dg.SensorDefinition:
         metadata = dict(materialization.metadata) if materialization is not None else {}
         if _text(metadata, "outcome") != "rejected":
             return dg.SkipReason(f"{model_type}_champion: {_text(metadata, 'outcome', '?')}")
+        if _text(metadata, "waits_for_operator", "True") == "False":
+            return dg.SkipReason(
+                f"{model_type} candidate {_text(metadata, 'name')} rejected; the loop re-arms "
+                f"the next attempt by itself: {_text(metadata, 'next_step')}"
+            )
         recorded = metadata.get("reasons")
         reasons = recorded.value if recorded is not None else []
         attempt = _text(metadata, "attempt")

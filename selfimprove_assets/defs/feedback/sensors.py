@@ -21,15 +21,20 @@ import dagster as dg
 
 from selfimprove_assets.defs.feedback.assets import accuracy_metadata
 from selfimprove_assets.defs.resources import FeedbackStoreResource
+from selfimprove_assets.lib.defaults import MonitorSettings
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.loop import cycle, monitor
 from selfimprove_assets.lib.models.needs import TRAINING_DATA_KEY, DataSummary, model_needed
+from selfimprove_assets.lib.monitor.power import GauntletPower
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import MODEL_TYPES
 
 MODEL_TYPE_TAG = "selfimprove/model_type"
-TRIGGER_TAG = "selfimprove/trigger"
+TRIGGER_TAG = monitor.SENSOR_TAG
+EVIDENCE_TAG = "selfimprove/evidence"
+REARM_TAG = "selfimprove/rearm"
 JOINS_TAG = "selfimprove/joins"
+_MONITOR = MonitorSettings()  # the defaults (lib.defaults)
 # What dg.define_asset_job returns; Dagster exports no public name for that class.
 AssetJob = Any
 
@@ -53,8 +58,15 @@ def build_accuracy_sensor(
     joins_job: AssetJob | None = None,
     min_commits: int,  # the evidence rules: [monitor] in the settings (build_definitions)
     min_corrections: int,
+    gauntlet: GauntletPower | None = None,
+    rearm_ratio: float = _MONITOR.rearm_ratio,
+    max_attempts: int = _MONITOR.max_attempts,
     interval_seconds: int = 30,
 ) -> dg.SensorDefinition:
+    """``gauntlet``: wait until the production slice can decide (``lib.monitor.power``);
+    ``rearm_ratio`` / ``max_attempts``: the next attempt after a rejection (``lib.loop.monitor``).
+    """
+
     @dg.sensor(
         name=f"{model_type}_accuracy_sensor",
         jobs=[job] if joins_job is None else [job, joins_job],
@@ -65,8 +77,16 @@ def build_accuracy_sensor(
         + (
             f" and {min_corrections} corrections on the failing fields)."
             if min_corrections
-            else ")."
-        ),
+            else ")"
+        )
+        + (
+            f"; waits until the production slice can detect the gap with power "
+            f"{gauntlet.power:g} at alpha {gauntlet.alpha:g}"
+            if gauntlet is not None
+            else ""
+        )
+        + f". After a rejection it re-arms the next attempt by itself, up to {max_attempts} "
+        "automatic attempts, then waits for an operator.",
     )
     def _sensor(
         context: dg.SensorEvaluationContext, store: FeedbackStoreResource
@@ -77,7 +97,13 @@ def build_accuracy_sensor(
         if latest <= cursor:
             return dg.SkipReason(f"no new commits since commit {cursor}")
         seen = monitor.observe(
-            feedback, model_type, min_commits=min_commits, min_corrections=min_corrections
+            feedback,
+            model_type,
+            min_commits=min_commits,
+            min_corrections=min_corrections,
+            gauntlet=gauntlet,
+            rearm_ratio=rearm_ratio,
+            max_attempts=max_attempts,
         )
         context.update_cursor(str(latest))
         if seen is None:  # no default yet
@@ -96,16 +122,22 @@ def build_accuracy_sensor(
                 skip_reason=dg.SkipReason(seen.skip_reason), asset_events=[observed]
             )
         context.log.info("triggering %s retraining: %s", model_type, seen.decision.reason)
+        tags = {
+            MODEL_TYPE_TAG: model_type,
+            TRIGGER_TAG: json.dumps(seen.trigger_fields())[:4000],
+            "selfimprove/parent_version": default.version,
+        }
+        if seen.decision.evidence is not None:
+            tags[EVIDENCE_TAG] = json.dumps(seen.decision.evidence.to_dict())[:4000]
+        if seen.rearm is not None:
+            context.log.info("%s: %s", model_type, seen.rearm.reason)
+            tags[REARM_TAG] = seen.rearm.next_name
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(
                     job_name=job.name,
                     run_key=f"{model_type}-v{default.version}-commit{latest}",
-                    tags={
-                        MODEL_TYPE_TAG: model_type,
-                        TRIGGER_TAG: json.dumps(seen.trigger_fields())[:4000],
-                        "selfimprove/parent_version": default.version,
-                    },
+                    tags=tags,
                 )
             ],
             asset_events=[observed],

@@ -9,6 +9,7 @@ from selfimprove_assets.defs.rules import LoopRules
 from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.defs.thresholds import ThresholdConfig
 from selfimprove_assets.lib.deployment import registry_agrees
+from selfimprove_assets.lib.loop.monitor import Rearm, rearm_status
 from selfimprove_assets.lib.loop.promote import PROMOTED, Outcome, conclude
 from selfimprove_assets.lib.types import MODEL_TYPES
 
@@ -43,7 +44,14 @@ def build_champion_asset(model_type: str) -> dg.Definitions:
             details = _promoted(done, evaluation)
         else:
             context.log.warning(done.summary)
-            details = _rejected(done, evaluation, model_type)
+            monitor = rules.monitor_settings()
+            rearm = rearm_status(
+                store.get(),
+                model_type,
+                rearm_ratio=monitor.rearm_ratio,
+                max_attempts=monitor.max_attempts,
+            )
+            details = _rejected(done, evaluation, model_type, rearm)
         return dg.MaterializeResult(
             metadata={"outcome": done.outcome, "name": done.name, **details}
         )
@@ -75,8 +83,26 @@ def _promoted(done: Outcome, evaluation: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _rejected(done: Outcome, evaluation: dict[str, Any], model_type: str) -> dict[str, Any]:
+def _rejected(
+    done: Outcome, evaluation: dict[str, Any], model_type: str, rearm: Rearm | None
+) -> dict[str, Any]:
+    """The rejection's metadata; ``waits_for_operator`` tells the alert sensor whether the
+    loop stopped (the automatic attempts are spent) or re-arms by itself."""
+    operator = (
+        "Adjust the retraining-set config in the launchpad and re-materialize "
+        f"{model_type}_retraining_set, _candidate, _evaluation and _champion: the next "
+        "attempt of the same cycle."
+    )
+    waits = rearm is None or rearm.waits_for_operator
+    next_step = operator
+    if rearm is not None and not waits:
+        next_step = (
+            f"None needed: the sensor re-arms {rearm.next_name} by itself after {rearm.needed} "
+            f"reviewed documents since the rejection ({rearm.reason}). Or: {operator}"
+        )
     return {
+        "waits_for_operator": waits,
+        "rearm": dg.MetadataValue.json(rearm.to_dict() if rearm is not None else {}),
         "version": done.default_version,
         "rejected_candidate": done.candidate_version,
         "released_feedback_rows": done.rows,
@@ -84,9 +110,7 @@ def _rejected(done: Outcome, evaluation: dict[str, Any], model_type: str) -> dic
         "reasons": dg.MetadataValue.json(done.reasons),
         "cycle": evaluation["cycle_id"],
         "attempt": evaluation["attempt"],
-        "next_step": "Adjust the retraining-set config in the launchpad and re-materialize "
-        f"{model_type}_retraining_set, _candidate, _evaluation and _champion: the next "
-        "attempt of the same cycle.",
+        "next_step": next_step,
     }
 
 

@@ -15,6 +15,9 @@ would have to overcome, which matters on a small golden set.
 * Extractor significance: paired bootstrap test of ``F1(candidate) <= F1(default)``, with the
   null-centred p-value of Berg-Kirkpatrick et al. (2012): the share of replicates whose
   difference is at least twice the observed one.
+* Regressions: each figure also carries ``p_worse``, the same test one-sided the other way
+  (McNemar on the swapped discordant counts; the share of replicates at most twice the observed
+  difference), so a drop is judged by its evidence and not by its point estimate.
 * Groups: a named set of labels (extractor: micro-F1 over their pooled tp / fp / fn) or of
   gold types (classifier: accuracy on those documents; ``doc_type`` means every document),
   tested as one figure on the same resamples. The promotion policy tests the fields that
@@ -91,7 +94,8 @@ def _num(x: float) -> float | None:
 
 @dataclass
 class FieldComparison:
-    """One figure for both models; ``p_value`` is one-sided for "candidate is better"."""
+    """One figure for both models; ``p_value`` is one-sided for "candidate is better",
+    ``p_worse`` the same paired test one-sided for "candidate is worse" (a regression)."""
 
     name: str
     metric: str
@@ -105,6 +109,7 @@ class FieldComparison:
     p_value: float | None
     test: str
     extra: dict[str, Any] = field(default_factory=dict)
+    p_worse: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON values (the intervals as lists)."""
@@ -206,6 +211,7 @@ def _classification_field(
         interval(bd, confidence), interval(bc, confidence), interval(bc - bd, confidence),
         test["p_mid"], "McNemar mid-p (one-sided)",
         {"only_default_correct": b, "only_candidate_correct": c, **test},
+        p_worse=mcnemar(c, b)["p_mid"],
     )  # fmt: skip
 
 
@@ -276,9 +282,10 @@ def _extraction_field(
     bc = micro_f1(boots["tp_c"], boots["fp_c"], boots["fn_c"])
     delta = f_c - f_d if not (math.isnan(f_d) or math.isnan(f_c)) else float("nan")
     diffs = (bc - bd)[np.isfinite(bc - bd)]
-    p = None
+    p = p_worse = None
     if not math.isnan(delta) and diffs.size:
         p = float((1 + np.sum(diffs >= 2 * delta - 1e-12)) / (diffs.size + 1))
+        p_worse = float((1 + np.sum(diffs <= 2 * delta + 1e-12)) / (diffs.size + 1))
     extra = {
         f"{k}_{m}": _num(float(safe_ratio(sums[f"tp_{m}"], sums[f"tp_{m}"] + sums[f"{e}_{m}"])))
         for m in ("d", "c")
@@ -288,7 +295,7 @@ def _extraction_field(
     return FieldComparison(
         name, "f1", int(sums["tp_d"] + sums["fn_d"]), _num(f_d), _num(f_c), _num(delta),
         interval(bd, confidence), interval(bc, confidence), interval(bc - bd, confidence), p,
-        "paired bootstrap (one-sided)", extra,
+        "paired bootstrap (one-sided)", extra, p_worse,
     )  # fmt: skip
 
 

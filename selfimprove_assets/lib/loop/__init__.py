@@ -14,10 +14,15 @@ The retrain state of a model type (on its default version's row)::
                                           +------fail---------+--fail (crash, cancel)--> FAILED
     TRIGGERED/INPROGRESS/FAILED --reset (operator)--> IDLE
 
+``claim`` from a rejection's FAILED is the re-arm: the monitor makes it once enough documents
+arrived since the rejection, until ``max_attempts`` automatic attempts were rejected; a crash's
+FAILED is claimable at once (see ``monitor``).
+
 Named attempts: the registry version stays MLflow's integer; a candidate also gets a name a
 person can use, ``v<N>`` for the first attempt of the cycle that aims at the N-th generation
-(the first cycle after the baseline ``v1`` aims at ``v2``) and ``v<N>.<k>`` for its k-th retry:
-``v2.1`` is the second attempt at ``v2``. The name is the version's ``name`` tag in the
+(the first cycle after the baseline ``v1`` aims at ``v2``) and ``v<N>.<k>`` for its k-th
+retry (re-armed by the monitor or started by an operator): ``v2.1`` is the second attempt at
+``v2``. The name is the version's ``name`` tag in the
 registry (with ``cycle``, ``attempt``, ``parent`` and, once decided, ``decision``), its
 description, and the model table keeps it with the version's figures (``version_name``).
 """

@@ -24,6 +24,10 @@ CLAIMABLE = (RetrainState.IDLE, RetrainState.COMPLETED, RetrainState.FAILED)
 RUNNING = (RetrainState.TRIGGERED, RetrainState.INPROGRESS)
 RESETTABLE = (RetrainState.TRIGGERED, RetrainState.INPROGRESS, RetrainState.FAILED)
 VERSION_NAME_KEY = "version_name"
+# kept in a rejected attempt's decision (``release``) and by ``reset`` on the current attempt
+ROWS_USED_KEY = "rows_used"
+AFTER_COMMIT_KEY = "after_commit"
+OPERATOR_RESET_KEY = "operator_reset"
 _CYCLE_NUMBER = re.compile(r"-c(\d+)$")
 
 
@@ -107,8 +111,15 @@ def release(
     reason: str,
 ) -> int:
     """A rejected candidate (the alternate path): rows available again, cycle and state FAILED
-    with the decision, so the monitor waits for an operator (see ``monitor``)."""
+    with the decision. The decision keeps how many rows the attempt used (``rows_used``) and
+    the last commit at the rejection (``after_commit``): the monitor re-arms the next attempt
+    once enough documents were committed since, or waits for an operator (see ``monitor``)."""
     released = store.cycles.release_cycle(cycle_id)
+    decision = {
+        **decision,
+        ROWS_USED_KEY: released,
+        AFTER_COMMIT_KEY: store.counters.max_commit_id(),
+    }
     store.cycles.update_cycle(cycle_id, attempt, state=RetrainState.FAILED, decision=decision)
     store.cycles.set_retrain_state(model_type, RetrainState.FAILED, reason=reason[:1000])
     return released
@@ -158,8 +169,9 @@ def reset(store: FeedbackStore, model_type: str, actor: str, reason: str = "") -
     TRIGGERED or INPROGRESS and the cycle's rows claimed. TRIGGERED/INPROGRESS/FAILED become
     IDLE, the current cycle's rows are released and that cycle FAILED, and who did it and why
     is kept (the model's ``state_reason`` and an audit log line). IDLE and COMPLETED are left
-    as they are; running it again changes nothing. Raises ``UnknownModelType`` or
-    ``NoDefaultModel``.
+    as they are; running it again changes nothing. The current attempt's decision records the
+    reset (``operator_reset``), so the count of automatic attempts starts again after it.
+    Raises ``UnknownModelType`` or ``NoDefaultModel``.
     """
     if model_type not in MODEL_TYPES:
         raise UnknownModelType(
@@ -184,6 +196,9 @@ def reset(store: FeedbackStore, model_type: str, actor: str, reason: str = "") -
         if cycle.state != RetrainState.FAILED.value:
             store.cycles.update_cycle(cycle.cycle_id, cycle.attempt, state=RetrainState.FAILED)
             changed = True
+        if changed and not (cycle.decision or {}).get(OPERATOR_RESET_KEY):
+            marked = {**(cycle.decision or {}), OPERATOR_RESET_KEY: audit[:500]}
+            store.cycles.update_cycle(cycle.cycle_id, cycle.attempt, decision=marked)
     changed = changed or released > 0
     after = store.models.get_default(model_type)
     state = after.retrain_state if after is not None else previous

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from selfimprove_assets.lib.kinds import kind_of
+from selfimprove_assets.lib.monitor.power import Evidence, GauntletPower, gauntlet_evidence
 from selfimprove_assets.lib.monitor.stats import (
     DEFAULT_CONFIDENCE,
     REPEATED_CHECK_CONFIDENCE,
@@ -147,6 +148,7 @@ class TriggerDecision:
     below: list[BelowThreshold] = field(default_factory=list)
     fields: dict[str, dict[str, MetricEstimate]] = field(default_factory=dict)
     watch: list[str] = field(default_factory=list)
+    evidence: Evidence | None = None  # what the gauntlet needs (with a ``GauntletPower`` rule)
 
     @property
     def below_fields(self) -> list[str]:
@@ -159,6 +161,7 @@ class TriggerDecision:
             "below": [asdict(b) for b in self.below],
             "fields": {f: {k: m.to_dict() for k, m in ms.items()} for f, ms in self.fields.items()},
             "watch": list(self.watch),
+            "evidence": self.evidence.to_dict() if self.evidence is not None else None,
         }
 
 
@@ -179,6 +182,7 @@ def evaluate_trigger(
     confidence: float = REPEATED_CHECK_CONFIDENCE,
     min_field_samples: int | None = None,
     min_corrections: int = 0,
+    gauntlet: GauntletPower | None = None,
 ) -> TriggerDecision:
     """Retrain when some field's accuracy is statistically below its threshold.
 
@@ -194,6 +198,12 @@ def evaluate_trigger(
     dozen errors, but a retraining set with a dozen corrections rarely yields a candidate that
     learns the new pattern *and* shows it significantly on the held-out slice; waiting for more
     evidence trades detection latency for a candidate that can pass the gauntlet.
+
+    ``gauntlet``: the fields that are below must also have enough reviewed documents behind
+    them for the production slice to decide (``lib.monitor.power``: the sample a one-sided
+    test at the policy's alpha needs to detect the gap between their pooled live figure and
+    their threshold with the rule's power). Until then the reason says how many more reviewed
+    documents it waits for; ``evidence`` holds the figures. None: detection alone triggers.
     """
     kind = kind_of(model_type)
     state = RetrainState(state)
@@ -239,11 +249,28 @@ def evaluate_trigger(
             decision.watch.append(name)
 
     errors = sum(b.errors for b in decision.below)
+    if decision.below and gauntlet is not None and commits_since_deploy > 0:
+        n_below = sum(b.n for b in decision.below)
+        decision.evidence = gauntlet_evidence(
+            gauntlet,
+            n_below - errors,
+            n_below,
+            sum(b.threshold * b.n for b in decision.below) / n_below,
+            commits_since_deploy,
+        )
+    unit = "entities" if entity_level else "documents"
     if decision.below and errors < min_corrections:
         decision.reason = (
             f"waiting for corrections: {', '.join(decision.below_fields)} statistically below "
             f"threshold, but with {errors} corrected observations; a retrain needs "
             f"{min_corrections}"
+        )
+    elif decision.evidence is not None and not decision.evidence.enough:
+        decision.reason = (
+            f"waiting for evidence: {decision.evidence.missing} more reviewed documents so "
+            f"that the gauntlet can decide ({', '.join(decision.below_fields)} statistically "
+            f"below threshold; {decision.evidence.describe(unit)}; "
+            f"{decision.evidence.reviewed_documents} reviewed so far)"
         )
     elif decision.below:
         decision.trigger = True
@@ -253,6 +280,8 @@ def evaluate_trigger(
             for b in decision.below
         ]
         decision.reason = "retrain: " + "; ".join(parts)
+        if decision.evidence is not None:
+            decision.reason += f"; the gauntlet can decide: {decision.evidence.describe(unit)}"
     else:
         decision.reason = "no field is statistically below its threshold"
         if decision.watch:

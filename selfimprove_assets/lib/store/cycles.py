@@ -111,6 +111,16 @@ class CycleStore(StorePart):
             )
             return _cycle_info(row) if row is not None else None
 
+    def cycle_attempts(self, cycle_id: str) -> list[CycleInfo]:
+        """Every attempt of a cycle, first to last."""
+        with self._db.session() as s:
+            rows = s.scalars(
+                select(RetrainCycleRow)
+                .where(RetrainCycleRow.cycle_id == cycle_id)
+                .order_by(RetrainCycleRow.attempt)
+            )
+            return [_cycle_info(r) for r in rows]
+
     def update_cycle(
         self,
         cycle_id: str,

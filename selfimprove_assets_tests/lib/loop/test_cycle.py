@@ -88,7 +88,9 @@ def test_rejection_releases_and_the_next_attempt_is_named(store: FeedbackStore) 
     assert released == 4
     assert _state(store) == ("FAILED", "rejected")
     current = store.cycles.current_cycle("classifier")
-    assert current is not None and current.state == "FAILED" and current.decision == decision
+    assert current is not None and current.state == "FAILED"
+    # the decision, plus what the re-arm rule needs: the rows the attempt used, the last commit
+    assert current.decision == decision | {"rows_used": 4, "after_commit": 1}
     # The operator re-materializes: same cycle, attempt 2, named v2.1.
     second = _start(store, run_id="run-2")
     assert (second.cycle_id, second.attempt) == (first.cycle_id, 2)

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from scipy.stats import norm
 
+from selfimprove_assets.lib.monitor.power import GauntletPower, observations_to_detect
 from selfimprove_assets.lib.monitor.trigger import FieldFigure, evaluate_trigger, field_metrics
 from selfimprove_assets.lib.types import RetrainState
 
@@ -93,3 +96,54 @@ def test_bad_figures_are_rejected() -> None:
         FieldFigure(committed=3, corrected=4)
     with pytest.raises(ValueError, match="classifier figures"):
         evaluate_trigger("classifier", "IDLE", {"x": FieldFigure(1, 0)}, {}, 1, 0)
+
+
+def test_the_slice_size_gives_the_power_it_promises() -> None:
+    """The one-sided two-proportion z-test on n per side, simulated: power ~0.8 at the n the
+    formula gives, and clearly less at half of it."""
+    n = observations_to_detect(0.5, 0.6, alpha=0.05, power=0.8)
+    assert n == 305
+    rng = np.random.default_rng(0)
+
+    def power(k: int) -> float:
+        a, b = rng.binomial(k, 0.5, 20000) / k, rng.binomial(k, 0.6, 20000) / k
+        pooled = (a + b) / 2
+        z = (b - a) / np.sqrt(2 * pooled * (1 - pooled) / k)
+        return float(np.mean(z > norm.ppf(0.95)))
+
+    assert power(n) == pytest.approx(0.8, abs=0.02)
+    assert power(n // 2) < 0.6
+    assert observations_to_detect(0.3, 0.5, 0.05, 0.8) < n  # a wider gap needs fewer
+    with pytest.raises(ValueError, match="p0 < p1"):
+        observations_to_detect(0.6, 0.5, 0.05, 0.8)
+
+
+def test_a_trigger_waits_until_the_gauntlet_can_decide_and_says_for_what() -> None:
+    rule = GauntletPower(alpha=0.05, power=0.8, slice_share=0.2, min_slice_documents=20)
+    waiting = _classifier(20, 40, gauntlet=rule)  # 0.5 against 0.9: certainly below
+    assert not waiting.trigger and waiting.below_fields == ["doc_type"]
+    assert waiting.evidence is not None and waiting.evidence.missing == 60
+    assert waiting.reason.startswith(
+        "waiting for evidence: 60 more reviewed documents so that the gauntlet can decide"
+    )
+    assert "alpha 0.05" in waiting.reason and "power 0.8" in waiting.reason
+    assert waiting.to_dict()["evidence"]["needed_documents"] == 100
+    ready = _classifier(50, 100, gauntlet=rule)
+    assert ready.trigger and "the gauntlet can decide" in ready.reason
+    # without a minimum the power alone sets the slice: 16 documents for 0.5 -> 0.9
+    small = GauntletPower(slice_share=0.5, min_slice_documents=0)
+    assert _classifier(20, 40, gauntlet=small).trigger
+    # detection alone (no rule) triggers as before
+    assert _classifier(20, 40).trigger
+
+
+def test_an_extractor_slice_counts_the_failing_fields_entities_per_document() -> None:
+    # 40 documents, 2 entities of the failing label each: 0.25 live against 0.5
+    figures = {"name": FieldFigure(40, 30, unchanged=20, modified=60)}
+    rule = GauntletPower(min_slice_documents=0)
+    decision = evaluate_trigger("extractor", "IDLE", figures, {"*": 0.5}, 40, 30, gauntlet=rule)
+    evidence = decision.evidence
+    assert evidence is not None and evidence.per_document == pytest.approx(2.0)
+    needed = observations_to_detect(0.25, 0.5, 0.05, 0.8)
+    assert evidence.slice_documents == -(-needed // 2)
+    assert f"{needed} entities" in decision.reason

@@ -181,3 +181,69 @@ def test_rebase_thresholds() -> None:
         rebase_thresholds({"x": 0.9}, floor=0.9, cap=0.8)
     with pytest.raises(ValueError, match="'x'"):
         rebase_thresholds({"x": 1.2})
+
+
+TRIGGER = ["address", "total"]
+
+
+def _real_receipts_case() -> tuple[ComparisonReport, ComparisonReport]:
+    """Issue 29's rejection, in miniature: a clear gain on 150 golden documents; on a slice of
+    13, the trigger fields together gain a little (not significant) and ``address`` drops one
+    entity (0.308 -> 0.231 recall, beyond the 0.02 tolerance on the point estimate)."""
+    golden = _fixed_report({"address": (40, 52), "total": (40, 50)}, n=150, trigger=TRIGGER)
+    production = _fixed_report({"address": (4, 3), "total": (4, 6)}, n=13, trigger=TRIGGER)
+    return golden, production
+
+
+def test_a_drop_on_a_tiny_sample_is_not_a_regression() -> None:
+    golden, production = _real_receipts_case()
+    drop = production.fields["address"]
+    assert drop.delta is not None and drop.delta < -0.02 and drop.n == 13
+    decision = decide(PromotionPolicy(), golden, production, TRIGGER)
+    (address,) = [r for r in decision.reasons if r.startswith("PASS trigger field 'address'")]
+    assert "not a significant regression on n=13" in address
+    assert "paired bootstrap (one-sided) p(worse)=" in address and "alpha 0.05" in address
+    # judged on the point estimate (the old rule) the same drop fails
+    point = decide(PromotionPolicy(regression="point"), golden, production, TRIGGER)
+    assert any(r.startswith("FAIL trigger field 'address'") for r in point.failed)
+
+
+def test_a_significant_drop_is_a_regression() -> None:
+    golden, _ = _real_receipts_case()
+    production = _fixed_report({"address": (150, 120), "total": (60, 140)}, n=200, trigger=TRIGGER)
+    decision = decide(PromotionPolicy(), golden, production, TRIGGER)
+    assert not decision.promote
+    (failed,) = decision.failed
+    assert failed.startswith("FAIL trigger field 'address'") and "(n=200)" in failed
+    assert "a significant regression: paired bootstrap (one-sided) p(worse)=" in failed
+    rule = next(r for r in decision.rules if r["reason"] == failed)
+    figures = rule["figures"]["production"]
+    assert rule["check"] == "regression" and figures["n"] == 200
+    assert figures["p_worse"] < 0.05 and figures["delta_ci"][1] < 0
+
+
+def test_a_golden_gain_with_no_regression_promotes_under_the_default_rule() -> None:
+    golden, production = _real_receipts_case()
+    decision = decide(PromotionPolicy(), golden, production, TRIGGER)
+    assert decision.promote, decision.failed
+    assert decision.rule == "either"
+    (gain,) = [r for r in decision.rules if r["check"] == "improvement"]
+    assert gain["passed"] and set(gain["figures"]) == {"golden", "production"}
+    assert gain["figures"]["golden"]["p_better"] < 0.05 < gain["figures"]["production"]["p_better"]
+    assert (
+        "significant gain on the golden set or the production slice (rule 'either')"
+        in (gain["reason"])
+    )
+    # the rule is configurable: the slice alone (the old rule) or both sets reject it
+    for rule in ("production", "both"):
+        strict = decide(PromotionPolicy(rule=rule), golden, production, TRIGGER)
+        assert not strict.promote
+        assert [r.split(":")[0] for r in strict.failed] == [
+            "FAIL improvement on the trigger fields together (address, total)"
+        ]
+    # with no production slice at all, the golden set's gain still decides
+    assert decide(PromotionPolicy(), golden, None, TRIGGER).promote
+    with pytest.raises(PolicyError, match="rule"):
+        PromotionPolicy.from_dict({"rule": "any"})
+    with pytest.raises(PolicyError, match="regression"):
+        PromotionPolicy.from_dict({"regression": "maybe"})
