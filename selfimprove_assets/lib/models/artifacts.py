@@ -33,7 +33,7 @@ from selfimprove_assets.lib.models.backbone import (
 from selfimprove_assets.lib.models.device import autocast, module_device, to_device
 from selfimprove_assets.lib.models.featurizer import Featurizer, Window, length_batches
 from selfimprove_assets.lib.models.inference import token_batches
-from selfimprove_assets.lib.models.spec import ModelSpec, backbone_fingerprint
+from selfimprove_assets.lib.models.spec import FORMAT_VERSION, ModelSpec, backbone_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +196,8 @@ class ModelBundle:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / SPEC_FILE).write_text(
-            json.dumps(asdict(self.spec), indent=2), encoding="utf-8"
+            json.dumps({**asdict(self.spec), "format_version": FORMAT_VERSION}, indent=2),
+            encoding="utf-8",
         )
         name = FULL_FILE if self.spec.full_finetune else ADAPTER_FILE
         save_file(self.trainable_state(), str(directory / name))
@@ -220,7 +221,7 @@ class ModelBundle:
         if not spec_path.is_file():
             raise FileNotFoundError(f"{directory} is not a selfimprove model (no {SPEC_FILE})")
         data = json.loads(spec_path.read_text(encoding="utf-8"))
-        spec = ModelSpec(**data)
+        spec = ModelSpec.from_dict(data, where=str(spec_path))
         spec.backbone = resolve_backbone(spec.backbone, backbone)
         found = backbone_fingerprint(spec.backbone)
         if spec.backbone_fingerprint and found and found != spec.backbone_fingerprint:

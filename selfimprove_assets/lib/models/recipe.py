@@ -19,6 +19,7 @@ from selfimprove_assets.lib.defaults import TrainingSettings
 from selfimprove_assets.lib.kinds import full_finetune_types, kind_of
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
+from selfimprove_assets.lib.models.decoding import SPANS
 from selfimprove_assets.lib.types import OUTSIDE, TrainingExample
 
 # Model types whose V1 is a full fine-tune by default (the trainer resource's default).
@@ -74,6 +75,13 @@ class TrainConfig:
     progress: bool = True
     # auto, cpu, cuda or cuda:N; None: SELFIMPROVE_DEVICE, else auto (see models.device)
     device: str | None = None
+    # How the extractor decodes entities: "spans" (span voting) or "viterbi" (the best valid
+    # BIO path); see ``decoding``. A warm start keeps its parent's.
+    decoder: str = SPANS
+    # Learn the labels that occur at most once per training document and predict each of them
+    # at most once per document (its most confident span). A warm start keeps its parent's
+    # choice and relearns the labels from its own data.
+    single_value_labels: bool = False
 
     def params(self) -> dict[str, Any]:
         return asdict(self)

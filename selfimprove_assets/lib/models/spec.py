@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,11 @@ from peft import LoraConfig
 
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
+from selfimprove_assets.lib.models.decoding import SPANS, check_decoder
 
-FORMAT_VERSION = 1
+# 2: the decoding and input-channel fields below ``format_version``; a format-1 bundle lacks
+# them and reads as their defaults (what it was trained and served with).
+FORMAT_VERSION = 2
 # LoRA placements by name (a list of module names, or a regex over full module paths). The
 # regex keeps LoRA off the pooler, which a sequence classifier trains in full.
 LORA_LAYERS: dict[str, list[str] | str] = {
@@ -71,6 +74,12 @@ class ModelSpec:
     backbone_fingerprint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    # How an extractor turns word tag probabilities into entities: "spans" (span voting) or
+    # "viterbi" (the best valid BIO path); see ``extractor``. Bundles of format 1 used "spans".
+    decoder: str = SPANS
+    # Labels kept at most once per document (the most confident entity), learnt from the
+    # training data; None: no such rule (format 1), which warm starts keep.
+    single_value_labels: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.lora_layers not in LORA_LAYERS:
@@ -78,8 +87,21 @@ class ModelSpec:
                 f"lora_layers must be one of {sorted(LORA_LAYERS)}, got {self.lora_layers!r}"
             )
         kind_of(self.model_type)  # raises on an unknown type
+        check_decoder(self.decoder)
         if len(set(self.labels)) != len(self.labels) or not self.labels:
             raise ValueError(f"labels must be a non-empty list of unique names: {self.labels!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "model spec") -> ModelSpec:
+        """A spec read from a bundle's JSON: keys it lacks take their defaults (older formats),
+        keys this code does not know (a newer format) are one clear error."""
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(
+                f"{where} has fields this version cannot read: {', '.join(unknown)} (format "
+                f"{data.get('format_version')}; this version reads up to {FORMAT_VERSION})"
+            )
+        return cls(**data)
 
     @property
     def head_kind(self) -> str:
