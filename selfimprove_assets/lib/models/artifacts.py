@@ -30,6 +30,7 @@ from selfimprove_assets.lib.models.backbone import (
     build_layoutlm,
     load_tokenizer,
 )
+from selfimprove_assets.lib.models.channels import install_channels
 from selfimprove_assets.lib.models.device import autocast, module_device, to_device
 from selfimprove_assets.lib.models.featurizer import Featurizer, Window, length_batches
 from selfimprove_assets.lib.models.inference import token_batches
@@ -53,15 +54,24 @@ def freeze_fixed_embeddings(model: torch.nn.Module, spec: ModelSpec) -> None:
             param.requires_grad_(False)
 
 
+def base_model(spec: ModelSpec, *, load_weights: bool = True) -> torch.nn.Module:
+    """The LayoutLM head model of ``spec`` before LoRA: backbone weights (or random ones to be
+    overwritten when ``load_weights`` is False), with the spec's input channels."""
+    model = build_layoutlm(
+        spec.head_kind, spec.backbone, len(spec.labels), load_weights=load_weights
+    )
+    return install_channels(model, word_shape=spec.word_shape, line_boxes=spec.line_boxes)
+
+
 def _adapter_model(spec: ModelSpec, base_state: dict[str, torch.Tensor] | None) -> PeftModel:
     """A LoRA model for ``spec`` over the backbone, or over full fine-tuned weights.
 
     ``base_state`` is a full state dict (a full fine-tune's); its head rows are copied and, when
     ``spec`` has more labels, new rows keep their fresh initialisation."""
     if base_state is None:
-        base = build_layoutlm(spec.head_kind, spec.backbone, len(spec.labels))
+        base = base_model(spec)
     else:
-        base = build_layoutlm(spec.head_kind, spec.backbone, len(spec.labels), load_weights=False)
+        base = base_model(spec, load_weights=False)
         own = base.state_dict()
         state = dict(base_state)
         for key, value in base_state.items():
@@ -109,6 +119,8 @@ class ModelBundle:
             max_length=spec.max_length,
             stride=spec.stride,
             label_all_subwords=spec.label_all_subwords,
+            word_shape=spec.word_shape,
+            line_boxes=spec.line_boxes,
         )
 
     @property
@@ -119,7 +131,7 @@ class ModelBundle:
     def from_backbone(cls, spec: ModelSpec) -> ModelBundle:
         """A fresh model (V1): backbone weights, new 2-D embeddings and head, LoRA on top."""
         spec = replace(spec, backbone_fingerprint=backbone_fingerprint(spec.backbone))
-        base = build_layoutlm(spec.head_kind, spec.backbone, len(spec.labels))
+        base = base_model(spec)
         if spec.full_finetune:
             freeze_fixed_embeddings(base, spec)
         model: torch.nn.Module = (
@@ -230,10 +242,7 @@ class ModelBundle:
             )
         tokenizer = load_tokenizer(str(directory / TOKENIZER_DIR))
         if spec.full_finetune:
-            base = build_layoutlm(
-                spec.head_kind, spec.backbone, len(spec.labels), load_weights=False
-            )
-            bundle = cls(spec, base, tokenizer)
+            bundle = cls(spec, base_model(spec, load_weights=False), tokenizer)
             bundle.load_trainable_state(load_file(str(directory / FULL_FILE)))
         else:
             base_state = None

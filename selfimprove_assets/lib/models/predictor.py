@@ -95,7 +95,9 @@ class ModelPredictor:
             if backend is not None
             else json.dumps(f.tokenizer.get_vocab(), sort_keys=True)
         )
-        geometry = (f.max_length, f.stride, f.cls_id, f.sep_id, f.pad_id)
+        geometry = (
+            f.max_length, f.stride, f.cls_id, f.sep_id, f.pad_id, f.word_shape, f.line_boxes
+        )  # fmt: skip
         return hashlib.sha256(f"{rules}|{geometry}".encode()).hexdigest()
 
     def inference_model(self) -> torch.nn.Module:

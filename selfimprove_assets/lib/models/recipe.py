@@ -19,6 +19,7 @@ from selfimprove_assets.lib.defaults import TrainingSettings
 from selfimprove_assets.lib.kinds import full_finetune_types, kind_of
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
+from selfimprove_assets.lib.models.channels import CHANNEL_MODULES
 from selfimprove_assets.lib.models.decoding import SPANS
 from selfimprove_assets.lib.types import OUTSIDE, TrainingExample
 
@@ -26,7 +27,7 @@ from selfimprove_assets.lib.types import OUTSIDE, TrainingExample
 FULL_FINETUNE_TYPES: tuple[str, ...] = tuple(full_finetune_types())
 VALIDATION_SOURCES = ("validation", "val")
 SELECT_ON = ("val_loss", "val_f1")
-HEAD_MODULES = ("classifier", "pooler", *NEW_2D_EMBEDDINGS)
+HEAD_MODULES = ("classifier", "pooler", *NEW_2D_EMBEDDINGS, *CHANNEL_MODULES)
 
 
 # The knobs an operator sets ([training] in selfimprove.toml) default in lib.defaults, the one
@@ -82,6 +83,11 @@ class TrainConfig:
     # at most once per document (its most confident span). A warm start keeps its parent's
     # choice and relearns the labels from its own data.
     single_value_labels: bool = False
+    # Input channels of a new V1 (see ``channels``; warm starts keep their parent's): each
+    # word's shape class (case, digits, amount, date, trailing colon) and its text line's box,
+    # both zero-initialised embeddings added to the tokens'.
+    word_shape: bool = False
+    line_boxes: bool = False
 
     def params(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,7 +139,8 @@ def warmup_steps(config: TrainConfig, total_steps: int) -> int:
 
 
 def is_head_parameter(name: str) -> bool:
-    """Parameters that start fresh in every V1: the head, the pooler, the 2-D box embeddings."""
+    """Parameters that start fresh in every V1: the head, the pooler, the 2-D box embeddings
+    and the input channels' embeddings."""
     parts = name.split(".")
     return any(module in parts for module in HEAD_MODULES)
 

@@ -17,6 +17,7 @@ from peft import LoraConfig
 
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
+from selfimprove_assets.lib.models.channels import channel_modules
 from selfimprove_assets.lib.models.decoding import SPANS, check_decoder
 
 # 2: the decoding and input-channel fields below ``format_version``; a format-1 bundle lacks
@@ -80,6 +81,10 @@ class ModelSpec:
     # Labels kept at most once per document (the most confident entity), learnt from the
     # training data; None: no such rule (format 1), which warm starts keep.
     single_value_labels: list[str] | None = None
+    # Input channels beside the word box (``channels``): each word's shape class and its text
+    # line's box. A channel is chosen for a V1 and kept by its warm starts; format 1 had none.
+    word_shape: bool = False
+    line_boxes: bool = False
 
     def __post_init__(self) -> None:
         if self.lora_layers not in LORA_LAYERS:
@@ -112,9 +117,10 @@ class ModelSpec:
         return {label: i for i, label in enumerate(self.labels)}
 
     def modules_to_save(self) -> list[str]:
-        """Trained in full next to the LoRA matrices: head (and pooler), and the 2-D box
-        embeddings when ``train_2d_embeddings``."""
+        """Trained in full next to the LoRA matrices: head (and pooler), the 2-D box
+        embeddings when ``train_2d_embeddings``, and the input channels' embeddings."""
         names = ["classifier", *(NEW_2D_EMBEDDINGS if self.train_2d_embeddings else ())]
+        names += channel_modules(word_shape=self.word_shape, line_boxes=self.line_boxes)
         return names + (["pooler"] if self.head_kind == "sequence" else [])
 
     def lora_config(self) -> LoraConfig:

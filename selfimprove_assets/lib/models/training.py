@@ -172,6 +172,8 @@ def build_bundle(
         train_2d_embeddings=config.train_2d_embeddings,
         decoder=check_decoder(config.decoder),
         single_value_labels=[] if config.single_value_labels and entity_level else None,
+        word_shape=config.word_shape,
+        line_boxes=config.line_boxes,
     )
     return ModelBundle.from_backbone(spec)
 
