@@ -121,6 +121,7 @@ class ModelBundle:
             label_all_subwords=spec.label_all_subwords,
             word_shape=spec.word_shape,
             line_boxes=spec.line_boxes,
+            reading_order=spec.reading_order,
         )
 
     @property

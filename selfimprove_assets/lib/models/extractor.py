@@ -149,16 +149,23 @@ def predict_entities(
     *,
     decoder: str = SPANS,
     single_value_labels: Collection[str] = (),
+    order: Sequence[int] | None = None,
 ) -> list[Entity]:
     """Entities of one document from its windows' token logits, decoded by ``decoder``
-    (``spans``: ``decode_spans``; ``viterbi``: ``decode_viterbi``), keeping at most one entity
-    (the most confident) of each label in ``single_value_labels``."""
+    (``spans``: ``decode_spans``; ``viterbi``: ``decode_viterbi``) over the words in the
+    model's reading ``order`` (word indices; None: as given), keeping at most one entity (the
+    most confident) of each label in ``single_value_labels``."""
     check_decoder(decoder)
     if not words:
         return []
     probs = word_probabilities(windows, logits, len(words), len(labels))
     if float(probs.sum()) == 0.0:
         return []
+    if order is not None:
+        if sorted(order) != list(range(len(words))):
+            raise ValueError(f"order is not a permutation of the document's {len(words)} words")
+        words = [words[i] for i in order]
+        probs = probs[torch.tensor(list(order), dtype=torch.long)]
     decode = decode_viterbi if decoder == VITERBI else decode_spans
     return keep_single_values(decode(words, probs, labels), single_value_labels)
 

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from selfimprove_assets.lib.models.layout import line_boxes
+from selfimprove_assets.lib.models.layout import (
+    GIVEN,
+    XYCUT,
+    check_reading_order,
+    line_boxes,
+    xycut_order,
+)
 from selfimprove_assets.lib.models.shapes import NO_WORD, word_shape
 from selfimprove_assets.lib.types import BBox, PageWords, TrainingExample
 
@@ -87,6 +93,7 @@ class Featurizer:
         label_all_subwords: bool = False,
         word_shape: bool = False,
         line_boxes: bool = False,
+        reading_order: str = GIVEN,
     ) -> None:
         if not tokenizer.is_fast:
             raise ValueError("the featurizer needs a fast tokenizer (for word_ids)")
@@ -100,6 +107,7 @@ class Featurizer:
         self.label_all_subwords = label_all_subwords
         self.word_shape = word_shape
         self.line_boxes = line_boxes
+        self.reading_order = check_reading_order(reading_order)
         self.cls_id = _token_id(tokenizer, "cls_token_id")
         self.sep_id = _token_id(tokenizer, "sep_token_id")
         self.pad_id = _token_id(tokenizer, "pad_token_id")
@@ -119,6 +127,10 @@ class Featurizer:
         ids = [int(i) for i in raw_ids]
         word_ids = [int(w) for w in encoding.word_ids() if w is not None]
         return ids, word_ids
+
+    def word_order(self, boxes: Sequence[BBox], pages: Sequence[int]) -> list[int] | None:
+        """The word indices in the order the model reads them; None: as given."""
+        return xycut_order(boxes, pages) if self.reading_order == XYCUT else None
 
     def window_spans(self, token_word_ids: Sequence[int]) -> list[tuple[int, int]]:
         """Token ranges [start, end) of the windows; each window starts on a word's first token."""
@@ -151,8 +163,9 @@ class Featurizer:
     ) -> list[Window]:
         """All windows of one document (token labels when ``word_tags`` and ``label2id`` given).
 
-        ``pages`` (the page of each word; all on one page when omitted) keeps lines on their
-        page for the line-box channel."""
+        ``pages`` (the page of each word; all on one page when omitted) keeps lines and the
+        reading order on their page. Tokens follow ``reading_order``; ``word_ids`` are the
+        indices of ``words`` as given, so predictions map back to them."""
         if len(boxes) != len(words):
             raise ValueError(f"document {doc_index}: {len(words)} words but {len(boxes)} boxes")
         if pages is not None and len(pages) != len(words):
@@ -162,13 +175,19 @@ class Featurizer:
         clamped = [
             clamp_box(b, where=f"document {doc_index} word {i}") for i, b in enumerate(boxes)
         ]
+        page_of = list(pages) if pages is not None else [0] * len(words)
+        order = self.word_order(clamped, page_of)
+        read = order if order is not None else list(range(len(words)))
         shapes = [word_shape(w) for w in words] if self.word_shape else None
-        lines = (
-            line_boxes(clamped, list(pages) if pages is not None else [0] * len(words))
-            if self.line_boxes
-            else None
-        )
-        ids, word_of = self._tokenize(words)
+        lines: list[BBox] | None = None
+        if self.line_boxes:  # lines follow the reading order
+            lines = list(clamped)
+            in_order = line_boxes([clamped[i] for i in read], [page_of[i] for i in read])
+            for i, box in zip(read, in_order, strict=True):
+                lines[i] = box
+        # tokens come in reading order; word_ids keep the words' own indices
+        ids, word_of = self._tokenize([words[i] for i in read])
+        word_of = [read[j] for j in word_of]
         first = [i == 0 or word_of[i - 1] != word_of[i] for i in range(len(ids))]
         token_labels: list[int] | None = None
         if word_tags is not None:
@@ -241,6 +260,13 @@ class Featurizer:
             doc_index=doc_index,
             pages=[w.page for w in document.words],
         )
+
+    def page_order(self, document: PageWords) -> list[int] | None:
+        """The order the model reads ``document``'s words in (None: as given)."""
+        if self.reading_order == GIVEN:
+            return None
+        boxes = [clamp_box(w.bbox, where=f"word {i}") for i, w in enumerate(document.words)]
+        return self.word_order(boxes, [w.page for w in document.words])
 
     def collate(self, windows: Sequence[Window]) -> dict[str, torch.Tensor]:
         """Pad a batch to its longest window (dynamic padding)."""

@@ -96,7 +96,8 @@ class ModelPredictor:
             else json.dumps(f.tokenizer.get_vocab(), sort_keys=True)
         )
         geometry = (
-            f.max_length, f.stride, f.cls_id, f.sep_id, f.pad_id, f.word_shape, f.line_boxes
+            f.max_length, f.stride, f.cls_id, f.sep_id, f.pad_id,
+            f.word_shape, f.line_boxes, f.reading_order,
         )  # fmt: skip
         return hashlib.sha256(f"{rules}|{geometry}".encode()).hexdigest()
 
@@ -178,6 +179,7 @@ class ModelPredictor:
                 self.bundle.spec.labels,
                 decoder=self.decoding,
                 single_value_labels=self.bundle.spec.single_value_labels or (),
+                order=self.bundle.featurizer.page_order(doc),
             )
             for doc, idx in zip(documents, per_doc, strict=True)
         ]

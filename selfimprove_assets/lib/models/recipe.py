@@ -21,6 +21,7 @@ from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
 from selfimprove_assets.lib.models.channels import CHANNEL_MODULES
 from selfimprove_assets.lib.models.decoding import SPANS
+from selfimprove_assets.lib.models.layout import GIVEN
 from selfimprove_assets.lib.types import OUTSIDE, TrainingExample
 
 # Model types whose V1 is a full fine-tune by default (the trainer resource's default).
@@ -88,6 +89,9 @@ class TrainConfig:
     # both zero-initialised embeddings added to the tokens'.
     word_shape: bool = False
     line_boxes: bool = False
+    # The order a new V1 reads a page's words in: "given" or "xycut" (see ``layout``); warm
+    # starts keep their parent's.
+    reading_order: str = GIVEN
 
     def params(self) -> dict[str, Any]:
         return asdict(self)

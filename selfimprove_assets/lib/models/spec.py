@@ -19,6 +19,7 @@ from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
 from selfimprove_assets.lib.models.channels import channel_modules
 from selfimprove_assets.lib.models.decoding import SPANS, check_decoder
+from selfimprove_assets.lib.models.layout import GIVEN, check_reading_order
 
 # 2: the decoding and input-channel fields below ``format_version``; a format-1 bundle lacks
 # them and reads as their defaults (what it was trained and served with).
@@ -85,6 +86,9 @@ class ModelSpec:
     # line's box. A channel is chosen for a V1 and kept by its warm starts; format 1 had none.
     word_shape: bool = False
     line_boxes: bool = False
+    # The order the model reads a page's words in: "given" (as extracted) or "xycut" (see
+    # ``layout``), the same in training, evaluation and serving; format 1 read them as given.
+    reading_order: str = GIVEN
 
     def __post_init__(self) -> None:
         if self.lora_layers not in LORA_LAYERS:
@@ -93,6 +97,7 @@ class ModelSpec:
             )
         kind_of(self.model_type)  # raises on an unknown type
         check_decoder(self.decoder)
+        check_reading_order(self.reading_order)
         if len(set(self.labels)) != len(self.labels) or not self.labels:
             raise ValueError(f"labels must be a non-empty list of unique names: {self.labels!r}")
 

@@ -174,6 +174,7 @@ def build_bundle(
         single_value_labels=[] if config.single_value_labels and entity_level else None,
         word_shape=config.word_shape,
         line_boxes=config.line_boxes,
+        reading_order=config.reading_order,
     )
     return ModelBundle.from_backbone(spec)
 

@@ -15,7 +15,7 @@ from selfimprove_assets.lib.models.spec import FORMAT_VERSION
 from selfimprove_assets.lib.models.training import TrainConfig, example_document, train
 from selfimprove_assets.lib.types import TrainingExample
 
-NEW_KEYS = ("decoder", "single_value_labels", "word_shape", "line_boxes")
+NEW_KEYS = ("decoder", "single_value_labels", "word_shape", "line_boxes", "reading_order")
 
 
 def _entities(predictor: ModelPredictor, examples: list[TrainingExample]) -> list[list[tuple]]:
@@ -82,6 +82,7 @@ def test_a_format_1_bundle_loads_and_predicts_as_before(
     old = ModelBundle.load(directory)
     assert (old.spec.decoder, old.spec.single_value_labels) == ("spans", None)
     assert not (old.spec.word_shape or old.spec.line_boxes)
+    assert old.spec.reading_order == "given"
     assert old.featurizer.example_windows(corpus[0], 0)[0].shape_ids is None
     assert _entities(ModelPredictor(old), corpus) == _entities(ModelPredictor(bundle), corpus)
 
