@@ -20,6 +20,7 @@ from selfimprove_assets.lib.models.featurizer import (
 from selfimprove_assets.lib.models.inference import classifier_windows
 from selfimprove_assets.lib.models.layout import line_boxes, line_groups
 from selfimprove_assets.lib.models.predictor import ModelPredictor
+from selfimprove_assets.lib.models.registry import ModelRegistry
 from selfimprove_assets.lib.models.shapes import FORMS, N_SHAPES, NO_WORD, word_form, word_shape
 from selfimprove_assets.lib.models.training import TrainConfig, example_document, train
 from selfimprove_assets.lib.types import TrainingExample
@@ -172,3 +173,42 @@ def test_a_model_with_channels_rejects_windows_without_them(tiny_backbone: str) 
     windows = plain.windows(["total", "12.50"], [(0, 0, 10, 10)] * 2)
     with pytest.raises(ValueError, match="reads word shapes"):
         bundle.window_logits(windows)
+
+
+def test_a_registered_full_fine_tune_passes_its_channels_to_its_candidates(
+    tiny_backbone: str,
+    corpus: list[TrainingExample],
+    fast_config: TrainConfig,
+    registry: ModelRegistry,
+) -> None:
+    """A V1 with channels (a full fine-tune) -> registry -> warm start -> registry: the child
+    is an adapter over the parent's weights and reads the same channels and order."""
+    config = replace(
+        fast_config,
+        full_finetune=True,
+        word_shape=True,
+        line_boxes=True,
+        reading_order="xycut",
+        decoder="viterbi",
+        max_steps=2,
+    )
+    parent = train("extractor", corpus, backbone=tiny_backbone, config=config).bundle
+    run_id = registry.start_run("extractor", params={})
+    parent_uri = registry.register_bundle(run_id, parent).model_uri
+    registry.end_run(run_id)
+    _, stored = registry.load_bundle(parent_uri)
+    child = train("extractor", corpus, parent=stored, config=replace(fast_config, max_steps=1))
+    spec = child.bundle.spec
+    assert (spec.full_finetune, spec.base_model) == (False, parent_uri)
+    assert (spec.word_shape, spec.line_boxes, spec.reading_order, spec.decoder) == (
+        True,
+        True,
+        "xycut",
+        "viterbi",
+    )
+    run_id = registry.start_run("extractor", params={})
+    child_uri = registry.register_bundle(run_id, child.bundle).model_uri
+    registry.end_run(run_id)
+    _, reloaded = registry.load_bundle(child_uri)
+    want = _entities(ModelPredictor(child.bundle), corpus)
+    assert _entities(ModelPredictor(reloaded), corpus) == want
