@@ -30,10 +30,11 @@ from selfimprove_assets.lib.models.backbone import (
     build_layoutlm,
     load_tokenizer,
 )
+from selfimprove_assets.lib.models.channels import install_channels
 from selfimprove_assets.lib.models.device import autocast, module_device, to_device
 from selfimprove_assets.lib.models.featurizer import Featurizer, Window, length_batches
 from selfimprove_assets.lib.models.inference import token_batches
-from selfimprove_assets.lib.models.spec import ModelSpec, backbone_fingerprint
+from selfimprove_assets.lib.models.spec import FORMAT_VERSION, ModelSpec, backbone_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -53,15 +54,24 @@ def freeze_fixed_embeddings(model: torch.nn.Module, spec: ModelSpec) -> None:
             param.requires_grad_(False)
 
 
+def base_model(spec: ModelSpec, *, load_weights: bool = True) -> torch.nn.Module:
+    """The LayoutLM head model of ``spec`` before LoRA: backbone weights (or random ones to be
+    overwritten when ``load_weights`` is False), with the spec's input channels."""
+    model = build_layoutlm(
+        spec.head_kind, spec.backbone, len(spec.labels), load_weights=load_weights
+    )
+    return install_channels(model, word_shape=spec.word_shape, line_boxes=spec.line_boxes)
+
+
 def _adapter_model(spec: ModelSpec, base_state: dict[str, torch.Tensor] | None) -> PeftModel:
     """A LoRA model for ``spec`` over the backbone, or over full fine-tuned weights.
 
     ``base_state`` is a full state dict (a full fine-tune's); its head rows are copied and, when
     ``spec`` has more labels, new rows keep their fresh initialisation."""
     if base_state is None:
-        base = build_layoutlm(spec.head_kind, spec.backbone, len(spec.labels))
+        base = base_model(spec)
     else:
-        base = build_layoutlm(spec.head_kind, spec.backbone, len(spec.labels), load_weights=False)
+        base = base_model(spec, load_weights=False)
         own = base.state_dict()
         state = dict(base_state)
         for key, value in base_state.items():
@@ -109,6 +119,9 @@ class ModelBundle:
             max_length=spec.max_length,
             stride=spec.stride,
             label_all_subwords=spec.label_all_subwords,
+            word_shape=spec.word_shape,
+            line_boxes=spec.line_boxes,
+            reading_order=spec.reading_order,
         )
 
     @property
@@ -119,7 +132,7 @@ class ModelBundle:
     def from_backbone(cls, spec: ModelSpec) -> ModelBundle:
         """A fresh model (V1): backbone weights, new 2-D embeddings and head, LoRA on top."""
         spec = replace(spec, backbone_fingerprint=backbone_fingerprint(spec.backbone))
-        base = build_layoutlm(spec.head_kind, spec.backbone, len(spec.labels))
+        base = base_model(spec)
         if spec.full_finetune:
             freeze_fixed_embeddings(base, spec)
         model: torch.nn.Module = (
@@ -196,7 +209,8 @@ class ModelBundle:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / SPEC_FILE).write_text(
-            json.dumps(asdict(self.spec), indent=2), encoding="utf-8"
+            json.dumps({**asdict(self.spec), "format_version": FORMAT_VERSION}, indent=2),
+            encoding="utf-8",
         )
         name = FULL_FILE if self.spec.full_finetune else ADAPTER_FILE
         save_file(self.trainable_state(), str(directory / name))
@@ -220,7 +234,7 @@ class ModelBundle:
         if not spec_path.is_file():
             raise FileNotFoundError(f"{directory} is not a selfimprove model (no {SPEC_FILE})")
         data = json.loads(spec_path.read_text(encoding="utf-8"))
-        spec = ModelSpec(**data)
+        spec = ModelSpec.from_dict(data, where=str(spec_path))
         spec.backbone = resolve_backbone(spec.backbone, backbone)
         found = backbone_fingerprint(spec.backbone)
         if spec.backbone_fingerprint and found and found != spec.backbone_fingerprint:
@@ -229,10 +243,7 @@ class ModelBundle:
             )
         tokenizer = load_tokenizer(str(directory / TOKENIZER_DIR))
         if spec.full_finetune:
-            base = build_layoutlm(
-                spec.head_kind, spec.backbone, len(spec.labels), load_weights=False
-            )
-            bundle = cls(spec, base, tokenizer)
+            bundle = cls(spec, base_model(spec, load_weights=False), tokenizer)
             bundle.load_trainable_state(load_file(str(directory / FULL_FILE)))
         else:
             base_state = None

@@ -1,17 +1,24 @@
 """The entity extractor: a LayoutLM token classifier over BIO tags, and its decoding.
 
 Token predictions are mapped back to words through the windows' ``word_ids`` (a word seen in
-two overlapping windows gets the average of both), then BIO-decoded into entities whose box
-is the union of their words' boxes and whose confidence is the mean of the words' top
-probabilities.
+two overlapping windows gets the average of both), then decoded into entities whose box is
+the union of their words' boxes: by span voting (``decode_spans``, the default) or by a
+BIO-constrained Viterbi path (``decode_viterbi``), as the model's spec says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import torch
 
+from selfimprove_assets.lib.models.decoding import (
+    SPANS,
+    VITERBI,
+    check_decoder,
+    keep_single_values,
+    viterbi_tags,
+)
 from selfimprove_assets.lib.models.featurizer import Window
 from selfimprove_assets.lib.types import OUTSIDE, Entity, TrainingExample, Word, union_box
 
@@ -124,19 +131,43 @@ def decode_spans(words: Sequence[Word], probs: torch.Tensor, labels: Sequence[st
     return entities
 
 
+def decode_viterbi(
+    words: Sequence[Word], probs: torch.Tensor, labels: Sequence[str]
+) -> list[Entity]:
+    """Entities of the most probable valid BIO sequence (``decoding.viterbi_tags``); an
+    entity's confidence is the mean probability of its words' chosen tags."""
+    path = viterbi_tags(probs, labels, [w.page for w in words])
+    chosen = probs[torch.arange(len(path)), torch.tensor(path, dtype=torch.long)]
+    return decode_entities(words, [labels[t] for t in path], chosen.clamp(0.0, 1.0).tolist())
+
+
 def predict_entities(
     words: Sequence[Word],
     windows: Sequence[Window],
     logits: Sequence[torch.Tensor],
     labels: Sequence[str],
+    *,
+    decoder: str = SPANS,
+    single_value_labels: Collection[str] = (),
+    order: Sequence[int] | None = None,
 ) -> list[Entity]:
-    """Entities of one document from its windows' token logits."""
+    """Entities of one document from its windows' token logits, decoded by ``decoder``
+    (``spans``: ``decode_spans``; ``viterbi``: ``decode_viterbi``) over the words in the
+    model's reading ``order`` (word indices; None: as given), keeping at most one entity (the
+    most confident) of each label in ``single_value_labels``."""
+    check_decoder(decoder)
     if not words:
         return []
     probs = word_probabilities(windows, logits, len(words), len(labels))
     if float(probs.sum()) == 0.0:
         return []
-    return decode_spans(words, probs, labels)
+    if order is not None:
+        if sorted(order) != list(range(len(words))):
+            raise ValueError(f"order is not a permutation of the document's {len(words)} words")
+        words = [words[i] for i in order]
+        probs = probs[torch.tensor(list(order), dtype=torch.long)]
+    decode = decode_viterbi if decoder == VITERBI else decode_spans
+    return keep_single_values(decode(words, probs, labels), single_value_labels)
 
 
 def example_words(example: TrainingExample) -> list[Word]:

@@ -3,7 +3,8 @@
 Every subword token inherits the box of its word. Documents longer than ``max_length`` tokens
 are cut into overlapping windows (``stride`` tokens of overlap, windows start on a word
 boundary) and each window keeps ``word_ids`` so predictions can be mapped back to words. The
-same code serves training, evaluation and serving, so they cannot drift apart.
+same code serves training, evaluation and serving, so they cannot drift apart; it also
+computes the optional input channels (word shapes, line boxes) that ride beside the boxes.
 """
 
 from __future__ import annotations
@@ -15,12 +16,25 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from selfimprove_assets.lib.models.layout import (
+    GIVEN,
+    XYCUT,
+    check_reading_order,
+    line_boxes,
+    xycut_order,
+)
+from selfimprove_assets.lib.models.shapes import NO_WORD, word_shape
 from selfimprove_assets.lib.types import BBox, PageWords, TrainingExample
 
 IGNORE_INDEX = -100
 CLS_BOX: BBox = (0, 0, 0, 0)
 SEP_BOX: BBox = (1000, 1000, 1000, 1000)
 PAD_BOX: BBox = (0, 0, 0, 0)
+# The input channels ride in ``bbox`` after the word box (LayoutLM reads columns 0-3 only):
+# column 4 the word's shape id, columns 5-8 its line box (see ``channels``).
+SHAPE_COLUMN = 4
+LINE_COLUMNS = slice(5, 9)
+CHANNEL_WIDTH = 9
 
 
 @dataclass
@@ -29,6 +43,8 @@ class Window:
 
     ``word_ids`` holds, per token, the index of the document word it came from (``None`` for
     ``[CLS]``/``[SEP]``); ``first_subword`` marks the token that carries the word's prediction.
+    ``shape_ids`` and ``line_bbox`` (per token, like ``bbox``) are there when the featurizer
+    computes the word-shape and line-box channels.
     """
 
     doc_index: int
@@ -38,6 +54,8 @@ class Window:
     first_subword: list[bool]
     labels: list[int] | None = None
     doc_label: int | None = None
+    shape_ids: list[int] | None = None
+    line_bbox: list[BBox] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -73,6 +91,9 @@ class Featurizer:
         max_length: int = 512,
         stride: int = 64,
         label_all_subwords: bool = False,
+        word_shape: bool = False,
+        line_boxes: bool = False,
+        reading_order: str = GIVEN,
     ) -> None:
         if not tokenizer.is_fast:
             raise ValueError("the featurizer needs a fast tokenizer (for word_ids)")
@@ -84,6 +105,9 @@ class Featurizer:
         self.max_length = max_length
         self.stride = stride
         self.label_all_subwords = label_all_subwords
+        self.word_shape = word_shape
+        self.line_boxes = line_boxes
+        self.reading_order = check_reading_order(reading_order)
         self.cls_id = _token_id(tokenizer, "cls_token_id")
         self.sep_id = _token_id(tokenizer, "sep_token_id")
         self.pad_id = _token_id(tokenizer, "pad_token_id")
@@ -103,6 +127,10 @@ class Featurizer:
         ids = [int(i) for i in raw_ids]
         word_ids = [int(w) for w in encoding.word_ids() if w is not None]
         return ids, word_ids
+
+    def word_order(self, boxes: Sequence[BBox], pages: Sequence[int]) -> list[int] | None:
+        """The word indices in the order the model reads them; None: as given."""
+        return xycut_order(boxes, pages) if self.reading_order == XYCUT else None
 
     def window_spans(self, token_word_ids: Sequence[int]) -> list[tuple[int, int]]:
         """Token ranges [start, end) of the windows; each window starts on a word's first token."""
@@ -131,16 +159,35 @@ class Featurizer:
         word_tags: Sequence[str] | None = None,
         label2id: dict[str, int] | None = None,
         doc_label: int | None = None,
+        pages: Sequence[int] | None = None,
     ) -> list[Window]:
-        """All windows of one document (token labels when ``word_tags`` and ``label2id`` given)."""
+        """All windows of one document (token labels when ``word_tags`` and ``label2id`` given).
+
+        ``pages`` (the page of each word; all on one page when omitted) keeps lines and the
+        reading order on their page. Tokens follow ``reading_order``; ``word_ids`` are the
+        indices of ``words`` as given, so predictions map back to them."""
         if len(boxes) != len(words):
             raise ValueError(f"document {doc_index}: {len(words)} words but {len(boxes)} boxes")
+        if pages is not None and len(pages) != len(words):
+            raise ValueError(f"document {doc_index}: {len(words)} words but {len(pages)} pages")
         if word_tags is not None and len(word_tags) != len(words):
             raise ValueError(f"document {doc_index}: {len(words)} words but {len(word_tags)} tags")
         clamped = [
             clamp_box(b, where=f"document {doc_index} word {i}") for i, b in enumerate(boxes)
         ]
-        ids, word_of = self._tokenize(words)
+        page_of = list(pages) if pages is not None else [0] * len(words)
+        order = self.word_order(clamped, page_of)
+        read = order if order is not None else list(range(len(words)))
+        shapes = [word_shape(w) for w in words] if self.word_shape else None
+        lines: list[BBox] | None = None
+        if self.line_boxes:  # lines follow the reading order
+            lines = list(clamped)
+            in_order = line_boxes([clamped[i] for i in read], [page_of[i] for i in read])
+            for i, box in zip(read, in_order, strict=True):
+                lines[i] = box
+        # tokens come in reading order; word_ids keep the words' own indices
+        ids, word_of = self._tokenize([words[i] for i in read])
+        word_of = [read[j] for j in word_of]
         first = [i == 0 or word_of[i - 1] != word_of[i] for i in range(len(ids))]
         token_labels: list[int] | None = None
         if word_tags is not None:
@@ -170,6 +217,12 @@ class Featurizer:
                     if token_labels is None
                     else [IGNORE_INDEX, *token_labels[start:end], IGNORE_INDEX],
                     doc_label=doc_label,
+                    shape_ids=None
+                    if shapes is None
+                    else [NO_WORD, *(shapes[w] for w in word_of[start:end]), NO_WORD],
+                    line_bbox=None
+                    if lines is None
+                    else [CLS_BOX, *(lines[w] for w in word_of[start:end]), SEP_BOX],
                 )
             )
         return out
@@ -197,12 +250,23 @@ class Featurizer:
             word_tags=example.word_tags if label2id is not None else None,
             label2id=label2id,
             doc_label=doc_label,
+            pages=example.pages,
         )
 
     def page_windows(self, document: PageWords, doc_index: int) -> list[Window]:
         return self.windows(
-            [w.text for w in document.words], [w.bbox for w in document.words], doc_index=doc_index
+            [w.text for w in document.words],
+            [w.bbox for w in document.words],
+            doc_index=doc_index,
+            pages=[w.page for w in document.words],
         )
+
+    def page_order(self, document: PageWords) -> list[int] | None:
+        """The order the model reads ``document``'s words in (None: as given)."""
+        if self.reading_order == GIVEN:
+            return None
+        boxes = [clamp_box(w.bbox, where=f"word {i}") for i, w in enumerate(document.words)]
+        return self.word_order(boxes, [w.page for w in document.words])
 
     def collate(self, windows: Sequence[Window]) -> dict[str, torch.Tensor]:
         """Pad a batch to its longest window (dynamic padding)."""
@@ -216,12 +280,17 @@ def collate(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]:
     width = max(len(w) for w in windows)
     input_ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(windows), width), dtype=torch.long)
-    bbox = torch.zeros((len(windows), width, 4), dtype=torch.long)
+    channels = any(w.shape_ids is not None or w.line_bbox is not None for w in windows)
+    bbox = torch.zeros((len(windows), width, CHANNEL_WIDTH if channels else 4), dtype=torch.long)
     for row, w in enumerate(windows):
         n = len(w)
         input_ids[row, :n] = torch.tensor(w.input_ids, dtype=torch.long)
         attention[row, :n] = 1
-        bbox[row, :n] = torch.tensor(w.bbox, dtype=torch.long)
+        bbox[row, :n, :4] = torch.tensor(w.bbox, dtype=torch.long)
+        if w.shape_ids is not None:
+            bbox[row, :n, SHAPE_COLUMN] = torch.tensor(w.shape_ids, dtype=torch.long)
+        if w.line_bbox is not None:
+            bbox[row, :n, LINE_COLUMNS] = torch.tensor(w.line_bbox, dtype=torch.long)
     batch = {
         "input_ids": input_ids,
         "attention_mask": attention,

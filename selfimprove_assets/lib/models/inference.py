@@ -52,6 +52,7 @@ from torch.ao.quantization.quantization_mappings import get_default_dynamic_quan
 from selfimprove_assets.lib.defaults import PRECISIONS, InferenceSettings
 from selfimprove_assets.lib.models.device import module_device
 from selfimprove_assets.lib.models.featurizer import SEP_BOX, Window
+from selfimprove_assets.lib.models.shapes import NO_WORD
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +271,8 @@ def head_window(window: Window, n_tokens: int, sep_id: int) -> Window:
         first_subword=[*window.first_subword[:keep], False],
         labels=None if window.labels is None else [*window.labels[:keep], window.labels[-1]],
         doc_label=window.doc_label,
+        shape_ids=None if window.shape_ids is None else [*window.shape_ids[:keep], NO_WORD],
+        line_bbox=None if window.line_bbox is None else [*window.line_bbox[:keep], SEP_BOX],
     )
 
 

@@ -14,6 +14,7 @@ import torch
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.classifier import ClassifierResult, classify, document_logits
+from selfimprove_assets.lib.models.decoding import check_decoder
 from selfimprove_assets.lib.models.device import select_device
 from selfimprove_assets.lib.models.extractor import predict_entities
 from selfimprove_assets.lib.models.featurizer import Window
@@ -37,7 +38,8 @@ class ModelPredictor:
     training steps never predicts with stale weights). ``options`` defaults to the process
     settings (``InferenceOptions.from_env``); ``device`` to ``models.device.select_device()``
     (CUDA when present, else the CPU; ``SELFIMPROVE_DEVICE`` overrides). The bundle's own module
-    stays where it is; results come back on the CPU.
+    stays where it is; results come back on the CPU. ``decoder`` overrides the extractor's
+    decoder (``spec.decoder``) for this predictor, e.g. to compare both on one trained model.
     """
 
     def __init__(
@@ -50,8 +52,11 @@ class ModelPredictor:
         max_tokens: int | None = None,
         options: InferenceOptions | None = None,
         device: str | torch.device | None = None,
+        decoder: str | None = None,
     ) -> None:
         self.bundle = bundle
+        # how entities are decoded: the bundle's own (``spec.decoder``) unless overridden here
+        self.decoder = check_decoder(decoder) if decoder is not None else None
         self.name = name
         self.version = version
         self.batch_size = batch_size
@@ -90,7 +95,10 @@ class ModelPredictor:
             if backend is not None
             else json.dumps(f.tokenizer.get_vocab(), sort_keys=True)
         )
-        geometry = (f.max_length, f.stride, f.cls_id, f.sep_id, f.pad_id)
+        geometry = (
+            f.max_length, f.stride, f.cls_id, f.sep_id, f.pad_id,
+            f.word_shape, f.line_boxes, f.reading_order,
+        )  # fmt: skip
         return hashlib.sha256(f"{rules}|{geometry}".encode()).hexdigest()
 
     def inference_model(self) -> torch.nn.Module:
@@ -145,10 +153,16 @@ class ModelPredictor:
         doc_logits = document_logits(windows, logits, len(documents))
         return classify(doc_logits, self.bundle.spec.labels, self.bundle.spec.temperature)
 
+    @property
+    def decoding(self) -> str:
+        """The decoder ``extract`` uses: the one given to the predictor, else the bundle's."""
+        return self.decoder or self.bundle.spec.decoder
+
     def extract(
         self, documents: Sequence[PageWords], *, windows: list[Window] | None = None
     ) -> list[list[Entity]]:
-        """Entities of ``documents`` (``windows`` as for ``classify``)."""
+        """Entities of ``documents`` (``windows`` as for ``classify``), decoded by
+        ``decoding``, at most one per document of each of the spec's single-value labels."""
         self._require(entity_level=True)
         if not documents:
             return []
@@ -163,6 +177,9 @@ class ModelPredictor:
                 [windows[i] for i in idx],
                 [logits[i] for i in idx],
                 self.bundle.spec.labels,
+                decoder=self.decoding,
+                single_value_labels=self.bundle.spec.single_value_labels or (),
+                order=self.bundle.featurizer.page_order(doc),
             )
             for doc, idx in zip(documents, per_doc, strict=True)
         ]

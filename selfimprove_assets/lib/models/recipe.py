@@ -18,12 +18,15 @@ from selfimprove_assets.lib.defaults import SELECT_ON, TrainingRecipe
 from selfimprove_assets.lib.kinds import full_finetune_types, kind_of
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
+from selfimprove_assets.lib.models.channels import CHANNEL_MODULES
+from selfimprove_assets.lib.models.decoding import SPANS
+from selfimprove_assets.lib.models.layout import GIVEN
 from selfimprove_assets.lib.types import OUTSIDE, TrainingExample
 
 # Model types whose V1 is a full fine-tune by default (the trainer resource's default).
 FULL_FINETUNE_TYPES: tuple[str, ...] = tuple(full_finetune_types())
 VALIDATION_SOURCES = ("validation", "val")
-HEAD_MODULES = ("classifier", "pooler", *NEW_2D_EMBEDDINGS)
+HEAD_MODULES = ("classifier", "pooler", *NEW_2D_EMBEDDINGS, *CHANNEL_MODULES)
 
 
 class TrainConfig(TrainingRecipe):
@@ -51,6 +54,21 @@ class TrainConfig(TrainingRecipe):
     progress: bool = True
     # auto, cpu, cuda or cuda:N; None: the settings' device (SELFIMPROVE_DEVICE, see models.device)
     device: str | None = None
+    # How the extractor decodes entities: "spans" (span voting) or "viterbi" (the best valid
+    # BIO path); see ``decoding``. A warm start keeps its parent's.
+    decoder: str = SPANS
+    # Learn the labels that occur at most once per training document and predict each of them
+    # at most once per document (its most confident span). A warm start keeps its parent's
+    # choice and relearns the labels from its own data.
+    single_value_labels: bool = False
+    # Input channels of a new V1 (see ``channels``; warm starts keep their parent's): each
+    # word's shape class (case, digits, amount, date, trailing colon) and its text line's box,
+    # both zero-initialised embeddings added to the tokens'.
+    word_shape: bool = False
+    line_boxes: bool = False
+    # The order a new V1 reads a page's words in: "given" or "xycut" (see ``layout``); warm
+    # starts keep their parent's.
+    reading_order: str = GIVEN
 
     def params(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -102,7 +120,8 @@ def warmup_steps(config: TrainConfig, total_steps: int) -> int:
 
 
 def is_head_parameter(name: str) -> bool:
-    """Parameters that start fresh in every V1: the head, the pooler, the 2-D box embeddings."""
+    """Parameters that start fresh in every V1: the head, the pooler, the 2-D box embeddings
+    and the input channels' embeddings."""
     parts = name.split(".")
     return any(module in parts for module in HEAD_MODULES)
 

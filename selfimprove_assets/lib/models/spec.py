@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,13 @@ from peft import LoraConfig
 
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
+from selfimprove_assets.lib.models.channels import channel_modules
+from selfimprove_assets.lib.models.decoding import SPANS, check_decoder
+from selfimprove_assets.lib.models.layout import GIVEN, check_reading_order
 
-FORMAT_VERSION = 1
+# 2: the decoding and input-channel fields below ``format_version``; a format-1 bundle lacks
+# them and reads as their defaults (what it was trained and served with).
+FORMAT_VERSION = 2
 # LoRA placements by name (a list of module names, or a regex over full module paths). The
 # regex keeps LoRA off the pooler, which a sequence classifier trains in full.
 LORA_LAYERS: dict[str, list[str] | str] = {
@@ -71,6 +76,19 @@ class ModelSpec:
     backbone_fingerprint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    # How an extractor turns word tag probabilities into entities: "spans" (span voting) or
+    # "viterbi" (the best valid BIO path); see ``extractor``. Bundles of format 1 used "spans".
+    decoder: str = SPANS
+    # Labels kept at most once per document (the most confident entity), learnt from the
+    # training data; None: no such rule (format 1), which warm starts keep.
+    single_value_labels: list[str] | None = None
+    # Input channels beside the word box (``channels``): each word's shape class and its text
+    # line's box. A channel is chosen for a V1 and kept by its warm starts; format 1 had none.
+    word_shape: bool = False
+    line_boxes: bool = False
+    # The order the model reads a page's words in: "given" (as extracted) or "xycut" (see
+    # ``layout``), the same in training, evaluation and serving; format 1 read them as given.
+    reading_order: str = GIVEN
 
     def __post_init__(self) -> None:
         if self.lora_layers not in LORA_LAYERS:
@@ -78,8 +96,22 @@ class ModelSpec:
                 f"lora_layers must be one of {sorted(LORA_LAYERS)}, got {self.lora_layers!r}"
             )
         kind_of(self.model_type)  # raises on an unknown type
+        check_decoder(self.decoder)
+        check_reading_order(self.reading_order)
         if len(set(self.labels)) != len(self.labels) or not self.labels:
             raise ValueError(f"labels must be a non-empty list of unique names: {self.labels!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "model spec") -> ModelSpec:
+        """A spec read from a bundle's JSON: keys it lacks take their defaults (older formats),
+        keys this code does not know (a newer format) are one clear error."""
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(
+                f"{where} has fields this version cannot read: {', '.join(unknown)} (format "
+                f"{data.get('format_version')}; this version reads up to {FORMAT_VERSION})"
+            )
+        return cls(**data)
 
     @property
     def head_kind(self) -> str:
@@ -90,9 +122,10 @@ class ModelSpec:
         return {label: i for i, label in enumerate(self.labels)}
 
     def modules_to_save(self) -> list[str]:
-        """Trained in full next to the LoRA matrices: head (and pooler), and the 2-D box
-        embeddings when ``train_2d_embeddings``."""
+        """Trained in full next to the LoRA matrices: head (and pooler), the 2-D box
+        embeddings when ``train_2d_embeddings``, and the input channels' embeddings."""
         names = ["classifier", *(NEW_2D_EMBEDDINGS if self.train_2d_embeddings else ())]
+        names += channel_modules(word_shape=self.word_shape, line_boxes=self.line_boxes)
         return names + (["pooler"] if self.head_kind == "sequence" else [])
 
     def lora_config(self) -> LoraConfig:

@@ -30,6 +30,7 @@ from selfimprove_assets.lib.metrics import (
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.classifier import document_logits, fit_temperature
 from selfimprove_assets.lib.models.dataset import example_truth
+from selfimprove_assets.lib.models.decoding import check_decoder, single_value_labels
 from selfimprove_assets.lib.models.device import autocast, select_device, to_device
 from selfimprove_assets.lib.models.extractor import example_words
 from selfimprove_assets.lib.models.featurizer import IGNORE_INDEX, Window, length_batches
@@ -147,13 +148,15 @@ def build_bundle(
     backbone: str | None,
     parent: ModelBundle | None,
 ) -> ModelBundle:
-    """The model a run starts from: the parent continued (warm start) or the backbone (V1)."""
+    """The model a run starts from: the parent continued (warm start, with the parent's
+    decoding and input channels) or the backbone (V1, with ``config``'s)."""
     if parent is not None:
         if parent.model_type != model_type:
             raise ValueError(f"parent is a {parent.model_type}, cannot warm-start a {model_type}")
         return parent.child(labels)
     if not backbone:
         raise ValueError("initial training needs a backbone path")
+    entity_level = kind_of(model_type).entity_level
     spec = ModelSpec(
         model_type=model_type,
         labels=labels,
@@ -167,6 +170,11 @@ def build_bundle(
         full_finetune=config.full_finetune,
         lora_layers=config.lora_layers,
         train_2d_embeddings=config.train_2d_embeddings,
+        decoder=check_decoder(config.decoder),
+        single_value_labels=[] if config.single_value_labels and entity_level else None,
+        word_shape=config.word_shape,
+        line_boxes=config.line_boxes,
+        reading_order=config.reading_order,
     )
     return ModelBundle.from_backbone(spec)
 
@@ -233,6 +241,10 @@ def train(
     labels = labels_for(model_type, [*train_set, *val_set], parent)
     device = select_device(config.device)
     bundle = build_bundle(model_type, labels, config, backbone=backbone, parent=parent)
+    if bundle.spec.single_value_labels is not None:  # relearnt from this run's data
+        bundle.spec.single_value_labels = single_value_labels(
+            [*train_set, *val_set], prior=bundle.spec.single_value_labels
+        )
     bundle.model.to(device)
     # validation metrics and calibration go through what serving runs (its batching included)
     predictor = ModelPredictor(bundle, device=device)
