@@ -24,6 +24,7 @@ TriggerTest = Literal["pooled", "each"]
 SelectOn = Literal["val_f1", "val_loss"]
 LoraLayers = Literal["all_linear", "query_value"]
 Precision = Literal["int8", "fp32"]
+Decoder = Literal["spans", "viterbi"]
 # where a required improvement may be shown: either set, both, or only one of them
 EvidenceRule = Literal["either", "both", "production", "golden"]
 # what makes a drop beyond its tolerance a regression: a significant paired test, or the point
@@ -227,6 +228,18 @@ class TrainingRecipe(Section):
     train_2d_embeddings: bool = Field(
         default=False,
         description="V1 also trains the 2-D box embeddings (they overfit small data).",
+    )
+    decoder: Decoder = Field(
+        default="spans",
+        description="How a new extractor V1 decodes entities: spans (span voting) or viterbi "
+        "(the most probable valid BIO path; see docs/real-documents.md). A warm start keeps "
+        "its parent's.",
+    )
+    single_value_labels: bool = Field(
+        default=False,
+        description="A new extractor V1 learns the labels that occur at most once in every "
+        "training document and predicts each at most once per document (its most confident "
+        "span). A warm start keeps its parent's choice and relearns the labels.",
     )
 
 

@@ -9,15 +9,17 @@ once per document, only its most confident entity.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from typing import get_args
 
 import numpy as np
 import torch
 
+from selfimprove_assets.lib.defaults import Decoder
 from selfimprove_assets.lib.types import OUTSIDE, Entity, TrainingExample
 
 SPANS = "spans"
 VITERBI = "viterbi"
-DECODERS = (SPANS, VITERBI)
+DECODERS: tuple[str, ...] = get_args(Decoder)  # the training setting's choices
 _FLOOR = 1e-12  # log(0) guard: a tag of probability 0 is only ever chosen when nothing else is
 
 

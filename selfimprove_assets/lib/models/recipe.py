@@ -19,7 +19,6 @@ from selfimprove_assets.lib.kinds import full_finetune_types, kind_of
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
 from selfimprove_assets.lib.models.channels import CHANNEL_MODULES
-from selfimprove_assets.lib.models.decoding import SPANS
 from selfimprove_assets.lib.models.layout import GIVEN
 from selfimprove_assets.lib.types import OUTSIDE, TrainingExample
 
@@ -54,13 +53,6 @@ class TrainConfig(TrainingRecipe):
     progress: bool = True
     # auto, cpu, cuda or cuda:N; None: the settings' device (SELFIMPROVE_DEVICE, see models.device)
     device: str | None = None
-    # How the extractor decodes entities: "spans" (span voting) or "viterbi" (the best valid
-    # BIO path); see ``decoding``. A warm start keeps its parent's.
-    decoder: str = SPANS
-    # Learn the labels that occur at most once per training document and predict each of them
-    # at most once per document (its most confident span). A warm start keeps its parent's
-    # choice and relearns the labels from its own data.
-    single_value_labels: bool = False
     # Input channels of a new V1 (see ``channels``; warm starts keep their parent's): each
     # word's shape class (case, digits, amount, date, trailing colon) and its text line's box,
     # both zero-initialised embeddings added to the tokens'.
