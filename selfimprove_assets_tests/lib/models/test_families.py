@@ -72,7 +72,12 @@ def test_family_goes_through_the_loop(
 ) -> None:
     backbone = checkpoints[checkpoint]
     family = FAMILY_OF.get(checkpoint, checkpoint)
-    v1 = train("extractor", data, backbone=backbone, config=CONFIG.model_copy(update={"full_finetune": full}))
+    v1 = train(
+        "extractor",
+        data,
+        backbone=backbone,
+        config=CONFIG.model_copy(update={"full_finetune": full}),
+    )
     assert v1.bundle.spec.family == family and v1.bundle.spec.full_finetune == full
     assert v1.history[-1]["train_loss"] < v1.history[0]["train_loss"]
     _, parent = registry.load_bundle(f"models:/entity-extractor/{_register(registry, v1)}")
@@ -167,11 +172,13 @@ def test_bros_reads_boxes_normalised(checkpoints: dict[str, str]) -> None:
 def test_switching_one_model_types_backbone_leaves_the_other(tmp_path: Path) -> None:
     from selfimprove_assets.defs.resources import default_resources
 
-    settings = Settings(home=tmp_path, backbone="/models/minilm")
+    settings = Settings.model_validate({"home": tmp_path, "backbone": "/models/minilm"})
     switched = settings.with_overrides({"models": {"extractor_backbone": "/models/layoutlmv3"}})
     assert switched.backbone_for("extractor") == "/models/layoutlmv3"
-    assert switched.backbone_for("classifier") == "/models/minilm" == settings.backbone_for(
-        "extractor"
+    assert (
+        switched.backbone_for("classifier")
+        == "/models/minilm"
+        == settings.backbone_for("extractor")
     )
     home = default_resources(switched)["home"]
     assert home.backbone_for("extractor") == "/models/layoutlmv3"
