@@ -101,6 +101,7 @@ def test_family_goes_through_the_loop(
     clear_predictor_cache()
     served = load_predictor(f"models:/entity-extractor@{CHAMPION}", mlflow_store[0])
     assert served.version == version and served.bundle.spec.family == family
+    assert registry.get_version("entity-extractor", version).tags["family"] == family
     assert is_quantized(served.inference_model()) == FAMILIES[family].int8
     assert _entities(served, docs) == want
 
@@ -204,3 +205,21 @@ def test_warm_start_onto_another_family_is_refused(
     parent = train("extractor", data, backbone=checkpoints["bert"], config=CONFIG).bundle
     with pytest.raises(ValueError, match="warm starts stay within a family.*new V1 of the lilt"):
         train("extractor", data, parent=parent, backbone=checkpoints["lilt"], config=CONFIG)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("checkpoint", TINY_MODEL_TYPES)
+def test_family_trains_and_serves_on_cuda_in_bf16(
+    checkpoint: str, checkpoints: dict[str, str], data: list[TrainingExample], tmp_path: Path
+) -> None:
+    """On a GPU each family trains and predicts under bf16 autocast, and a bundle trained there
+    reloads on the CPU to the same entities as its CPU float32 form predicts."""
+    config = CONFIG.model_copy(update={"device": "cuda"})
+    result = train("extractor", data, backbone=checkpoints[checkpoint], config=config)
+    assert next(result.bundle.model.parameters()).device.type == "cuda"
+    docs = [example_document(e) for e in data[:4]]
+    on_gpu = ModelPredictor(result.bundle, device=torch.device("cuda"))
+    assert len(on_gpu.extract(docs)) == len(docs)
+    reloaded = ModelBundle.load(result.bundle.save(tmp_path / "bundle"))
+    cpu = ModelPredictor(reloaded)
+    assert len(_entities(cpu, docs)) == len(docs)
