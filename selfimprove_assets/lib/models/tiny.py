@@ -66,14 +66,26 @@ def _save_bpe_tokenizer(directory: Path, words: list[str]) -> int:
     return len(ids)
 
 
+# Base sizes (BERT-base/RoBERTa-base geometry) for benchmarks with random weights.
+BASE_SIZES: dict[str, Any] = dict(
+    hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
+)
+
+
 def save_tiny_checkpoint(
-    directory: str | Path, vocab_words: list[str], model_type: str, *, seed: int = 0
+    directory: str | Path,
+    vocab_words: list[str],
+    model_type: str,
+    *,
+    seed: int = 0,
+    base_size: bool = False,
 ) -> Path:
     """A tiny random checkpoint of ``model_type`` (``TINY_MODEL_TYPES``) and its tokenizer.
 
     Written from the family's config the way a team's real checkpoint folder looks (a base
     model and a tokenizer, LayoutLMv3's declaring its own tokenizer class), so tests run each
-    family's production path offline.
+    family's production path offline. ``base_size``: the base geometry (768 wide, 12
+    layers), random weights, for timing what a family costs.
     """
     import json
 
@@ -85,7 +97,7 @@ def save_tiny_checkpoint(
     if model_type not in TINY_MODEL_TYPES:
         raise ValueError(f"no tiny {model_type!r} checkpoint; known: {TINY_MODEL_TYPES}")
     directory = Path(directory)
-    if model_type == "bert":
+    if model_type == "bert" and not base_size:
         return save_tiny_backbone(directory, vocab_words, seed=seed)
     directory.mkdir(parents=True, exist_ok=True)
     if model_type in _BPE_TYPES:
@@ -124,8 +136,16 @@ def save_tiny_checkpoint(
         "lilt": tf.LiltModel,
         "bros": tf.BrosModel,
     }
+    configs["bert"] = lambda: tf.BertConfig(**sizes)
+    models["bert"] = tf.BertModel
     torch.manual_seed(seed)
-    models[model_type](configs[model_type]()).save_pretrained(str(directory))
+    config = configs[model_type]()
+    if base_size:
+        for key, value in BASE_SIZES.items():
+            setattr(config, key, value)
+        if model_type == "layoutlmv3":
+            config.coordinate_size = config.shape_size = 128
+    models[model_type](config).save_pretrained(str(directory))
     if model_type == "layoutlmv3":  # as microsoft/layoutlmv3-base declares it
         path = directory / "tokenizer_config.json"
         config = json.loads(path.read_text(encoding="utf-8"))
