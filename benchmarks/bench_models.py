@@ -318,7 +318,12 @@ def main() -> None:
         "--models", type=Path, help="keep/reuse the trained accuracy models in this folder"
     )
     parser.add_argument("--serve-child", metavar="TRACKING_URI")
-    args = parser.parse_args()
+    parser.add_argument("--families", action="store_true", help="per-family cost (bench_families)")
+    args, rest = parser.parse_known_args()
+    if args.families:  # base-size random checkpoints per family; see bench_families
+        from bench_families import main as families_main
+
+        return families_main(["--quick"] * args.quick + rest)
     if args.serve_child:
         serve_child(args.serve_child)
         return

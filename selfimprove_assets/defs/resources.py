@@ -30,6 +30,7 @@ from selfimprove_assets.defs.schema import derived_config, section_of
 from selfimprove_assets.lib.defaults import TrainingSettings
 from selfimprove_assets.lib.settings import TOP_LEVEL, Settings, load_settings
 from selfimprove_assets.lib.store.repository import FeedbackStore
+from selfimprove_assets.lib.types import MODEL_TYPES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,6 +51,13 @@ class SelfimproveHome(dg.ConfigurableResource):
 
     home: str = Field(description="The data directory (SELFIMPROVE_HOME).")
     backbone: str = Field(description="Hugging Face model path of the encoder backbone.")
+    model_backbones: dict[str, str] = Field(
+        default_factory=dict,
+        description="Backbone per model type where it is not the default ([models] settings).",
+    )
+
+    def backbone_for(self, model_type: str) -> str:
+        return self.model_backbones.get(model_type) or self.backbone
 
     # The folders of ``lib.settings.Settings`` (the same names); the rules in effect are the
     # ``rules`` and ``trainer`` resources', built once from the settings by default_resources.
@@ -121,7 +129,7 @@ class TrainingRequest:
             base=base,
             tracking_uri=mlflow.tracking_uri,
             artifact_root=mlflow.artifact_root,
-            backbone=home.backbone,
+            backbone=home.backbone_for(model_type),
             cycle=cycle,
         )
 
@@ -343,7 +351,15 @@ def default_resources(settings: Settings | None = None) -> dict[str, Any]:
     """The location's resources, from ``settings`` (default: ``load_settings()``)."""
     settings = settings or load_settings()
     return {
-        "home": SelfimproveHome(home=str(settings.home), backbone=settings.backbone),
+        "home": SelfimproveHome(
+            home=str(settings.home),
+            backbone=settings.backbone,
+            model_backbones={
+                t: settings.backbone_for(t)
+                for t in MODEL_TYPES
+                if settings.backbone_for(t) != settings.backbone
+            },
+        ),
         "store": FeedbackStoreResource(
             database_url=from_env(settings.database_url, TOP_LEVEL["database_url"])
         ),

@@ -378,6 +378,19 @@ class InferenceSettings(Section):
         )
 
 
+class ModelsSettings(Section):
+    """Which backbone each model type starts from (``lib.models.families``): a local Hugging
+    Face folder whose ``config.model_type`` picks the family; empty: the top-level ``backbone``.
+    Changing it takes effect at the next V1 of that type (warm starts stay within a family)."""
+
+    classifier_backbone: str = Field(
+        default="", description="Backbone of the classifier; empty: the default backbone."
+    )
+    extractor_backbone: str = Field(
+        default="", description="Backbone of the extractor; empty: the default backbone."
+    )
+
+
 SECTIONS: dict[str, type[Section]] = {
     "monitor": MonitorSettings,
     "thresholds": ThresholdSettings,
@@ -386,4 +399,5 @@ SECTIONS: dict[str, type[Section]] = {
     "curation": CurationSettings,
     "corpus": CorpusSettings,
     "inference": InferenceSettings,
+    "models": ModelsSettings,
 }

@@ -32,6 +32,7 @@ from selfimprove_assets.lib.defaults import (
     CorpusSettings,
     CurationSettings,
     InferenceSettings,
+    ModelsSettings,
     MonitorSettings,
     PromotionSettings,
     ThresholdSettings,
@@ -98,6 +99,7 @@ class Settings(BaseSettings):
     curation: CurationSettings = Field(default_factory=CurationSettings)
     corpus: CorpusSettings = Field(default_factory=CorpusSettings)
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
     config_file: Path | None = Field(
         default=None, description="The selfimprove.toml that was read."
     )
@@ -129,6 +131,10 @@ class Settings(BaseSettings):
         if not values.get("backbone"):
             values["backbone"] = _backbone_default()
         return values
+
+    def backbone_for(self, model_type: str) -> str:
+        """The backbone a model type starts from: its ``[models]`` setting, else ``backbone``."""
+        return str(getattr(self.models, f"{model_type}_backbone", "") or self.backbone)
 
     @property
     def blobs_dir(self) -> Path:

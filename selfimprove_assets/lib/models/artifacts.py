@@ -32,6 +32,11 @@ from selfimprove_assets.lib.models.backbone import (
 )
 from selfimprove_assets.lib.models.channels import install_channels
 from selfimprove_assets.lib.models.device import autocast, module_device, to_device
+from selfimprove_assets.lib.models.families import (
+    build_head_model,
+    check_same_family,
+    family_of_backbone,
+)
 from selfimprove_assets.lib.models.featurizer import Featurizer, Window, length_batches
 from selfimprove_assets.lib.models.inference import token_batches
 from selfimprove_assets.lib.models.spec import FORMAT_VERSION, ModelSpec, backbone_fingerprint
@@ -44,10 +49,15 @@ FULL_FILE = "model.safetensors"
 TOKENIZER_DIR = "tokenizer"
 
 
+def is_head_key(key: str) -> bool:
+    """Whether a tensor belongs to the head, whose label rows grow in a warm start."""
+    return key.startswith("classifier.") or ".classifier." in key
+
+
 def freeze_fixed_embeddings(model: torch.nn.Module, spec: ModelSpec) -> None:
     """In a full fine-tune, keep the 2-D box embeddings at their sinusoidal start unless
     ``train_2d_embeddings`` (LoRA models leave them out of ``modules_to_save`` instead)."""
-    if spec.train_2d_embeddings:
+    if spec.train_2d_embeddings or not spec.model_family.trains_2d:
         return
     for name, param in model.named_parameters():
         if any(f"{embedding}." in name for embedding in NEW_2D_EMBEDDINGS):
@@ -55,12 +65,31 @@ def freeze_fixed_embeddings(model: torch.nn.Module, spec: ModelSpec) -> None:
 
 
 def base_model(spec: ModelSpec, *, load_weights: bool = True) -> torch.nn.Module:
-    """The LayoutLM head model of ``spec`` before LoRA: backbone weights (or random ones to be
+    """The head model of ``spec``'s family before LoRA: backbone weights (or random ones to be
     overwritten when ``load_weights`` is False), with the spec's input channels."""
+    family = spec.model_family
+    if family.prefix != "layoutlm":
+        return build_head_model(
+            family, spec.head_kind, spec.backbone, len(spec.labels), load_weights=load_weights
+        )
     model = build_layoutlm(
         spec.head_kind, spec.backbone, len(spec.labels), load_weights=load_weights
     )
     return install_channels(model, word_shape=spec.word_shape, line_boxes=spec.line_boxes)
+
+
+def family_spec(spec: ModelSpec) -> ModelSpec:
+    """``spec`` for a V1 on its backbone: the checkpoint's family and fingerprint recorded, our
+    input channels only where the family has them."""
+    family = family_of_backbone(spec.backbone)
+    channels = family.channels
+    return replace(
+        spec,
+        family=family.name,
+        backbone_fingerprint=backbone_fingerprint(spec.backbone),
+        word_shape=spec.word_shape and channels,
+        line_boxes=spec.line_boxes and channels,
+    )
 
 
 def _adapter_model(spec: ModelSpec, base_state: dict[str, torch.Tensor] | None) -> PeftModel:
@@ -75,7 +104,7 @@ def _adapter_model(spec: ModelSpec, base_state: dict[str, torch.Tensor] | None) 
         own = base.state_dict()
         state = dict(base_state)
         for key, value in base_state.items():
-            if key in own and own[key].shape != value.shape and key.startswith("classifier."):
+            if key in own and own[key].shape != value.shape and is_head_key(key):
                 grown = own[key].clone()
                 grown[: value.shape[0]] = value
                 state[key] = grown
@@ -83,7 +112,9 @@ def _adapter_model(spec: ModelSpec, base_state: dict[str, torch.Tensor] | None) 
     return get_peft_model(base, spec.lora_config())  # type: ignore[return-value]
 
 
-def resolve_backbone(spec_backbone: str, override: str | None = None) -> str:
+def resolve_backbone(
+    spec_backbone: str, override: str | None = None, model_type: str = "extractor"
+) -> str:
     """The backbone path to load: an explicit override, the recorded path, or the settings'.
 
     A bundle records the absolute backbone path of the machine that trained it. When that path
@@ -96,7 +127,7 @@ def resolve_backbone(spec_backbone: str, override: str | None = None) -> str:
         return spec_backbone
     from selfimprove_assets.lib.settings import load_settings
 
-    configured = load_settings().backbone
+    configured = load_settings().backbone_for(model_type)
     logger.warning("backbone %s not found here; using configured %s", spec_backbone, configured)
     return configured
 
@@ -122,6 +153,7 @@ class ModelBundle:
             word_shape=spec.word_shape,
             line_boxes=spec.line_boxes,
             reading_order=spec.reading_order,
+            box_scale=spec.model_family.box_scale,
         )
 
     @property
@@ -131,7 +163,7 @@ class ModelBundle:
     @classmethod
     def from_backbone(cls, spec: ModelSpec) -> ModelBundle:
         """A fresh model (V1): backbone weights, new 2-D embeddings and head, LoRA on top."""
-        spec = replace(spec, backbone_fingerprint=backbone_fingerprint(spec.backbone))
+        spec = family_spec(spec)
         base = base_model(spec)
         if spec.full_finetune:
             freeze_fixed_embeddings(base, spec)
@@ -189,8 +221,7 @@ class ModelBundle:
         if state is not None:
             fresh = child.trainable_state()
             for key, value in state.items():
-                is_head = key.endswith(("classifier.weight", "classifier.bias"))
-                if is_head and value.shape[0] != len(labels):
+                if is_head_key(key) and value.shape != fresh[key].shape:
                     grown = fresh[key].clone()
                     grown[:n_old] = value
                     state[key] = grown
@@ -235,7 +266,9 @@ class ModelBundle:
             raise FileNotFoundError(f"{directory} is not a selfimprove model (no {SPEC_FILE})")
         data = json.loads(spec_path.read_text(encoding="utf-8"))
         spec = ModelSpec.from_dict(data, where=str(spec_path))
-        spec.backbone = resolve_backbone(spec.backbone, backbone)
+        if backbone:  # a model continues (or runs) on a backbone of its own family only
+            check_same_family(spec.family, backbone)
+        spec.backbone = resolve_backbone(spec.backbone, backbone, spec.model_type)
         found = backbone_fingerprint(spec.backbone)
         if spec.backbone_fingerprint and found and found != spec.backbone_fingerprint:
             raise ValueError(

@@ -8,6 +8,7 @@ and only the 2-D embeddings (and, for some checkpoints, the pooler) start fresh.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -26,6 +27,7 @@ from transformers import (
     LayoutLMForSequenceClassification,
     LayoutLMForTokenClassification,
     PreTrainedTokenizerBase,
+    RobertaTokenizerFast,
 )
 
 logger = logging.getLogger(__name__)
@@ -90,14 +92,36 @@ def layoutlm_config_from_backbone(backbone: str, num_labels: int) -> LayoutLMCon
         name: getattr(source, name) for name in _CONFIG_FIELDS if hasattr(source, name)
     }
     values["max_2d_position_embeddings"] = int(getattr(source, "max_2d_position_embeddings", 1024))
+    offset = position_offset(source)
+    if offset:  # RoBERTa-style tables keep rows for padding; LayoutLM counts from 0
+        values["max_position_embeddings"] = int(source.max_position_embeddings) - offset
     values["num_labels"] = num_labels
     return LayoutLMConfig(**values)
 
 
+def position_offset(config: Any) -> int:
+    """Rows before position 0 in a RoBERTa/XLM-R position table (``padding_idx + 1``), else 0."""
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta"):
+        return int(config.pad_token_id) + 1
+    return 0
+
+
 def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
-    """A fast tokenizer (word_ids are needed to map tokens back to words)."""
+    """A fast tokenizer for pre-split words (word_ids map tokens back to words).
+
+    Byte-level BPE tokenizers (RoBERTa, LayoutLMv3, LiLT) are loaded with ``add_prefix_space``
+    so that each word is encoded as it would be after a space; LayoutLMv3's own tokenizer
+    wants boxes in every call, so its vocabulary is loaded as the RoBERTa tokenizer it is.
+    """
     _check_local(path, "tokenizer_config.json", "tokenizer folder")
-    tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+    config = json.loads((Path(path) / "tokenizer_config.json").read_text(encoding="utf-8"))
+    declared = str(config.get("tokenizer_class") or "")
+    if declared.startswith("LayoutLMv3"):
+        tokenizer = RobertaTokenizerFast.from_pretrained(path, add_prefix_space=True)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+        if getattr(tokenizer, "add_prefix_space", None) is False:
+            tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, add_prefix_space=True)
     if not tokenizer.is_fast:
         raise ValueError(f"tokenizer at {path!r} is not a fast tokenizer; word alignment needs one")
     return tokenizer
@@ -107,11 +131,14 @@ def _backbone_state_dict(backbone: str) -> dict[str, torch.Tensor]:
     """The encoder's weights with LayoutLM names (``layoutlm.`` + BERT's own key names)."""
     encoder = AutoModel.from_pretrained(backbone)
     state = encoder.state_dict()
+    offset = position_offset(encoder.config)
     mapped: dict[str, torch.Tensor] = {}
     for key, value in state.items():
-        for prefix in ("bert.", "layoutlm."):
+        for prefix in ("bert.", "layoutlm.", "roberta."):
             if key.startswith(prefix):
                 key = key[len(prefix) :]
+        if offset and key.startswith("embeddings.position_"):
+            value = value[offset:] if key.endswith("embeddings.weight") else value
         mapped[f"layoutlm.{key}"] = value
     return mapped
 

@@ -35,6 +35,8 @@ PAD_BOX: BBox = (0, 0, 0, 0)
 SHAPE_COLUMN = 4
 LINE_COLUMNS = slice(5, 9)
 CHANNEL_WIDTH = 9
+# The box ranges a model may read: integers 0-1000 (LayoutLM, LayoutLMv3, LiLT) or 0-1 (BROS).
+BOX_SCALES = (1000, 1)
 
 
 @dataclass
@@ -94,9 +96,17 @@ class Featurizer:
         word_shape: bool = False,
         line_boxes: bool = False,
         reading_order: str = GIVEN,
+        box_scale: int = 1000,
     ) -> None:
         if not tokenizer.is_fast:
             raise ValueError("the featurizer needs a fast tokenizer (for word_ids)")
+        if getattr(tokenizer, "add_prefix_space", None) is False:
+            raise ValueError(
+                "a byte-level BPE tokenizer must add a prefix space to pre-split words (load it "
+                "with backbone.load_tokenizer)"
+            )
+        if box_scale not in BOX_SCALES:
+            raise ValueError(f"box_scale must be one of {BOX_SCALES}, got {box_scale}")
         if max_length < 8:
             raise ValueError(f"max_length must be at least 8 tokens, got {max_length}")
         if not 0 <= stride < max_length - 2:
@@ -108,6 +118,7 @@ class Featurizer:
         self.word_shape = word_shape
         self.line_boxes = line_boxes
         self.reading_order = check_reading_order(reading_order)
+        self.box_scale = box_scale
         self.cls_id = _token_id(tokenizer, "cls_token_id")
         self.sep_id = _token_id(tokenizer, "sep_token_id")
         self.pad_id = _token_id(tokenizer, "pad_token_id")
@@ -270,11 +281,16 @@ class Featurizer:
 
     def collate(self, windows: Sequence[Window]) -> dict[str, torch.Tensor]:
         """Pad a batch to its longest window (dynamic padding)."""
-        return collate(windows, self.pad_id)
+        return collate(windows, self.pad_id, box_scale=self.box_scale)
 
 
-def collate(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]:
-    """Tensors for a batch, padded to the longest window; labels when the windows carry them."""
+def collate(
+    windows: Sequence[Window], pad_id: int, *, box_scale: int = 1000
+) -> dict[str, torch.Tensor]:
+    """Tensors for a batch, padded to the longest window; labels when the windows carry them.
+
+    Boxes are integers 0-1000 (``box_scale`` 1000) or, for models that read them normalised
+    (BROS), floats 0-1 (``box_scale`` 1)."""
     if not windows:
         raise ValueError("cannot collate an empty batch")
     width = max(len(w) for w in windows)
@@ -295,7 +311,7 @@ def collate(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]:
         "input_ids": input_ids,
         "attention_mask": attention,
         "token_type_ids": torch.zeros_like(input_ids),
-        "bbox": bbox,
+        "bbox": bbox if box_scale == 1000 else bbox.float() * (box_scale / 1000),
     }
     if all(w.labels is not None for w in windows):
         labels = torch.full((len(windows), width), IGNORE_INDEX, dtype=torch.long)

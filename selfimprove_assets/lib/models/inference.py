@@ -51,6 +51,7 @@ from torch.ao.quantization.quantization_mappings import get_default_dynamic_quan
 
 from selfimprove_assets.lib.defaults import PRECISIONS, InferenceSettings
 from selfimprove_assets.lib.models.device import module_device
+from selfimprove_assets.lib.models.families import family_of_module
 from selfimprove_assets.lib.models.featurizer import SEP_BOX, Window
 from selfimprove_assets.lib.models.shapes import NO_WORD
 
@@ -59,6 +60,7 @@ logger = logging.getLogger(__name__)
 INT8, FP32 = PRECISIONS
 DEFAULT_CLASSIFIER_TOKENS = InferenceSettings().classifier_tokens
 # Only the encoder is quantized: heads and pooler are tiny and decide the calibrated scores.
+# Each family's encoder sits at ``<prefix>.encoder`` (``families``); this is the default's.
 QUANTIZED_PREFIX = "layoutlm.encoder"
 
 
@@ -195,17 +197,26 @@ class FullRangeInt8Linear(DynamicLinear):
         return out.to(x.dtype)
 
 
-def quantize_int8(model: torch.nn.Module, *, full_range: bool | None = None) -> bool:
+def quantize_int8(
+    model: torch.nn.Module, *, full_range: bool | None = None, force: bool = False
+) -> bool:
     """Dynamic int8 quantization of the encoder's Linear layers, in place.
 
     Weights are quantized per output channel; activations per batch, over 8 bits where the CPU
     has VNNI (``full_range`` None: detect) and 7 bits otherwise. Returns False (model left
-    float32) when the model has no LayoutLM encoder. ``torch.ao.quantization`` is deprecated
-    upstream in favour of torchao (not a dependency); torch is pinned, and the tests fail if a
-    torch upgrade removes it.
+    float32) when the model has no encoder at the top (``<family prefix>.encoder``) or, unless
+    ``force`` (measuring), its family's int8 output does not agree with float32
+    (``families.Family.int8``).
+    ``torch.ao.quantization`` is deprecated upstream in favour of torchao (not a dependency);
+    torch is pinned, and the tests fail if a torch upgrade removes it.
     """
-    if not any(name == QUANTIZED_PREFIX for name, _ in model.named_modules()):
-        logger.warning("model has no %s; inference stays float32", QUANTIZED_PREFIX)
+    family = family_of_module(model)
+    encoder = family.encoder if family is not None else QUANTIZED_PREFIX
+    if not any(name == encoder for name, _ in model.named_modules()):
+        logger.warning("model has no %s; inference stays float32", encoder)
+        return False
+    if family is not None and not family.int8 and not force:
+        logger.info("int8 does not agree with float32 for the %s family; fp32", family.name)
         return False
     mapping = dict(get_default_dynamic_quant_module_mappings())
     if cpu_has_vnni() if full_range is None else full_range:
@@ -216,7 +227,7 @@ def quantize_int8(model: torch.nn.Module, *, full_range: bool | None = None) -> 
         warnings.filterwarnings("ignore", message=".*quantiz.*", category=UserWarning)
         quantize_dynamic(
             model,
-            {QUANTIZED_PREFIX: per_channel_dynamic_qconfig},
+            {f"{encoder}.layer": per_channel_dynamic_qconfig},  # not LayoutLMv3's rel_pos biases
             dtype=torch.qint8,
             mapping=mapping,
             inplace=True,

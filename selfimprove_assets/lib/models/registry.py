@@ -199,7 +199,11 @@ class ModelRegistry:
                 python_model=SelfImproveModel(),
                 artifacts={BUNDLE_KEY: str(bundle_dir)},
                 pip_requirements=pip_requirements(),
-                metadata={"model_type": bundle.model_type, "backbone": bundle.spec.backbone},
+                metadata={
+                    "model_type": bundle.model_type,
+                    "backbone": bundle.spec.backbone,
+                    "family": bundle.spec.family,
+                },
             )
             size = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file())
             self.client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT)
@@ -212,6 +216,7 @@ class ModelRegistry:
         tags = {
             "model_type": bundle.model_type,
             "backbone": bundle.spec.backbone,
+            "family": bundle.spec.family,
             "labels": ",".join(bundle.spec.labels)[:5000],
             **(version_tags or {}),
         }

@@ -19,6 +19,7 @@ from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.models.backbone import NEW_2D_EMBEDDINGS
 from selfimprove_assets.lib.models.channels import channel_modules
 from selfimprove_assets.lib.models.decoding import SPANS, check_decoder
+from selfimprove_assets.lib.models.families import BERT, Family, get_family
 from selfimprove_assets.lib.models.layout import GIVEN, check_reading_order
 
 # 2: the decoding and input-channel fields below ``format_version``; a format-1 bundle lacks
@@ -89,8 +90,12 @@ class ModelSpec:
     # The order the model reads a page's words in: "given" (as extracted) or "xycut" (see
     # ``layout``), the same in training, evaluation and serving; format 1 read them as given.
     reading_order: str = GIVEN
+    # The model family the backbone belongs to (``families``), set from the checkpoint when a
+    # V1 is built; bundles written before families existed are BERT-family LayoutLM models.
+    family: str = BERT
 
     def __post_init__(self) -> None:
+        get_family(self.family)  # raises naming the supported families
         if self.lora_layers not in LORA_LAYERS:
             raise ValueError(
                 f"lora_layers must be one of {sorted(LORA_LAYERS)}, got {self.lora_layers!r}"
@@ -121,18 +126,26 @@ class ModelSpec:
     def label2id(self) -> dict[str, int]:
         return {label: i for i, label in enumerate(self.labels)}
 
+    @property
+    def model_family(self) -> Family:
+        return get_family(self.family)
+
     def modules_to_save(self) -> list[str]:
         """Trained in full next to the LoRA matrices: head (and pooler), the 2-D box
-        embeddings when ``train_2d_embeddings``, and the input channels' embeddings."""
-        names = ["classifier", *(NEW_2D_EMBEDDINGS if self.train_2d_embeddings else ())]
+        embeddings when ``train_2d_embeddings`` (families whose 2-D embeddings are theirs to
+        train), and the input channels' embeddings."""
+        family = self.model_family
+        trains_2d = self.train_2d_embeddings and family.trains_2d
+        names = ["classifier", *(NEW_2D_EMBEDDINGS if trains_2d else ())]
         names += channel_modules(word_shape=self.word_shape, line_boxes=self.line_boxes)
-        return names + (["pooler"] if self.head_kind == "sequence" else [])
+        return names + (["pooler"] if self.head_kind == "sequence" and family.pooler else [])
 
     def lora_config(self) -> LoraConfig:
+        targets = self.model_family.lora_targets
         return LoraConfig(
             r=self.lora_r,
             lora_alpha=self.lora_alpha,
             lora_dropout=self.lora_dropout,
-            target_modules=LORA_LAYERS[self.lora_layers],
+            target_modules=targets.get(self.lora_layers, LORA_LAYERS[self.lora_layers]),
             modules_to_save=self.modules_to_save(),
         )

@@ -33,6 +33,7 @@ from selfimprove_assets.lib.models.dataset import example_truth
 from selfimprove_assets.lib.models.decoding import check_decoder, single_value_labels
 from selfimprove_assets.lib.models.device import autocast, select_device, to_device
 from selfimprove_assets.lib.models.extractor import example_words
+from selfimprove_assets.lib.models.families import check_same_family
 from selfimprove_assets.lib.models.featurizer import IGNORE_INDEX, Window, length_batches
 from selfimprove_assets.lib.models.inference import InferenceOptions, classifier_windows
 from selfimprove_assets.lib.models.predictor import ModelPredictor
@@ -153,6 +154,8 @@ def build_bundle(
     if parent is not None:
         if parent.model_type != model_type:
             raise ValueError(f"parent is a {parent.model_type}, cannot warm-start a {model_type}")
+        if backbone:
+            check_same_family(parent.spec.family, backbone)
         return parent.child(labels)
     if not backbone:
         raise ValueError("initial training needs a backbone path")
