@@ -89,6 +89,15 @@ class ModelSpec:
     # The order the model reads a page's words in: "given" (as extracted) or "xycut" (see
     # ``layout``), the same in training, evaluation and serving; format 1 read them as given.
     reading_order: str = GIVEN
+    # Straight-through processing (``lib.automation``), fitted on the run's held-out data:
+    # the entity confidence calibrator (None: raw confidence, as before), the cut-offs by field
+    # ("doc_type" or an entity label; a field without one accepts nothing, and a version
+    # registered before them has none), the labels each document type must show, and the
+    # calibration report (ECE, reliability table, the target the cut-offs were chosen for).
+    calibration: dict[str, Any] | None = None
+    cutoffs: dict[str, float] = field(default_factory=dict)
+    required_labels: dict[str, list[str]] = field(default_factory=dict)
+    automation_report: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.lora_layers not in LORA_LAYERS:
