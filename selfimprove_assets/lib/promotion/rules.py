@@ -155,5 +155,5 @@ def automation_rule(default: float | None, candidate: float | None, tolerance: f
                        "tolerance": tolerance}}  # fmt: skip
     change = f"{default:.3f} -> {candidate:.3f} on the golden set (tolerance {tolerance:.3f})"
     if candidate < default - tolerance:
-        return RuleResult(False, f"automation rate falls: {change}", "regression", label, figs)
-    return RuleResult(True, f"automation rate holds: {change}", "regression", label, figs)
+        return RuleResult(False, f"FAIL automation rate falls: {change}", "regression", label, figs)
+    return RuleResult(True, f"PASS automation rate holds: {change}", "regression", label, figs)
