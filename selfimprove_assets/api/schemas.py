@@ -311,6 +311,18 @@ class LiveAccuracy(BaseModel):
     fields: dict[str, FieldFigures]
 
 
+class Automation(BaseModel):
+    """Straight-through figures of a version: automation rates, the QA-measured accuracy of
+    auto-accepted fields per field, and the stratified accuracy over all traffic."""
+
+    documents: int
+    document_rate: float
+    fields: int
+    field_rate: float
+    qa_accuracy: dict[str, Estimate] = Field(default_factory=dict)
+    stratified_accuracy: Estimate
+
+
 class ModelStatus(BaseModel):
     model_type: str
     default_version: str | None
@@ -327,6 +339,7 @@ class ModelStatus(BaseModel):
     promoted_at: Timestamp | None = None
     parent_version: str | None = None
     live_accuracy: LiveAccuracy | None = None
+    automation: Automation | None = None
 
 
 class ModelsOut(BaseModel):

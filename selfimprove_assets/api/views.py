@@ -37,6 +37,7 @@ from selfimprove_assets.api.schemas import (
     VerifiedOut,
 )
 from selfimprove_assets.api.serving import ServedModels
+from selfimprove_assets.lib.automation.report import version_automation
 from selfimprove_assets.lib.feedback.live import live_figures
 from selfimprove_assets.lib.interchange.export import ExportedDocument, first_set, latest_set
 from selfimprove_assets.lib.kinds import KINDS as MODEL_KINDS
@@ -322,6 +323,7 @@ def model_status(store: FeedbackStore, model_type: str, serving: str | None) -> 
             "serving_version": serving,
             "default_name": version_name(info.baseline_metrics, info.version),
             "live_accuracy": live_accuracy(store, model_type, info.version),
+            "automation": version_automation(store, model_type, info.version),
         }
     )
 

@@ -92,3 +92,21 @@ def test_qa_documents_go_to_reviewers_marked_and_unanchored(make_api: ApiFactory
     api.client.post("/v1/commits", json={"document_ids": [doc_id]}, headers=REVIEWER)
     counters = api.store.counters.live_counters("extractor", "1")
     assert sum(c.get("unchanged", 0) for c in counters.values()) == len(predicted)
+
+
+def test_models_report_automation_and_qa_accuracy(make_api: ApiFactory) -> None:
+    api = make_api(config=ApiConfig(model_refresh_seconds=0, qa_share=1.0))
+    api.upload()  # no cut-offs: needs review
+    with accepting_everything(api):
+        qa_doc = api.upload().json()
+    api.client.put(
+        f"/v1/documents/{qa_doc['id']}/review", json=qa_doc["prediction"], headers=REVIEWER
+    )
+    api.client.post("/v1/commits", json={"document_ids": [qa_doc["id"]]}, headers=REVIEWER)
+    models = api.client.get("/v1/models", headers=REVIEWER).json()["models"]
+    auto = models["extractor"]["automation"]
+    assert auto["documents"] == 2 and auto["document_rate"] == 0.5
+    assert 0.0 < auto["field_rate"] < 1.0
+    qa = auto["qa_accuracy"]
+    assert qa and all(v["value"] == 1.0 and v["lower"] < 1.0 for v in qa.values())
+    assert models["classifier"]["automation"]["qa_accuracy"]["doc_type"]["n"] == 1

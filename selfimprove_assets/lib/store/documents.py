@@ -285,6 +285,37 @@ class DocumentStore(StorePart):
             )
         return total, items
 
+    def routed_predictions(self, model_type: str, version: str) -> list[dict[str, Any]]:
+        """Each document ``version`` of ``model_type`` predicted, with its routing
+        (``needs_review``, ``qa_sample``), its ``predicted`` and ``verified`` JSON and whether it
+        is committed: what the automation figures (``lib.automation.report``) come from."""
+        doc = core_table(DocumentRow)
+        fb = core_table(FeedbackRow)
+        with self._db.read_connection() as conn:
+            rows = conn.execute(
+                select(
+                    doc.c.needs_review,
+                    doc.c.qa_sample,
+                    fb.c.predicted,
+                    fb.c.verified,
+                    fb.c.committed_at,
+                ).where(
+                    fb.c.document_id == doc.c.id,
+                    fb.c.model_type == model_type,
+                    fb.c.model_version == version,
+                )
+            ).all()
+        return [
+            {
+                "needs_review": r.needs_review,
+                "qa_sample": bool(r.qa_sample),
+                "predicted": r.predicted or {},
+                "verified": r.verified,
+                "committed": r.committed_at is not None,
+            }
+            for r in rows
+        ]
+
     def known_labels(self) -> dict[str, list[str]]:
         """Types and entity labels the store has seen: predicted types, and every field the
         counters hold (labels predicted or used by reviewers in committed documents)."""

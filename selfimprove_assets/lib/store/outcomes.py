@@ -20,7 +20,8 @@ class CommitOutcome:
     counter_deltas: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def _key(entity: dict[str, Any]) -> tuple[str, int, str]:
+def entity_key(entity: dict[str, Any]) -> tuple[str, int, str]:
+    """What makes two entity dicts the same value: label, page and normalized text."""
     return (
         str(entity.get("label")),
         int(entity.get("page", 0) or 0),
@@ -38,7 +39,7 @@ def without_untouched_accepted(
     kept: list[dict[str, Any]] = []
     for entity in predicted:
         if entity.get("auto_accepted"):
-            twin = next((v for v in remaining if _key(v) == _key(entity)), None)
+            twin = next((v for v in remaining if entity_key(v) == entity_key(entity)), None)
             if twin is not None:
                 remaining.remove(twin)
                 continue
