@@ -188,6 +188,8 @@ def _run(args: JobDocument, given: JobDocument, reporter: Reporter | None) -> di
             registry.log_metrics(run_id, step, metrics)
             reporter.metrics(step, metrics)
 
+        from selfimprove_assets.lib.settings import load_settings
+
         result: TrainResult = train(
             model_type,
             examples,
@@ -195,6 +197,7 @@ def _run(args: JobDocument, given: JobDocument, reporter: Reporter | None) -> di
             parent=parent,
             config=config,
             on_metrics=on_metrics,
+            automation=load_settings().automation,  # the cut-offs' target ([automation])
         )
         registry.log_params(
             run_id,
