@@ -188,6 +188,8 @@ def _run(args: JobDocument, given: JobDocument, reporter: Reporter | None) -> di
             registry.log_metrics(run_id, step, metrics)
             reporter.metrics(step, metrics)
 
+        from selfimprove_assets.lib.settings import load_settings
+
         result: TrainResult = train(
             model_type,
             examples,
@@ -195,6 +197,7 @@ def _run(args: JobDocument, given: JobDocument, reporter: Reporter | None) -> di
             parent=parent,
             config=config,
             on_metrics=on_metrics,
+            automation=load_settings().automation,  # the cut-offs' target ([automation])
         )
         registry.log_params(
             run_id,
@@ -210,6 +213,7 @@ def _run(args: JobDocument, given: JobDocument, reporter: Reporter | None) -> di
         )
         final = {f"final_{k}": v for k, v in result.metrics.items()}
         registry.log_metrics(run_id, result.steps, final)
+        log_calibration(registry, run_id, result.bundle.spec.automation_report)
         version_tags = {
             "dataset_hash": digest,
             "parent_version": parent_version or "",
@@ -313,6 +317,21 @@ def parse_args(
     if not is_artifact_uri(job.dataset) and not Path(job.dataset).is_file():
         parser.error(f"--dataset {job.dataset} does not exist")
     return job
+
+
+def log_calibration(registry: ModelRegistry, run_id: str, report: dict[str, Any]) -> None:
+    """The version's calibration report (ECE, reliability tables, cut-off target) and its
+    reliability plot as artifacts of the training run (``calibration/``)."""
+    import tempfile
+
+    from selfimprove_assets.lib.automation.plot import reliability_plot
+
+    if not report:
+        return
+    registry.client.log_dict(run_id, report, "calibration/report.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        plot = reliability_plot(report, Path(tmp) / "reliability.png")
+        registry.client.log_artifact(run_id, str(plot), "calibration")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -198,6 +198,10 @@ def create_app(
         ] = "created",
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: OffsetQuery = 0,
+        view: Annotated[
+            Literal["review", "straight_through", "all"],
+            Query(description="review: documents that need review or were drawn for QA"),
+        ] = "review",
         principal: Principal = reviewer,
     ) -> QueueOut:
         """The review queue: documents filtered by review state, type, version and age, paged."""
@@ -210,6 +214,7 @@ def create_app(
             order=order,
             limit=limit,
             offset=offset,
+            view=view,
         )
         return views.queue_out(total, items, offset, limit)
 

@@ -61,10 +61,17 @@ ReadOnlyConfidence = Annotated[
 ]
 
 
+ReadOnlyFlag = Annotated[
+    bool | None,
+    Field(description="read-only (part of a prediction sent back unchanged): ignored"),
+]
+
+
 class EntityIn(BaseModel):
     """One verified entity; ``bbox`` is optional (a reviewer may type a value not on the page).
 
-    A predicted entity sent back unchanged is valid: its read-only ``confidence`` is ignored.
+    A predicted entity sent back unchanged is valid: its read-only ``confidence`` and
+    ``auto_accepted`` are ignored.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -74,6 +81,7 @@ class EntityIn(BaseModel):
     page: Annotated[int, Field(ge=0, le=100_000)] = 0
     bbox: Annotated[list[Coordinate], Field(min_length=4, max_length=4)] | None = None
     confidence: ReadOnlyConfidence = None
+    auto_accepted: ReadOnlyFlag = None
 
     @field_validator("bbox")
     @classmethod
@@ -99,6 +107,8 @@ class ReviewIn(BaseModel):
         dict[str, float] | None,
         Field(description="read-only (part of a prediction sent back unchanged): ignored"),
     ] = None
+    doc_type_auto_accepted: ReadOnlyFlag = None
+    needs_review: ReadOnlyFlag = None
 
 
 class CommitIn(BaseModel):
@@ -113,6 +123,11 @@ class EntityOut(BaseModel):
     page: int
     bbox: list[int] | None = None
     confidence: float | None = None
+    auto_accepted: bool = Field(
+        default=False,
+        description="read-only: its calibrated confidence clears its field's cut-off, chosen "
+        "for the target accuracy (never set in a document drawn for QA review)",
+    )
 
 
 class PredictionOut(BaseModel):
@@ -121,8 +136,15 @@ class PredictionOut(BaseModel):
     entities: list[EntityOut]
     thresholds: dict[str, float] = Field(
         default_factory=dict,
-        description="the predicting versions' thresholds (``doc_type``, an entity label, or "
-        "``*`` for any label): a confidence below its field's threshold asks for a look",
+        description="the predicting versions' confidence cut-offs (``doc_type`` or an entity "
+        "label): a field at or above its cut-off is auto-accepted, one without a cut-off never",
+    )
+    doc_type_auto_accepted: bool | None = Field(
+        default=None, description="read-only: the type is auto-accepted (None: no classifier)"
+    )
+    needs_review: bool = Field(
+        default=True,
+        description="read-only: a reviewer must look (not straight-through, or drawn for QA)",
     )
 
 
@@ -178,6 +200,8 @@ class QueueItem(BaseModel):
     page_count: int
     created_at: Timestamp | None
     status: Literal["unreviewed", "reviewed", "committed"]
+    needs_review: bool = True
+    qa_sample: bool = False
     predicted_doc_type: str | None
     confidence: float | None = Field(
         description="the least confidence of the prediction (type and entities)"
@@ -287,6 +311,18 @@ class LiveAccuracy(BaseModel):
     fields: dict[str, FieldFigures]
 
 
+class Automation(BaseModel):
+    """Straight-through figures of a version: automation rates, the QA-measured accuracy of
+    auto-accepted fields per field, and the stratified accuracy over all traffic."""
+
+    documents: int
+    document_rate: float
+    fields: int
+    field_rate: float
+    qa_accuracy: dict[str, Estimate] = Field(default_factory=dict)
+    stratified_accuracy: Estimate
+
+
 class ModelStatus(BaseModel):
     model_type: str
     default_version: str | None
@@ -303,6 +339,7 @@ class ModelStatus(BaseModel):
     promoted_at: Timestamp | None = None
     parent_version: str | None = None
     live_accuracy: LiveAccuracy | None = None
+    automation: Automation | None = None
 
 
 class ModelsOut(BaseModel):

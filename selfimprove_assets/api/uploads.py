@@ -33,7 +33,8 @@ from selfimprove_assets.api.storage import (
     sanitize_filename,
     sha256_hex,
 )
-from selfimprove_assets.api.views import kind_of, prediction_out, review_url, version_thresholds
+from selfimprove_assets.api.views import kind_of, prediction_out, review_url
+from selfimprove_assets.lib.automation.routing import Rules, draw_qa, route
 from selfimprove_assets.lib.documents.given_words import (
     GivenWords,
     GivenWordsError,
@@ -52,7 +53,7 @@ from selfimprove_assets.lib.types import MODEL_TYPES, PageWords, Prediction, Wor
 logger = logging.getLogger(__name__)
 
 
-def predicted_dicts(prediction: Prediction) -> dict[str, dict[str, object]]:
+def predicted_dicts(prediction: Prediction) -> dict[str, dict[str, Any]]:
     """The store's ``predicted`` JSON per model type."""
     return {
         "classifier": {
@@ -61,6 +62,35 @@ def predicted_dicts(prediction: Prediction) -> dict[str, dict[str, object]]:
         },
         "extractor": {"entities": [e.to_dict() for e in prediction.entities]},
     }
+
+
+def route_prediction(
+    predicted: dict[str, dict[str, Any]], models: ServedModels, qa_share: float
+) -> tuple[bool, bool]:
+    """Mark in ``predicted`` which fields the served versions' cut-offs accept; ``(needs_review,
+    qa_sample)``. A straight-through document drawn for QA is shown with nothing pre-confirmed:
+    its accepted fields are kept as ``qa_accepted`` (what QA measures), not ``auto_accepted``."""
+    entities = predicted["extractor"]["entities"]
+    routing = route(
+        entities,
+        doc_type=predicted["classifier"].get("doc_type"),
+        doc_type_confidence=predicted["classifier"].get("confidence"),
+        classifier=Rules.of(models.classifier.bundle.spec) if models.classifier else None,
+        extractor=Rules.of(models.extractor.bundle.spec) if models.extractor else None,
+    )
+    for model_type, predictor in (
+        ("classifier", models.classifier),
+        ("extractor", models.extractor),
+    ):
+        if predictor is not None:
+            predicted[model_type]["cutoffs"] = dict(predictor.bundle.spec.cutoffs)
+    qa = not routing.needs_review and draw_qa(qa_share)
+    flag = "qa_accepted" if qa else "auto_accepted"
+    for entity, accepted in zip(entities, routing.auto_accepted, strict=True):
+        entity[flag] = accepted
+    if routing.doc_type_accepted is not None:
+        predicted["classifier"][flag] = routing.doc_type_accepted
+    return routing.needs_review, qa
 
 
 def check_external_id(external_id: str | None) -> None:
@@ -222,6 +252,7 @@ class UploadService:
         else:
             pages_path = self.pages.put(given.key(digest), pages, source=GIVEN)
         predicted = predicted_dicts(prediction)
+        needs_review, qa_sample = route_prediction(predicted, models, self.config.qa_share)
         for model_type, why in models.not_needed.items():
             predicted[model_type]["not_needed"] = why
         versions = models.versions
@@ -235,6 +266,8 @@ class UploadService:
             filename=safe_name,
             external_id=external_id,
             ocr_pages=pages.ocr_pages,
+            needs_review=needs_review,
+            qa_sample=qa_sample,
             predictions=[(t, versions[t] or NO_MODEL_VERSION, predicted[t]) for t in MODEL_TYPES],
         )
         logger.info(
@@ -253,7 +286,7 @@ class UploadService:
             prediction=prediction_out(
                 predicted["classifier"],
                 predicted["extractor"],
-                version_thresholds(self.store, dict(versions)),
+                needs_review=needs_review or qa_sample,
             ),
             review_url=review_url(document_id),
         )

@@ -37,6 +37,7 @@ from selfimprove_assets.api.schemas import (
     VerifiedOut,
 )
 from selfimprove_assets.api.serving import ServedModels
+from selfimprove_assets.lib.automation.report import version_automation
 from selfimprove_assets.lib.feedback.live import live_figures
 from selfimprove_assets.lib.interchange.export import ExportedDocument, first_set, latest_set
 from selfimprove_assets.lib.kinds import KINDS as MODEL_KINDS
@@ -71,6 +72,7 @@ def _entities(items: list[dict[str, Any]] | None) -> list[EntityOut]:
                 page=int(item.get("page", 0) or 0),
                 bbox=[int(v) for v in bbox] if bbox is not None else None,
                 confidence=item.get("confidence"),
+                auto_accepted=bool(item.get("auto_accepted")),
             )
         )
     return out
@@ -84,13 +86,21 @@ def prediction_out(
     classifier: dict[str, Any] | None,
     extractor: dict[str, Any] | None,
     thresholds: dict[str, float] | None = None,
+    *,
+    needs_review: bool = True,
 ) -> PredictionOut:
+    """A stored prediction; ``thresholds`` are the cut-offs stored with it (a prediction
+    stored before them has none). ``needs_review``: the document's routing."""
     classifier = classifier or {}
+    accepted = classifier.get("auto_accepted")
+    cutoffs = dict(classifier.get("cutoffs") or {}) | dict((extractor or {}).get("cutoffs") or {})
     return PredictionOut(
         doc_type=classifier.get("doc_type"),
         doc_type_confidence=classifier.get("confidence"),
         entities=_entities((extractor or {}).get("entities")),
-        thresholds=thresholds or {},
+        thresholds=cutoffs if thresholds is None else thresholds,
+        doc_type_auto_accepted=bool(accepted) if accepted is not None else None,
+        needs_review=needs_review,
     )
 
 
@@ -98,27 +108,9 @@ def review_url(document_id: str) -> str:
     return f"/review/{document_id}"
 
 
-def version_thresholds(store: FeedbackStore, versions: dict[str, str | None]) -> dict[str, float]:
-    """The thresholds of the versions that predicted a document: the classifier's ``doc_type``
-    and the extractor's per-label ones (``*`` for any label)."""
-    out: dict[str, float] = {}
-    for kind in MODEL_KINDS.values():
-        version = versions.get(kind.name)
-        info = store.models.get_version(kind.name, version) if version else None
-        if info is None:
-            continue
-        for name, value in (info.thresholds or {}).items():
-            if kind.document_field not in (None, name):
-                continue
-            if isinstance(value, int | float):
-                out[str(name)] = float(value)
-    return out
-
-
 def document_view(store: FeedbackStore, document_id: str) -> DocumentOut:
     document = store.documents.get_document(document_id)
-    versions = {t: r.get("model_version") for t, r in document["feedback"].items()}
-    return document_out(document, thresholds=version_thresholds(store, versions))
+    return document_out(document)
 
 
 def document_out(
@@ -156,7 +148,13 @@ def document_out(
         ocr_pages=list(document.get("ocr_pages") or []),
         created_at=document.get("created_at"),
         model_versions=_versions({t: r.get("model_version") or None for t, r in feedback.items()}),
-        prediction=prediction_out(cls.get("predicted"), ext.get("predicted"), thresholds),
+        prediction=prediction_out(
+            cls.get("predicted"),
+            ext.get("predicted"),
+            thresholds,
+            needs_review=document.get("needs_review") is not False
+            or bool(document.get("qa_sample")),
+        ),
         review=review,
     )
 
@@ -325,6 +323,7 @@ def model_status(store: FeedbackStore, model_type: str, serving: str | None) -> 
             "serving_version": serving,
             "default_name": version_name(info.baseline_metrics, info.version),
             "live_accuracy": live_accuracy(store, model_type, info.version),
+            "automation": version_automation(store, model_type, info.version),
         }
     )
 

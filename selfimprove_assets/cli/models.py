@@ -92,6 +92,19 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                 str(fig.get("n", 0)),
                 f"{info['thresholds'].get(name, float('nan')):.3f}",
             )
+    for model_type, info in overview.items():
+        auto = info.get("automation")
+        if auto:
+            qa = ", ".join(
+                f"{k} {v['value']:.3f} [{v['lower']:.3f}, {v['upper']:.3f}] n={v['n']}"
+                for k, v in auto["qa_accuracy"].items()
+                if v["value"] is not None
+            )
+            table.caption = (table.caption + "\n" if table.caption else "") + (
+                f"{model_type}: straight through {auto['document_rate']:.1%} of "
+                f"{auto['documents']} documents, {auto['field_rate']:.1%} of fields"
+                + (f"; QA accuracy {qa}" if qa else "")
+            )
     emit(overview, as_json, table)
 
 

@@ -391,6 +391,49 @@ class ModelsSettings(Section):
     )
 
 
+class AutomationSettings(Section):
+    """Straight-through processing: which predictions are accepted without a reviewer
+    (``lib.automation``)."""
+
+    target_accuracy: float = Field(
+        default=0.98,
+        gt=0,
+        lt=1,
+        description="Accuracy the auto-accepted fields must reach, by a one-sided lower "
+        "confidence bound on the version's held-out calibration data.",
+    )
+    confidence: float = Field(
+        default=0.95, gt=0, lt=1, description="Confidence of that one-sided lower bound."
+    )
+    qa_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Share of straight-through documents sent to reviewers anyway, drawn at "
+        "random, to measure the accuracy of what is auto-accepted.",
+    )
+    min_label_examples: int = Field(
+        default=50,
+        ge=1,
+        description="Held-out entities of a label needed to calibrate it on its own "
+        "(fewer: the pooled calibrator).",
+    )
+    required_share: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="A label present in at least this share of a type's training documents "
+        "must be predicted for a document to go straight through.",
+    )
+    gauntlet_tolerance: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Largest drop of the field automation rate on the golden set a candidate "
+        "may show and still be promoted.",
+    )
+
+
 SECTIONS: dict[str, type[Section]] = {
     "monitor": MonitorSettings,
     "thresholds": ThresholdSettings,
@@ -400,4 +443,5 @@ SECTIONS: dict[str, type[Section]] = {
     "corpus": CorpusSettings,
     "inference": InferenceSettings,
     "models": ModelsSettings,
+    "automation": AutomationSettings,
 }

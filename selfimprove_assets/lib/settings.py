@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from selfimprove_assets.lib.defaults import (
     SECTIONS,
+    AutomationSettings,
     CorpusSettings,
     CurationSettings,
     InferenceSettings,
@@ -100,6 +101,7 @@ class Settings(BaseSettings):
     corpus: CorpusSettings = Field(default_factory=CorpusSettings)
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
+    automation: AutomationSettings = Field(default_factory=AutomationSettings)
     config_file: Path | None = Field(
         default=None, description="The selfimprove.toml that was read."
     )

@@ -38,8 +38,10 @@ def test_upload_review_commit_updates_counters(make_api: ApiFactory, store_url: 
     prediction = body["prediction"]
     assert prediction["doc_type"] in api.models.doc_types
     assert 0.0 <= prediction["doc_type_confidence"] <= 1.0
+    assert prediction["needs_review"] is True
     for entity in prediction["entities"]:
-        assert set(entity) == {"label", "text", "page", "bbox", "confidence"}
+        assert set(entity) == {"label", "text", "page", "bbox", "confidence", "auto_accepted"}
+        assert entity["auto_accepted"] is False  # a version without cut-offs accepts nothing
         x0, y0, x1, y1 = entity["bbox"]
         assert 0 <= x0 <= x1 <= 1000 and 0 <= y0 <= y1 <= 1000
 

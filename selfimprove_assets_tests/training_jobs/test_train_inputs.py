@@ -57,6 +57,11 @@ def test_job_downloads_artifact_uris_and_trains(store: dict[str, Any]) -> None:
     assert params["backbone"] == staged.backbone_uri
     assert params["resolved_device"] == "cpu"
     assert params["dataset_rows"] == "9"
+    client = ModelRegistry(store["tracking_uri"]).client
+    calibration = {a.path for a in client.list_artifacts(result["run_id"], "calibration")}
+    assert calibration == {"calibration/report.json", "calibration/reliability.png"}
+    metrics = client.get_run(result["run_id"]).data.metrics
+    assert "final_val_ece" in metrics
 
 
 def test_a_local_dataset_that_is_missing_is_still_refused(store: dict[str, Any]) -> None:

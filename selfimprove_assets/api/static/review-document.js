@@ -99,7 +99,12 @@ function renderEntities() {
     const conf = document.createElement("td");
     conf.className = "conf";
     conf.textContent = e.confidence == null ? "" : e.confidence.toFixed(2);
-    if (isLow(e)) conf.title = `below the ${threshold(e.label).toFixed(2)} threshold: check it`;
+    if (isLow(e)) {
+      const t = threshold(e.label);
+      conf.title = t != null && e.confidence != null && e.confidence < t
+        ? `below the ${t.toFixed(2)} cut-off: check it`
+        : "not auto-accepted: check it";
+    }
     row.appendChild(conf);
     const del = document.createElement("td");
     const button = document.createElement("button");

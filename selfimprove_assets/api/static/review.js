@@ -100,6 +100,8 @@ function threshold(label) {
 }
 
 function isLow(e) {
+  // an auto-accepted field shows as confirmed; the others ask for a look
+  if ("auto_accepted" in e) return !e.auto_accepted;
   if (e.confidence == null) return false;
   const t = threshold(e.label);
   return t != null && e.confidence < t;
@@ -108,6 +110,9 @@ function isLow(e) {
 function typeIsLow() {
   const p = state.doc && state.doc.prediction;
   if (!p || p.doc_type_confidence == null) return false;
+  if (p.doc_type_auto_accepted != null) {
+    return !p.doc_type_auto_accepted && $("doc-type").value === p.doc_type;
+  }
   const t = (p.thresholds || {}).doc_type;
   return t != null && p.doc_type_confidence < t && $("doc-type").value === p.doc_type;
 }

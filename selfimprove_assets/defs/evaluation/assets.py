@@ -52,6 +52,11 @@ def build_evaluation_asset(model_type: str) -> dg.AssetsDefinition:
             if name in scores
             for who in ("default", "candidate")
         }
+        figures |= {  # the field automation rate at the target on the golden set
+            f"automation_{who}": dg.MetadataValue.float(rate)
+            for who, rate in report.get("automation", {}).items()
+            if rate is not None
+        }
         context.add_output_metadata(
             {
                 "decision": verdict,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from selfimprove_assets.lib.automation.report import version_automation
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.monitor.trigger import FieldFigure, field_metrics
 from selfimprove_assets.lib.store.repository import FeedbackStore
@@ -62,5 +63,6 @@ def models_overview(store: FeedbackStore) -> dict[str, dict[str, Any]]:
             "state_reason": default.state_reason,
             "thresholds": default.thresholds,
             "live": {name: field_summary(model_type, f) for name, f in figures.items()},
+            "automation": version_automation(store, model_type, default.version),
         }
     return overview

@@ -15,8 +15,10 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
+from selfimprove_assets.lib.automation.fit import golden_automation
+from selfimprove_assets.lib.defaults import AutomationSettings
 from selfimprove_assets.lib.evaluation.compare import ComparisonReport
-from selfimprove_assets.lib.evaluation.scoring import compare_scores, score_version
+from selfimprove_assets.lib.evaluation.scoring import compare_scores, score
 from selfimprove_assets.lib.loop.cycle import attempt_name
 from selfimprove_assets.lib.models.dataset import read_dataset
 from selfimprove_assets.lib.promotion.policy import TRIGGER_FIELDS, PromotionPolicy, decide
@@ -82,9 +84,19 @@ def evaluate_candidate(
     n_boot: int,
     reports_dir: Path,
     client: MlflowClient | None = None,
+    automation: AutomationSettings | None = None,
 ) -> Evaluation:
     """Score the default (the candidate's parent) and the candidate, decide, write the report
-    (``reports_dir``) and log it to the candidate's MLflow run."""
+    (``reports_dir``) and log it to the candidate's MLflow run. The decision also compares
+    their automation rates at their cut-offs on the golden set (``automation``'s tolerance)."""
+    from selfimprove_assets.lib.models.registry import load_predictor, model_uri
+
+    automation = automation or AutomationSettings()
+    predictors = {
+        which: load_predictor(model_uri(model_type, candidate[key]), tracking_uri)
+        for which, key in (("default", "parent_version"), ("candidate", "version"))
+    }
+    rates: dict[str, float | None] = {}
     groups = {TRIGGER_FIELDS: list(candidate["trigger_fields"])}
     reports: dict[str, ComparisonReport] = {}
     scores: dict[str, dict[str, float]] = {}
@@ -96,14 +108,19 @@ def evaluate_candidate(
         examples = read_dataset(path)
         if not examples:
             continue
-        d = score_version(tracking_uri, model_type, candidate["parent_version"], examples)
-        c = score_version(tracking_uri, model_type, candidate["version"], examples)
+        d, c = score(predictors["default"], examples), score(predictors["candidate"], examples)
         reports[name] = compare_scores(model_type, d, c, dataset=name, n_boot=n_boot, groups=groups)
         scores[name] = {"default": d.headline, "candidate": c.headline}
         if name == "golden":
             candidate_golden = c.to_dict()
+            rates = {k: golden_automation(p, examples) for k, p in predictors.items()}
     decision = decide(
-        policy, reports["golden"], reports.get("production"), candidate["trigger_fields"]
+        policy,
+        reports["golden"],
+        reports.get("production"),
+        candidate["trigger_fields"],
+        automation=(rates.get("default"), rates.get("candidate")),
+        automation_tolerance=automation.gauntlet_tolerance,
     )
     cycle_id, attempt = candidate["cycle_id"], candidate["attempt"]
     report = {
@@ -117,7 +134,9 @@ def evaluate_candidate(
         "policy": policy.to_dict(),
         "decision": decision.to_dict(),
         "scores": scores,
-        "metrics": evaluation_metrics(reports),
+        "automation": rates,
+        "metrics": evaluation_metrics(reports)
+        | {f"golden/automation_rate/{k}": v for k, v in rates.items() if v is not None},
         "candidate_golden": candidate_golden,
         "comparisons": {k: v.to_dict() for k, v in reports.items()},
     }

@@ -7,10 +7,12 @@ import hashlib
 import json
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
 
+from selfimprove_assets.lib.automation.calibration import Calibrator
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.classifier import ClassifierResult, classify, document_logits
@@ -171,7 +173,7 @@ class ModelPredictor:
         per_doc: list[list[int]] = [[] for _ in documents]
         for i, window in enumerate(windows):
             per_doc[window.doc_index].append(i)
-        return [
+        decoded = [
             predict_entities(
                 doc.words,
                 [windows[i] for i in idx],
@@ -183,6 +185,10 @@ class ModelPredictor:
             )
             for doc, idx in zip(documents, per_doc, strict=True)
         ]
+        calibrator = Calibrator.from_dict(self.bundle.spec.calibration)
+        if calibrator is None:
+            return decoded
+        return [[_calibrated(e, calibrator) for e in ents] for ents in decoded]
 
     def predict_records(self, documents: Sequence[PageWords]) -> list[dict[str, Any]]:
         """JSON-ready results (what the MLflow pyfunc returns)."""
@@ -196,6 +202,13 @@ class ModelPredictor:
                 for r in self.classify(documents)
             ]
         return [{"entities": [e.to_dict() for e in ents]} for ents in self.extract(documents)]
+
+
+def _calibrated(entity: Entity, calibrator: Calibrator) -> Entity:
+    """The entity with its decoded confidence mapped to the chance it is right."""
+    if entity.confidence is None:
+        return entity
+    return replace(entity, confidence=calibrator.apply(entity.label, entity.confidence))
 
 
 class DocumentPredictor:

@@ -93,6 +93,15 @@ class ModelSpec:
     # The model family the backbone belongs to (``families``), set from the checkpoint when a
     # V1 is built; bundles written before families existed are BERT-family LayoutLM models.
     family: str = BERT
+    # Straight-through processing (``lib.automation``), fitted on the run's held-out data:
+    # the entity confidence calibrator (None: raw confidence, as before), the cut-offs by field
+    # ("doc_type" or an entity label; a field without one accepts nothing, and a version
+    # registered before them has none), the labels each document type must show, and the
+    # calibration report (ECE, reliability table, the target the cut-offs were chosen for).
+    calibration: dict[str, Any] | None = None
+    cutoffs: dict[str, float] = field(default_factory=dict)
+    required_labels: dict[str, list[str]] = field(default_factory=dict)
+    automation_report: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         get_family(self.family)  # raises naming the supported families

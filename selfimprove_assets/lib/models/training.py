@@ -21,6 +21,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from selfimprove_assets.lib.automation.fit import fit_automation
+from selfimprove_assets.lib.defaults import AutomationSettings
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.metrics import (
     classification_report,
@@ -224,11 +226,14 @@ def train(
     config: TrainConfig | None = None,
     on_metrics: MetricsCallback | None = None,
     validation: Sequence[TrainingExample] | None = None,
+    automation: AutomationSettings | None = None,
 ) -> TrainResult:
     """Fine-tune a classifier or extractor and return the best model on the validation split.
 
     With ``parent`` the run continues the parent's adapter, heads and 2-D embeddings (labels
-    the parent never saw extend its head); without it, it starts from ``backbone``.
+    the parent never saw extend its head); without it, it starts from ``backbone``. After the
+    final model is chosen its straight-through rules (calibrator, cut-offs at ``automation``'s
+    target) are fitted on the validation split (``lib.automation.fit``).
     """
     config = config or TrainConfig()
     model_type = ModelType(model_type).value
@@ -339,6 +344,7 @@ def train(
     bundle.model.eval()
     _calibrate(predictor, val_set)
     metrics = evaluate_examples(predictor, val_set)
+    metrics.update(fit_automation(predictor, val_set, train_set, automation))
     bundle.model.to("cpu")
     if val_windows:
         metrics["val_loss"] = best_loss

@@ -65,6 +65,7 @@ from selfimprove_assets.lib.defaults import (
 from selfimprove_assets.lib.evaluation.compare import ComparisonReport, FieldComparison
 from selfimprove_assets.lib.promotion.rules import (
     RuleResult,
+    automation_rule,
     improvement_rule,
     note,
     regression_rule,
@@ -206,8 +207,14 @@ def decide(
     golden_report: ComparisonReport,
     production_report: ComparisonReport | None,
     trigger_fields: list[str],
+    automation: tuple[float | None, float | None] | None = None,
+    automation_tolerance: float = 0.05,
 ) -> PromotionDecision:
-    """Apply the rules in the module docstring; promote only when every rule passes."""
+    """Apply the rules in the module docstring; promote only when every rule passes.
+
+    ``automation``: the default's and the candidate's field automation rates at the target
+    accuracy on the golden set (``lib.automation``); a drop beyond ``automation_tolerance``
+    blocks the promotion (``rules.automation_rule``)."""
     reports = _reports(golden_report, production_report)
     results = [
         _regression(policy, f"overall {golden_report.metric}", golden_report.overall,
@@ -250,6 +257,8 @@ def decide(
         )
     if not required and not (pooled and trigger_fields):
         results.append(note("no field requires a significant improvement"))
+    if automation is not None:
+        results.append(automation_rule(*automation, automation_tolerance))
     return PromotionDecision(
         promote=all(r.passed for r in results),
         reasons=[r.reason for r in results],

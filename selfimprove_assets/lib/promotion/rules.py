@@ -141,3 +141,19 @@ def improvement_rule(
         f"{'PASS' if passed else 'FAIL'} {name}: significant gain {where} (rule {rule!r}): {parts}"
     )
     return RuleResult(passed, reason, "improvement", label, data)
+
+
+def automation_rule(default: float | None, candidate: float | None, tolerance: float) -> RuleResult:
+    """The candidate may not auto-accept a smaller share of the golden set's fields, at the
+    target accuracy, than the default by more than ``tolerance``. Unmeasured (either model
+    without cut-offs): a note, not a block, since an older default accepts nothing."""
+    label = "automation rate"
+    if default is None or candidate is None:
+        return note("automation rate not compared (a version without cut-offs)")
+    figs = {"golden": {"metric": "field automation rate", "default": default,
+                       "candidate": candidate, "delta": candidate - default,
+                       "tolerance": tolerance}}  # fmt: skip
+    change = f"{default:.3f} -> {candidate:.3f} on the golden set (tolerance {tolerance:.3f})"
+    if candidate < default - tolerance:
+        return RuleResult(False, f"FAIL automation rate falls: {change}", "regression", label, figs)
+    return RuleResult(True, f"PASS automation rate holds: {change}", "regression", label, figs)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Required, TypedDict, Unpack
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from selfimprove_assets.lib.kinds import entity_level_types
 from selfimprove_assets.lib.store.base import (
@@ -23,6 +23,9 @@ from selfimprove_assets.lib.store.base import (
 from selfimprove_assets.lib.store.models import CommitRow, CounterRow, DocumentRow, FeedbackRow
 
 QUEUE_STATUSES = ("unreviewed", "reviewed", "committed")
+# which documents the queue shows: those a reviewer must see (needing review, or drawn for QA),
+# the straight-through ones nobody needs to see, or all
+QUEUE_VIEWS = ("review", "straight_through", "all")
 QUEUE_ORDERS = ("created", "newest", "confidence")
 
 
@@ -39,6 +42,8 @@ class NewDocument(TypedDict, total=False):
     filename: str | None
     external_id: str | None
     source: str
+    needs_review: bool | None
+    qa_sample: bool
 
 
 def _queue_columns(
@@ -133,6 +138,8 @@ class DocumentStore(StorePart):
                 "blob_uri": doc.blob_uri,
                 "source": doc.source,
                 "created_at": doc.created_at,
+                "needs_review": doc.needs_review,
+                "qa_sample": bool(doc.qa_sample),
                 "feedback": feedback,
             }
 
@@ -151,6 +158,7 @@ class DocumentStore(StorePart):
         order: str = "created",
         limit: int = 50,
         offset: int = 0,
+        view: str = "all",
     ) -> tuple[int, list[dict[str, Any]]]:
         """One page of the review queue and the number of documents that match in all.
 
@@ -159,8 +167,12 @@ class DocumentStore(StorePart):
         ``model_version`` (optionally of one ``model_type``) the versions that predicted;
         ``since`` keeps documents uploaded at or after it. ``order`` is ``created`` (oldest
         first: a queue), ``newest`` or ``confidence`` (least certain prediction first; documents
-        without a confidence last). Each item carries its feedback rows' review state.
+        without a confidence last). ``view`` is ``review`` (documents that need review, or
+        were drawn for QA: what reviewers work), ``straight_through`` (the others) or ``all``.
+        Each item carries its feedback rows' review state.
         """
+        if view not in QUEUE_VIEWS:
+            raise StoreError(f"unknown view {view!r}: use {', '.join(QUEUE_VIEWS)}")
         if status not in (None, *QUEUE_STATUSES):
             raise StoreError(f"unknown status {status!r}: use {', '.join(QUEUE_STATUSES)}")
         if order not in QUEUE_ORDERS:
@@ -172,6 +184,11 @@ class DocumentStore(StorePart):
             return select(fb.c.id).where(fb.c.document_id == doc.c.id, *conditions).exists()
 
         conditions: list[Any] = []
+        to_review = or_(doc.c.needs_review.is_(None), doc.c.needs_review, doc.c.qa_sample)
+        if view == "review":
+            conditions.append(to_review)
+        elif view == "straight_through":
+            conditions.append(~to_review)
         if status == "unreviewed":
             conditions.append(rows_where(fb.c.reviewed_at.is_(None)))
         elif status == "reviewed":
@@ -212,6 +229,8 @@ class DocumentStore(StorePart):
                     doc.c.created_at,
                     doc.c.predicted_doc_type,
                     doc.c.min_confidence,
+                    doc.c.needs_review,
+                    doc.c.qa_sample,
                 )
                 .where(*conditions)
                 .order_by(*ordering)
@@ -258,11 +277,44 @@ class DocumentStore(StorePart):
                     "created_at": as_utc(d.created_at),
                     "predicted_doc_type": d.predicted_doc_type,
                     "min_confidence": d.min_confidence,
+                    "needs_review": d.needs_review is not False or bool(d.qa_sample),
+                    "qa_sample": bool(d.qa_sample),
                     "status": state,
                     "feedback": rows,
                 }
             )
         return total, items
+
+    def routed_predictions(self, model_type: str, version: str) -> list[dict[str, Any]]:
+        """Each document ``version`` of ``model_type`` predicted, with its routing
+        (``needs_review``, ``qa_sample``), its ``predicted`` and ``verified`` JSON and whether it
+        is committed: what the automation figures (``lib.automation.report``) come from."""
+        doc = core_table(DocumentRow)
+        fb = core_table(FeedbackRow)
+        with self._db.read_connection() as conn:
+            rows = conn.execute(
+                select(
+                    doc.c.needs_review,
+                    doc.c.qa_sample,
+                    fb.c.predicted,
+                    fb.c.verified,
+                    fb.c.committed_at,
+                ).where(
+                    fb.c.document_id == doc.c.id,
+                    fb.c.model_type == model_type,
+                    fb.c.model_version == version,
+                )
+            ).all()
+        return [
+            {
+                "needs_review": r.needs_review,
+                "qa_sample": bool(r.qa_sample),
+                "predicted": r.predicted or {},
+                "verified": r.verified,
+                "committed": r.committed_at is not None,
+            }
+            for r in rows
+        ]
 
     def known_labels(self) -> dict[str, list[str]]:
         """Types and entity labels the store has seen: predicted types, and every field the

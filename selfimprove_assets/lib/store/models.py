@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -56,6 +57,10 @@ class DocumentRow(Base):
     # For the review queue (filter by type, least certain first) without reading the JSON.
     predicted_doc_type: Mapped[str | None] = mapped_column(String(100), index=True)
     min_confidence: Mapped[float | None] = mapped_column(Float, index=True)
+    # Straight-through processing (0003): the routing at upload (None: stored before it, needs
+    # review) and whether a straight-through document was drawn for QA review.
+    needs_review: Mapped[bool | None] = mapped_column(Boolean, index=True)
+    qa_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CommitRow(Base):

@@ -59,3 +59,28 @@ def test_queue_columns_are_back_filled_from_stored_predictions(store_url: str) -
     downgrade_schema(store_url, "0001")
     assert "min_confidence" not in {c["name"] for c in inspect(engine).get_columns("documents")}
     engine.dispose()
+
+
+def test_straight_through_columns_default_to_needing_review(store_url: str) -> None:
+    """0003 adds needs_review (NULL for documents stored before it) and qa_sample (false)."""
+    from sqlalchemy import text
+
+    upgrade_schema(store_url, "0002")
+    engine = make_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO documents (id, content_hash, media_type, size_bytes, page_count, "
+                "ocr_pages, pages_uri, blob_uri, source, created_at) VALUES "
+                "('d1', 'h', 'application/pdf', 1, 1, '[]', 'p', 'b', 'api', CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade_schema(store_url)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT needs_review, qa_sample FROM documents WHERE id = 'd1'")
+        ).one()
+    assert row.needs_review is None and not row.qa_sample
+    downgrade_schema(store_url, "0002")
+    assert "qa_sample" not in {c["name"] for c in inspect(engine).get_columns("documents")}
+    engine.dispose()
