@@ -20,7 +20,7 @@ from selfimprove_assets.lib.store.base import (
     core_table,
     feedback_to_dict,
 )
-from selfimprove_assets.lib.store.models import CommitRow, CounterRow, DocumentRow, FeedbackRow
+from selfimprove_assets.lib.store.tables import CommitRow, CounterRow, DocumentRow, FeedbackRow
 
 QUEUE_STATUSES = ("unreviewed", "reviewed", "committed")
 QUEUE_ORDERS = ("created", "newest", "confidence")
