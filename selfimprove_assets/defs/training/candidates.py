@@ -14,7 +14,7 @@ from selfimprove_assets.defs.resources import (
 )
 from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.lib.loop.candidate import record_candidate
-from selfimprove_assets.lib.models.registry import model_uri
+from selfimprove_assets.lib.models.names import model_uri
 from selfimprove_assets.lib.types import MODEL_TYPES
 
 

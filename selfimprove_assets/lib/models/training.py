@@ -32,7 +32,6 @@ from selfimprove_assets.lib.models.classifier import document_logits, fit_temper
 from selfimprove_assets.lib.models.dataset import example_truth
 from selfimprove_assets.lib.models.decoding import check_decoder, single_value_labels
 from selfimprove_assets.lib.models.device import autocast, select_device, to_device
-from selfimprove_assets.lib.models.extractor import example_words
 from selfimprove_assets.lib.models.featurizer import IGNORE_INDEX, Window, length_batches
 from selfimprove_assets.lib.models.inference import InferenceOptions, classifier_windows
 from selfimprove_assets.lib.models.predictor import ModelPredictor
@@ -49,6 +48,7 @@ from selfimprove_assets.lib.models.recipe import (
     warmup_steps,
 )
 from selfimprove_assets.lib.models.spec import ModelSpec
+from selfimprove_assets.lib.models.tags import example_words
 from selfimprove_assets.lib.types import ModelType, PageWords, TrainingExample
 
 __all__ = [
