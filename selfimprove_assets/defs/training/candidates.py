@@ -19,9 +19,7 @@ from selfimprove_assets.lib.types import MODEL_TYPES
 
 
 def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
-    @stage_asset(
-        model_type, "candidate", kinds={"pytorch", "mlflow"}, stage_inputs=["retraining_set"]
-    )
+    @stage_asset(model_type, "candidate")
     def _candidate(
         context: dg.AssetExecutionContext,
         retraining_set: dict[str, Any],
