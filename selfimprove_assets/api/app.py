@@ -296,11 +296,11 @@ def create_app(
     )
     def page_image(page: PageParam, document: dict[str, Any] = page_of_document) -> Response:
         """One page of the document as a PNG, for the review page."""
-        kind = views.kind_of(document["media_type"])
-        blob = blobs.path_for(document["content_hash"], kind)
+        file_format = views.file_format(document["media_type"])
+        blob = blobs.path_for(document["content_hash"], file_format)
         if not blob.is_file():
             raise ApiError(404, f"the file of document {document['id']!r} is no longer stored")
-        png = cached_page_png(blob, kind, page, renders_dir, document["content_hash"])
+        png = cached_page_png(blob, file_format, page, renders_dir, document["content_hash"])
         return Response(png, media_type="image/png", headers={"Cache-Control": "private"})
 
     @app.get(
