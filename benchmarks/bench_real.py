@@ -147,7 +147,7 @@ def ceiling_f1(settings: Any, corpus: Path) -> float:
     given words): every labeled entity that aligns to those words, none that does not."""
     from selfimprove_assets.lib.evaluation.corpus_eval import load_folder
     from selfimprove_assets.lib.evaluation.scoring import score_extraction
-    from selfimprove_assets.lib.models.extractor import example_entities
+    from selfimprove_assets.lib.models.tags import example_entities
 
     examples = load_folder(settings, corpus, split="test").examples
     report = score_extraction(examples, [example_entities(e) for e in examples]).report

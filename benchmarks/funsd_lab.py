@@ -146,9 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     from funsd_corpus import read_funsd, training_order
 
     from selfimprove_assets.lib.evaluation.scoring import score, score_extraction
-    from selfimprove_assets.lib.models.extractor import example_entities
     from selfimprove_assets.lib.models.predictor import ModelPredictor
     from selfimprove_assets.lib.models.recipe import TrainConfig
+    from selfimprove_assets.lib.models.tags import example_entities
     from selfimprove_assets.lib.models.training import train
 
     torch.set_num_threads(args.threads)

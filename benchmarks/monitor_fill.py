@@ -187,8 +187,8 @@ def populate(url: str, n_rows: int) -> dict[str, Any]:
     """Fill an empty store; returns timings and the reference counts."""
     from sqlalchemy import insert, text
 
-    from selfimprove_assets.lib.store.models import CommitRow, CounterRow, DocumentRow, FeedbackRow
     from selfimprove_assets.lib.store.repository import FeedbackStore
+    from selfimprove_assets.lib.store.tables import CommitRow, CounterRow, DocumentRow, FeedbackRow
     from selfimprove_assets.lib.types import RetrainState
 
     n_docs = n_rows // 2

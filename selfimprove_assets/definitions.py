@@ -18,7 +18,6 @@ from selfimprove_assets.defs.feedback.alerts import alert_resource, rejection_al
 from selfimprove_assets.defs.feedback.assets import accuracy_assets
 from selfimprove_assets.defs.feedback.checks import feedback_checks
 from selfimprove_assets.defs.feedback.sensors import (
-    MODEL_TYPE_TAG,
     AssetJob,
     baseline_job,
     build_accuracy_sensor,
@@ -27,19 +26,18 @@ from selfimprove_assets.defs.feedback.sensors import (
 )
 from selfimprove_assets.defs.promotion.assets import champion_defs
 from selfimprove_assets.defs.resources import default_resources
+from selfimprove_assets.defs.stage import MODEL_TYPE_TAG, RETRAINING_STAGES, STAGE
 from selfimprove_assets.defs.training.assets import baseline_assets
 from selfimprove_assets.defs.training.candidates import candidate_assets
 from selfimprove_assets.lib.loop import monitor as monitor_rules
 from selfimprove_assets.lib.settings import Settings, load_settings
 from selfimprove_assets.lib.types import MODEL_TYPES
 
-LOOP_STAGES = ("accuracy", "retraining_set", "candidate", "evaluation", "champion")
-
 
 def retraining_job(model_type: str) -> AssetJob:
     return dg.define_asset_job(
         name=f"{model_type}_retraining",
-        selection=dg.AssetSelection.assets(*[f"{model_type}_{s}" for s in LOOP_STAGES]),
+        selection=dg.AssetSelection.assets(*[STAGE[s].key(model_type) for s in RETRAINING_STAGES]),
         tags={MODEL_TYPE_TAG: model_type},
         description=f"Curate, fine-tune, evaluate and promote (or reject) a {model_type}.",
     )

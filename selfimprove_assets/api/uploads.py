@@ -33,7 +33,7 @@ from selfimprove_assets.api.storage import (
     sanitize_filename,
     sha256_hex,
 )
-from selfimprove_assets.api.views import kind_of, prediction_out, review_url
+from selfimprove_assets.api.views import file_format, prediction_out, review_url
 from selfimprove_assets.lib.automation.routing import Rules, draw_qa, route
 from selfimprove_assets.lib.documents.given_words import (
     GivenWords,
@@ -202,8 +202,8 @@ class UploadService:
                 404, f"the given words of document {document['id']!r} are no longer stored"
             )
         if cached is None:
-            kind = kind_of(document["media_type"])
-            blob = self.blobs.path_for(digest, kind)
+            stored_as = file_format(document["media_type"])
+            blob = self.blobs.path_for(digest, stored_as)
             if not blob.is_file():
                 raise ApiError(404, f"the file of document {document['id']!r} is no longer stored")
             cached = self._extract(blob.read_bytes(), digest, document.get("filename") or "upload")

@@ -41,7 +41,7 @@ from selfimprove_assets.lib.automation.report import version_automation
 from selfimprove_assets.lib.feedback.live import live_figures
 from selfimprove_assets.lib.interchange.export import ExportedDocument, first_set, latest_set
 from selfimprove_assets.lib.kinds import KINDS as MODEL_KINDS
-from selfimprove_assets.lib.kinds import kind_of as model_kind
+from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.loop.cycle import version_name
 from selfimprove_assets.lib.monitor.stats import wilson_interval
 from selfimprove_assets.lib.monitor.trigger import MetricEstimate, field_metrics
@@ -49,7 +49,7 @@ from selfimprove_assets.lib.store.repository import CommitResult, FeedbackStore
 
 logger = logging.getLogger(__name__)
 
-_KINDS = {
+_FILE_FORMATS = {
     "application/pdf": "pdf",
     "image/png": "png",
     "image/jpeg": "jpeg",
@@ -57,8 +57,9 @@ _KINDS = {
 }
 
 
-def kind_of(media_type: str) -> str:
-    return _KINDS.get(media_type, "pdf")
+def file_format(media_type: str) -> str:
+    """The file format of an upload's media type, as storage names it (``pdf`` when unknown)."""
+    return _FILE_FORMATS.get(media_type, "pdf")
 
 
 def _entities(items: list[dict[str, Any]] | None) -> list[EntityOut]:
@@ -276,7 +277,7 @@ def _estimate(m: MetricEstimate) -> Estimate:
 
 
 def live_accuracy(store: FeedbackStore, model_type: str, version: str) -> LiveAccuracy:
-    entity_level = model_kind(model_type).entity_level
+    entity_level = kind_of(model_type).entity_level
     fields: dict[str, FieldFigures] = {}
     correct = total = 0
     for name, figure in live_figures(store, model_type, version).items():

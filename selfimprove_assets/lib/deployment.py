@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from selfimprove_assets.lib.models.registry import REGISTERED_NAMES
+from selfimprove_assets.lib.models.names import REGISTERED_NAMES
 from selfimprove_assets.lib.promotion.policy import DEFAULT_THRESHOLD_FLOOR, rebase_thresholds
 from selfimprove_assets.lib.store.repository import FeedbackStore, ModelInfo
 from selfimprove_assets.lib.types import RetrainState

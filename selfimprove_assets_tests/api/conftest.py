@@ -51,14 +51,9 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     from selfimprove_assets.lib.documents.labels import read_labels
     from selfimprove_assets.lib.documents.pages import extract_pages
     from selfimprove_assets.lib.documents.synth.generator import generate_corpus
-    from selfimprove_assets.lib.models import (
-        ModelRegistry,
-        TrainConfig,
-        configure_runtime,
-        registered_name,
-        save_tiny_backbone,
-        train,
-    )
+    from selfimprove_assets.lib.models.backbone import configure_runtime, save_tiny_backbone
+    from selfimprove_assets.lib.models.registry import ModelRegistry, registered_name
+    from selfimprove_assets.lib.models.training import TrainConfig, train
 
     logging.getLogger("selfimprove_assets").setLevel(logging.WARNING)
     configure_runtime()

@@ -166,7 +166,7 @@ def test_export_then_ingest_gives_the_same_labels(
     with api.store.session() as s:
         from sqlalchemy import update
 
-        from selfimprove_assets.lib.store.models import FeedbackRow
+        from selfimprove_assets.lib.store.tables import FeedbackRow
 
         s.execute(
             update(FeedbackRow)

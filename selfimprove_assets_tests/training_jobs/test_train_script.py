@@ -12,7 +12,8 @@ import pytest
 
 from selfimprove_assets.lib.models.backbone import configure_runtime, save_tiny_backbone
 from selfimprove_assets.lib.models.dataset import write_dataset
-from selfimprove_assets.lib.models.registry import CHAMPION, ModelRegistry
+from selfimprove_assets.lib.models.names import CHAMPION
+from selfimprove_assets.lib.models.registry import ModelRegistry
 from selfimprove_assets_tests.lib.models.tiny_corpus import make_corpus, vocabulary
 from training_jobs.train import parse_args, run
 

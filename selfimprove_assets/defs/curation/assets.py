@@ -33,13 +33,7 @@ def _lib_config(model_type: str, config: Any, curation: CurationSettings) -> Any
 
 
 def build_retraining_set_asset(model_type: str) -> dg.AssetsDefinition:
-    @stage_asset(
-        model_type,
-        "retraining_set",
-        stage_deps=["accuracy"],
-        kinds={"pandas", "parquet"},
-        shared_inputs=["initial_training_set"],
-    )
+    @stage_asset(model_type, "retraining_set")
     def _retraining_set(
         context: dg.AssetExecutionContext,
         config: RetrainingSetConfig,

@@ -14,13 +14,7 @@ from selfimprove_assets.lib.types import MODEL_TYPES
 
 
 def build_evaluation_asset(model_type: str) -> dg.AssetsDefinition:
-    @stage_asset(
-        model_type,
-        "evaluation",
-        kinds={"python", "mlflow"},
-        stage_inputs=["candidate"],
-        shared_inputs=["golden_test_set"],
-    )
+    @stage_asset(model_type, "evaluation")
     def _evaluation(
         context: dg.AssetExecutionContext,
         config: PromotionPolicyConfig,

@@ -5,6 +5,7 @@ from typing import Any
 import dagster as dg
 
 from selfimprove_assets.defs.resources import FeedbackStoreResource
+from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.lib.feedback.live import live_figures
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.monitor.trigger import FieldFigure, field_metrics
@@ -37,18 +38,13 @@ def accuracy_metadata(
 
 
 def build_accuracy_asset(model_type: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=f"{model_type}_accuracy",
-        group_name=f"{model_type}_loop",
-        kinds={"python"},
-        deps=[f"{model_type}_baseline"],
-        description=f"Live accuracy of the default {model_type} from committed reviews (1 - "
-        "corrected/committed per field), with 95% Wilson intervals. The sensor reports it at "
-        "every commit batch, so the asset page plots it over time.",
-    )
+    @stage_asset(model_type, "accuracy")
     def _accuracy(
         context: dg.AssetExecutionContext, store: FeedbackStoreResource
     ) -> dg.MaterializeResult:
+        """Live accuracy of the default {model_type} from committed reviews (1 -
+        corrected/committed per field), with 95% Wilson intervals. The sensor reports it at
+        every commit batch, so the asset page plots it over time."""
         feedback = store.get()
         default = feedback.models.get_default(model_type)
         if default is None:

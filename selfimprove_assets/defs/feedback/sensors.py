@@ -21,6 +21,7 @@ import dagster as dg
 
 from selfimprove_assets.defs.feedback.assets import accuracy_metadata
 from selfimprove_assets.defs.resources import FeedbackStoreResource
+from selfimprove_assets.defs.stage import CYCLE_STAGES, MODEL_TYPE_TAG, STAGE
 from selfimprove_assets.lib.defaults import MonitorSettings
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.loop import cycle, monitor
@@ -29,7 +30,6 @@ from selfimprove_assets.lib.monitor.power import GauntletPower
 from selfimprove_assets.lib.store.repository import FeedbackStore
 from selfimprove_assets.lib.types import MODEL_TYPES
 
-MODEL_TYPE_TAG = "selfimprove/model_type"
 TRIGGER_TAG = monitor.SENSOR_TAG
 EVIDENCE_TAG = "selfimprove/evidence"
 REARM_TAG = "selfimprove/rearm"
@@ -43,7 +43,7 @@ def baseline_job(model_type: str) -> AssetJob:
     """V1 of a model type that joins the loop (requested by its accuracy sensor)."""
     return dg.define_asset_job(
         name=f"{model_type}_joins_loop",
-        selection=dg.AssetSelection.assets(f"{model_type}_baseline"),
+        selection=dg.AssetSelection.assets(STAGE["baseline"].key(model_type)),
         tags={MODEL_TYPE_TAG: model_type},
         description=f"Train V1 of the {model_type} once the reviewed data needs one (the corpus "
         "had none to learn: e.g. one document type), from the backbone on the initial "
@@ -209,12 +209,6 @@ def _join_loop(
     )
 
 
-# Stages whose assets claim feedback rows or move the retrain state (curation onwards): an
-# untagged run that materializes one of them (a re-materialization from the asset graph or the
-# CLI) is part of the retrain cycle; one that only recomputes ``<type>_accuracy`` is not.
-CYCLE_STAGES = ("retraining_set", "candidate", "evaluation", "champion")
-
-
 def build_failure_sensor(jobs: list[AssetJob] | None = None) -> dg.SensorDefinition:
     """A failed or canceled run that materialized loop assets leaves the state FAILED and frees
     its rows. ``jobs=None`` watches every job of the code location, the implicit asset job of
@@ -275,7 +269,7 @@ def run_asset_keys(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[dg.
 def loop_model_types(asset_keys: Iterable[dg.AssetKey]) -> list[str]:
     """Model types whose retrain-cycle assets (``<type>_<stage>``) are among ``asset_keys``."""
     names = {key.to_user_string() for key in asset_keys}
-    return [t for t in MODEL_TYPES if any(f"{t}_{stage}" in names for stage in CYCLE_STAGES)]
+    return [t for t in MODEL_TYPES if any(STAGE[s].key(t) in names for s in CYCLE_STAGES)]
 
 
 def mark_run_failed(

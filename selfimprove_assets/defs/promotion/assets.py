@@ -19,7 +19,7 @@ class PromotionConfig(ThresholdConfig):
 
 
 def build_champion_asset(model_type: str) -> dg.Definitions:
-    @stage_asset(model_type, "champion", kinds={"mlflow"}, stage_inputs=["evaluation"])
+    @stage_asset(model_type, "champion")
     def _champion(
         context: dg.AssetExecutionContext,
         config: PromotionConfig,

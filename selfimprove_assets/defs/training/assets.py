@@ -61,12 +61,7 @@ SMOKE_BASELINES: dict[str, Any] = {
 
 
 def build_baseline_asset(model_type: str) -> dg.AssetsDefinition:
-    @stage_asset(
-        model_type,
-        "baseline",
-        kinds={"pytorch", "mlflow"},
-        shared_inputs=["initial_training_set", "golden_test_set"],
-    )
+    @stage_asset(model_type, "baseline")
     def _baseline(
         context: dg.AssetExecutionContext,
         config: BaselineConfig,

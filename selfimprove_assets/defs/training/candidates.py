@@ -14,14 +14,12 @@ from selfimprove_assets.defs.resources import (
 )
 from selfimprove_assets.defs.stage import stage_asset
 from selfimprove_assets.lib.loop.candidate import record_candidate
-from selfimprove_assets.lib.models.registry import model_uri
+from selfimprove_assets.lib.models.names import model_uri
 from selfimprove_assets.lib.types import MODEL_TYPES
 
 
 def build_candidate_asset(model_type: str) -> dg.AssetsDefinition:
-    @stage_asset(
-        model_type, "candidate", kinds={"pytorch", "mlflow"}, stage_inputs=["retraining_set"]
-    )
+    @stage_asset(model_type, "candidate")
     def _candidate(
         context: dg.AssetExecutionContext,
         retraining_set: dict[str, Any],

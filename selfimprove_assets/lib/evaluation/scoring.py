@@ -38,8 +38,8 @@ from selfimprove_assets.lib.metrics import (
     entity_report,
 )
 from selfimprove_assets.lib.models.dataset import example_truth
-from selfimprove_assets.lib.models.extractor import example_words
 from selfimprove_assets.lib.models.predictor import ModelPredictor
+from selfimprove_assets.lib.models.tags import example_words
 from selfimprove_assets.lib.text import normalize_text
 from selfimprove_assets.lib.types import Entity, PageWords, TrainingExample
 
@@ -132,7 +132,8 @@ def score_version(
     tracking_uri: str, model_type: str, version: str, examples: Sequence[TrainingExample]
 ) -> ModelScore:
     """Load one registered version of ``model_type`` from the registry and score it."""
-    from selfimprove_assets.lib.models.registry import load_predictor, model_uri
+    from selfimprove_assets.lib.models.names import model_uri
+    from selfimprove_assets.lib.models.registry import load_predictor
 
     predictor = load_predictor(model_uri(model_type, version), tracking_uri)
     return score(predictor, examples)

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from selfimprove_assets.lib.models.extractor import example_entities
+from selfimprove_assets.lib.models.tags import example_entities
 from selfimprove_assets.lib.types import Entity, TrainingExample
 
 HASH_KEY = b"selfimprove.content_hash"

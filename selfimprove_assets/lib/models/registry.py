@@ -32,26 +32,15 @@ from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
 from safetensors.torch import load_file
 
-from selfimprove_assets.lib.kinds import KINDS
 from selfimprove_assets.lib.models.artifacts import FULL_FILE, ModelBundle
+from selfimprove_assets.lib.models.names import registered_name
 from selfimprove_assets.lib.models.predictor import ModelPredictor
 from selfimprove_assets.lib.types import ModelType, PageWords
 
 logger = logging.getLogger(__name__)
 
-REGISTERED_NAMES: dict[str, str] = {k.name: k.registry_name for k in KINDS.values()}
-CHAMPION = "champion"
 MODEL_ARTIFACT = "model"
 BUNDLE_KEY = "bundle"
-
-
-def registered_name(model_type: str | ModelType) -> str:
-    return REGISTERED_NAMES[ModelType(model_type).value]
-
-
-def model_uri(model_type: str | ModelType, version: str) -> str:
-    """``models:/<registered name>/<version>``: one registered version of a model type."""
-    return f"models:/{registered_name(model_type)}/{version}"
 
 
 def pip_requirements() -> list[str]:

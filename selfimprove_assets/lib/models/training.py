@@ -34,7 +34,6 @@ from selfimprove_assets.lib.models.classifier import document_logits, fit_temper
 from selfimprove_assets.lib.models.dataset import example_truth
 from selfimprove_assets.lib.models.decoding import check_decoder, single_value_labels
 from selfimprove_assets.lib.models.device import autocast, select_device, to_device
-from selfimprove_assets.lib.models.extractor import example_words
 from selfimprove_assets.lib.models.families import check_same_family
 from selfimprove_assets.lib.models.featurizer import IGNORE_INDEX, Window, length_batches
 from selfimprove_assets.lib.models.inference import InferenceOptions, classifier_windows
@@ -43,15 +42,15 @@ from selfimprove_assets.lib.models.recipe import (
     FULL_FINETUNE_TYPES,
     TrainConfig,
     build_optimizer,
-    is_real_gain,
     loss_weights,
     planned_epochs,
-    selection_score,
     set_seed,
     split_examples,
     warmup_steps,
 )
+from selfimprove_assets.lib.models.selection import EpochSelection
 from selfimprove_assets.lib.models.spec import ModelSpec
+from selfimprove_assets.lib.models.tags import example_words
 from selfimprove_assets.lib.types import ModelType, PageWords, TrainingExample
 
 __all__ = [
@@ -278,13 +277,9 @@ def train(
     class_weights = loss_weights(bundle, config)
 
     start_loss = bundle.mean_loss(val_windows, config.batch_size) if val_windows else math.inf
-    # The kept model is the best *trained* epoch, never the untouched start: a warm start whose
-    # epochs all score worse than the parent on validation still yields a real candidate, and
-    # the evaluation (golden set + production slice) decides whether it beats the parent.
-    best: tuple[float, float] | None = None
-    best_loss = math.inf
+    selection = EpochSelection(config, start_loss, validating=bool(val_windows))
     best_state = bundle.trainable_state()
-    best_epoch, bad_epochs, step = 0, 0, 0
+    step = 0
     history: list[dict[str, float]] = []
     if val_windows:
         emit(0, {"val_loss": start_loss, "epoch": 0.0})
@@ -319,23 +314,13 @@ def train(
         history.append(record)
         emit(step, record)
         logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in record.items()})
-        if not val_windows:
-            best_state, best_epoch = bundle.trainable_state(), epoch
-        else:
-            score = selection_score(record, config.select_on)
-            if best is None or score > best:
-                # the best epoch is kept, but only a real gain resets the patience
-                start = (0.0, -start_loss)
-                reference = start if best is None else max(best, start)
-                improved = is_real_gain(score, reference, config)
-                best, best_loss = score, record["val_loss"]
-                best_state, best_epoch = bundle.trainable_state(), epoch
-                bad_epochs = 0 if improved else bad_epochs + 1
-            else:
-                bad_epochs += 1
-            if bad_epochs >= config.patience and step >= config.min_steps:
-                logger.info("early stopping after epoch %d (best epoch %d)", epoch, best_epoch)
-                break
+        if selection.observe(epoch, record):
+            best_state = bundle.trainable_state()
+        if selection.should_stop(step):
+            logger.info(
+                "early stopping after epoch %d (best epoch %d)", epoch, selection.best_epoch
+            )
+            break
         if config.max_steps is not None and step >= config.max_steps:
             break
     progress.close()
@@ -347,14 +332,14 @@ def train(
     metrics.update(fit_automation(predictor, val_set, train_set, automation))
     bundle.model.to("cpu")
     if val_windows:
-        metrics["val_loss"] = best_loss
+        metrics["val_loss"] = selection.best_loss
     if kind_of(model_type).calibrated:
         metrics["temperature"] = bundle.spec.temperature
     return TrainResult(
         bundle=bundle,
         metrics=metrics,
         history=history,
-        best_epoch=best_epoch,
+        best_epoch=selection.best_epoch,
         steps=step,
         n_train=len(train_set),
         n_val=len(val_set),

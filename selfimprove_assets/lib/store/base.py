@@ -13,8 +13,8 @@ from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from selfimprove_assets.lib.store.engine import READ_ONLY_OPTION
-from selfimprove_assets.lib.store.models import FeedbackRow
 from selfimprove_assets.lib.store.outcomes import OUTCOME_KEYS
+from selfimprove_assets.lib.store.tables import FeedbackRow
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

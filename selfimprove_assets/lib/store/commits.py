@@ -28,14 +28,14 @@ from selfimprove_assets.lib.store.base import (
     StorePart,
     core_table,
 )
-from selfimprove_assets.lib.store.models import (
+from selfimprove_assets.lib.store.outcomes import compute_outcome
+from selfimprove_assets.lib.store.tables import (
     CommitRow,
     CounterRow,
     DocumentRow,
     FeedbackRow,
     utcnow,
 )
-from selfimprove_assets.lib.store.outcomes import compute_outcome
 
 _COUNTER_KEY = ("model_type", "model_version", "field")
 _COUNTER_ARRAY_COLUMNS = (*_COUNTER_KEY, *COUNTER_COLUMNS)

@@ -9,13 +9,13 @@ from sqlalchemy import ColumnElement, func, select
 
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.store.base import COUNTER_COLUMNS, StorePart
-from selfimprove_assets.lib.store.models import (
+from selfimprove_assets.lib.store.outcomes import OUTCOME_KEYS
+from selfimprove_assets.lib.store.tables import (
     CommitRow,
     CounterRow,
     FeedbackArchiveRow,
     FeedbackRow,
 )
-from selfimprove_assets.lib.store.outcomes import OUTCOME_KEYS
 
 
 class CounterStore(StorePart):

@@ -18,7 +18,7 @@ from selfimprove_assets.lib.store.base import (
     core_table,
     feedback_to_dict,
 )
-from selfimprove_assets.lib.store.models import DocumentRow, FeedbackArchiveRow, FeedbackRow
+from selfimprove_assets.lib.store.tables import DocumentRow, FeedbackArchiveRow, FeedbackRow
 
 
 class CurationReads(StorePart):

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 
 from selfimprove_assets.lib.store.base import StorePart, dataclass_from_row
-from selfimprove_assets.lib.store.models import (
+from selfimprove_assets.lib.store.tables import (
     FeedbackArchiveRow,
     FeedbackRow,
     ModelRow,

@@ -20,7 +20,7 @@ from selfimprove_assets.lib.store.base import (
     core_table,
     feedback_to_dict,
 )
-from selfimprove_assets.lib.store.models import CommitRow, CounterRow, DocumentRow, FeedbackRow
+from selfimprove_assets.lib.store.tables import CommitRow, CounterRow, DocumentRow, FeedbackRow
 
 QUEUE_STATUSES = ("unreviewed", "reviewed", "committed")
 # which documents the queue shows: those a reviewer must see (needing review, or drawn for QA),

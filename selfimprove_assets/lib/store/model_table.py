@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from selfimprove_assets.lib.store.base import NotFound, StorePart, dataclass_from_row
-from selfimprove_assets.lib.store.models import CommitRow, ModelRow, utcnow
+from selfimprove_assets.lib.store.tables import CommitRow, ModelRow, utcnow
 from selfimprove_assets.lib.types import RetrainState
 
 

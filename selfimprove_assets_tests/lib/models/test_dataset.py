@@ -17,7 +17,7 @@ from selfimprove_assets.lib.models.dataset import (
     read_dataset,
     write_dataset,
 )
-from selfimprove_assets.lib.models.extractor import example_entities
+from selfimprove_assets.lib.models.tags import example_entities
 from selfimprove_assets.lib.types import Entity, TrainingExample
 from selfimprove_assets_tests.lib.models.tiny_corpus import make_corpus
 

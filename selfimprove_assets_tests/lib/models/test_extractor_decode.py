@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import torch
 
-from selfimprove_assets.lib.models.extractor import decode_entities, predict_entities
+from selfimprove_assets.lib.models.extractor import predict_entities
 from selfimprove_assets.lib.models.featurizer import Window
+from selfimprove_assets.lib.models.tags import decode_entities
 from selfimprove_assets.lib.types import Word, union_box
 
 WORDS = [

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from selfimprove_assets.lib.models.artifacts import ADAPTER_FILE, ModelBundle
+from selfimprove_assets.lib.models.names import CHAMPION
 from selfimprove_assets.lib.models.predictor import DocumentPredictor, ModelPredictor
 from selfimprove_assets.lib.models.registry import (
-    CHAMPION,
     ModelRegistry,
     clear_predictor_cache,
     load_predictor,

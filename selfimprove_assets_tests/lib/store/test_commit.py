@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from selfimprove_assets.lib.store.models import CommitRow, FeedbackRow
 from selfimprove_assets.lib.store.outcomes import compute_outcome
 from selfimprove_assets.lib.store.repository import CommitResult, Conflict, FeedbackStore, NotFound
+from selfimprove_assets.lib.store.tables import CommitRow, FeedbackRow
 from selfimprove_assets_tests.lib.store.factories import (
     add_documents,
     assert_counters_equal_recount,

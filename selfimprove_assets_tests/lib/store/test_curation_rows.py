@@ -8,8 +8,8 @@ from datetime import UTC
 import pandas as pd
 from sqlalchemy import select
 
-from selfimprove_assets.lib.store.models import FeedbackRow
 from selfimprove_assets.lib.store.repository import FeedbackStore
+from selfimprove_assets.lib.store.tables import FeedbackRow
 from selfimprove_assets_tests.lib.store.test_commit import feedback_rows, seed_documents
 
 

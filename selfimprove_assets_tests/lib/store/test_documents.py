@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from selfimprove_assets.lib.store.models import DocumentRow, FeedbackRow
 from selfimprove_assets.lib.store.repository import FeedbackStore, NotFound, StoreError
+from selfimprove_assets.lib.store.tables import DocumentRow, FeedbackRow
 from selfimprove_assets_tests.lib.store.factories import add_documents, entity, review
 
 

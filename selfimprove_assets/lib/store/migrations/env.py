@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from selfimprove_assets.lib.store.engine import make_engine
-from selfimprove_assets.lib.store.models import Base
+from selfimprove_assets.lib.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
