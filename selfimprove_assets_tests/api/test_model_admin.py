@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from mlflow import MlflowClient
 
@@ -38,7 +36,7 @@ def test_rollback_with_the_registry_down_changes_nothing(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
     api = make_api()
     register(api.store, api.models, "classifier", "2", parent="1")
-    down = replace(api.settings, mlflow_tracking_uri=f"http://127.0.0.1:{free_port()}")
+    down = api.settings.replace(mlflow_tracking_uri=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(ApiError) as raised:
         rollback(api.store, down, "classifier", "admin")
     assert raised.value.status_code == 503 and "nothing was rolled back" in raised.value.message

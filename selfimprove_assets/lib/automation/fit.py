@@ -22,9 +22,9 @@ from selfimprove_assets.lib.automation.cutoffs import choose_cutoffs, min_error_
 from selfimprove_assets.lib.defaults import AutomationSettings
 from selfimprove_assets.lib.kinds import kind_of
 from selfimprove_assets.lib.models.dataset import example_truth
-from selfimprove_assets.lib.models.extractor import example_words
 from selfimprove_assets.lib.models.predictor import ModelPredictor
 from selfimprove_assets.lib.models.spec import ModelSpec
+from selfimprove_assets.lib.models.tags import example_words
 from selfimprove_assets.lib.types import PageWords, TrainingExample
 
 DOC_TYPE = "doc_type"
