@@ -86,7 +86,7 @@ USER selfimprove
 VOLUME ["/data"]
 EXPOSE 8000 3000 5000
 # Every service's own check (deploy/healthcheck.py reads which one runs as PID 1).
-HEALTHCHECK --interval=30s --timeout=20s --start-period=120s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=20s --start-period=300s --retries=3 \
     CMD ["python", "/app/deploy/healthcheck.py"]
 
 ENTRYPOINT ["/app/deploy/docker-entrypoint.sh"]

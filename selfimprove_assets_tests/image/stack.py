@@ -25,7 +25,7 @@ from selfimprove_assets_tests.production.graphql import DAEMONS_QUERY, WORKSPACE
 from selfimprove_assets_tests.production.services import PROJECT_ROOT, free_port
 
 T = TypeVar("T")
-START_TIMEOUT = 300.0  # a service coming up on a busy two-core machine
+START_TIMEOUT = 600.0  # a service coming up on a busy two-core machine (the code server)
 BOOTSTRAP_TIMEOUT = 900.0  # ingest and train V1 of both tiny models in a container
 DATABASES = ("selfimprove", "dagster", "mlflow")
 
