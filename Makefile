@@ -7,7 +7,7 @@ export DAGSTER_HOME ?= $(SELFIMPROVE_HOME)/dagster
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint typecheck unit bench serve ui mlflow-ui clean
+.PHONY: setup demo test test-image lint typecheck unit bench serve ui mlflow-ui clean
 
 setup:
 	@bash scripts/setup.sh
@@ -16,6 +16,11 @@ demo: setup
 	$(BIN)/selfimprove demo
 
 test: setup lint typecheck unit
+
+# The image that ships: Docker (installed and started when missing), the Debian base, the image
+# built from the Dockerfile, then the image tests (entrypoints, user, layers, the whole stack).
+test-image: setup
+	@bash scripts/test-image.sh
 
 lint: setup
 	$(BIN)/ruff format --check .

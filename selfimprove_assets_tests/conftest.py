@@ -67,11 +67,22 @@ def _machine_has(marker: str) -> bool:
         import torch
 
         return torch.cuda.is_available() == (marker == "cuda")
+    return compose_command() is not None
+
+
+def compose_command() -> list[str] | None:
+    """``docker compose`` (v2) where the client has it, else Debian's ``docker-compose`` (1.29;
+    v2 is not packaged there), else None."""
     docker = shutil.which("docker")
-    return (
-        docker is not None
+    if (
+        docker
         and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
-    )
+    ):
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    if legacy and subprocess.run([legacy, "version"], capture_output=True).returncode == 0:
+        return [legacy]
+    return None
 
 
 def _needs(item: pytest.Item) -> list[str]:

@@ -163,15 +163,22 @@ class Settings(BaseSettings):
         return self.home / "dagster"
 
     def ensure_dirs(self) -> None:
-        for path in (
+        """Make the home's folders, and the MLflow artifact root when it is a local folder (a
+        remote root, ``mlflow-artifacts://host/...`` or ``s3://...``, is the server's)."""
+        folders = [
             self.home,
             self.blobs_dir,
             self.pages_dir,
             self.datasets_dir,
             self.reports_dir,
             self.dagster_home,
-            Path(self.mlflow_artifact_root),
-        ):
+        ]
+        root = urlsplit(self.mlflow_artifact_root)
+        if root.scheme == "file":
+            folders.append(Path(root.path))
+        elif not root.scheme:
+            folders.append(Path(self.mlflow_artifact_root))
+        for path in folders:
             path.mkdir(parents=True, exist_ok=True)
 
     def replace(self, **changes: Any) -> Settings:

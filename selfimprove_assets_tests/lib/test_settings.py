@@ -233,3 +233,24 @@ def test_the_example_file_documents_every_key_with_its_default(home: Path) -> No
             assert f"{key} = " in text, f"[{section}] {key} is not documented"
     for key in ("home", "database_url", "mlflow_tracking_uri", "mlflow_artifact_root", "backbone"):
         assert f"# {key} = " in text
+
+
+def test_ensure_dirs_makes_a_local_artifact_root_only(home: Path, tmp_path: Path) -> None:
+    """A remote artifact root (the compose file's ``mlflow-artifacts://mlflow:5000/...``) is
+    the server's: the API, whose working directory in the image is not writable, once failed at
+    start making a folder named ``mlflow-artifacts:`` there."""
+    local = tmp_path / "artifacts"
+    load_settings(
+        {"SELFIMPROVE_HOME": str(home), "SELFIMPROVE_MLFLOW_ARTIFACT_ROOT": str(local)}
+    ).ensure_dirs()
+    assert local.is_dir()
+    as_uri = tmp_path / "as-uri"
+    load_settings(
+        {"SELFIMPROVE_HOME": str(home), "SELFIMPROVE_MLFLOW_ARTIFACT_ROOT": as_uri.as_uri()}
+    ).ensure_dirs()
+    assert as_uri.is_dir()
+    for remote in ("mlflow-artifacts://mlflow:5000/selfimprove", "s3://bucket/mlflow"):
+        load_settings(
+            {"SELFIMPROVE_HOME": str(home), "SELFIMPROVE_MLFLOW_ARTIFACT_ROOT": remote}
+        ).ensure_dirs()
+    assert sorted(p.name for p in Path.cwd().iterdir()) == []  # nothing made in the cwd
