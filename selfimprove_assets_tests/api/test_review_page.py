@@ -132,19 +132,19 @@ def test_whole_review_by_keyboard_through_the_queue(live_api: tuple[ApiHarness, 
             rows = page.locator("#entities tbody tr")
             expect(rows).to_have_count(n_predicted)
             assert page.locator("#overlay .box").count() > 0  # predicted boxes drawn
-            # Fields below their threshold (the harness sets 0.8 for every field) stand out.
-            low = sum(e["confidence"] < 0.8 for e in first_prediction["entities"])
-            expect(page.locator("#entities tbody tr.low")).to_have_count(low)
-            expect(page.locator("#overlay .box.low")).to_have_count(
-                sum(
-                    e["confidence"] < 0.8 and e["bbox"] is not None
-                    for e in first_prediction["entities"]
-                )
+            # Whatever is not auto-accepted stands out in amber; the tiny test models clear no
+            # cut-off, so every field (and the type) is amber.
+            entities = first_prediction["entities"]
+            assert not any(e["auto_accepted"] for e in entities)
+            assert first_prediction["doc_type_auto_accepted"] is False
+            expect(page.locator("#entities tbody tr.low")).to_have_count(
+                sum(not e["auto_accepted"] for e in entities)
             )
-            type_is_low = first_prediction["doc_type_confidence"] < 0.8
-            assert (
-                "low" in (page.locator("#doc-type").get_attribute("class") or "")
-            ) == type_is_low
+            expect(page.locator("#overlay .box.low")).to_have_count(
+                sum(not e["auto_accepted"] and e["bbox"] is not None for e in entities)
+            )
+            expect(page.locator("#overlay .box:not(.low)")).to_have_count(0)
+            expect(page.locator("#doc-type")).to_have_class(re.compile(r"\blow\b"))
 
             # Clicking a box selects its row.
             boxes = page.locator("#overlay .box")
@@ -186,10 +186,11 @@ def test_whole_review_by_keyboard_through_the_queue(live_api: tuple[ApiHarness, 
             added = rows.nth(n_predicted)
             page.keyboard.press("2")
             expect(added.locator("select.label")).to_have_value(labels[1])
-            wrap = page.locator("#page-wrap").bounding_box()
-            assert wrap is not None
 
             def at(bx: float, by: float) -> tuple[float, float]:
+                # Read the page's place afresh: selecting a row scrolls the page under the mouse.
+                wrap = page.locator("#page-wrap").bounding_box()
+                assert wrap is not None
                 return (
                     wrap["x"] + bx / 1000 * wrap["width"],
                     wrap["y"] + by / 1000 * wrap["height"],
@@ -229,6 +230,12 @@ def test_whole_review_by_keyboard_through_the_queue(live_api: tuple[ApiHarness, 
             page.keyboard.press("4")
             cx = (clicked["bbox"][0] + clicked["bbox"][2]) / 2
             cy = (clicked["bbox"][1] + clicked["bbox"][3]) / 2
+            # The click lands on an amber predicted box, not beside it.
+            on = page.evaluate(
+                "([x, y]) => document.elementFromPoint(x, y).closest('.box')?.className ?? ''",
+                list(at(cx, cy)),
+            )
+            assert "low" in on.split()
             page.mouse.click(*at(cx, cy))
             filled = rows.nth(n_predicted + 2)
             expect(filled.locator("input.text")).to_have_value(clicked["text"])
@@ -297,6 +304,7 @@ def test_whole_review_by_keyboard_through_the_queue(live_api: tuple[ApiHarness, 
             "page": 0,
             "bbox": expected_box,
             "confidence": None,
+            "auto_accepted": False,
         },
         {
             "label": labels[2],
@@ -304,6 +312,7 @@ def test_whole_review_by_keyboard_through_the_queue(live_api: tuple[ApiHarness, 
             "page": 0,
             "bbox": typed["bbox"],
             "confidence": None,
+            "auto_accepted": False,
         },
         {
             "label": labels[3],
@@ -311,6 +320,7 @@ def test_whole_review_by_keyboard_through_the_queue(live_api: tuple[ApiHarness, 
             "page": 0,
             "bbox": clicked_box,
             "confidence": None,
+            "auto_accepted": False,
         },
     ]
     other = api.client.get(f"/v1/documents/{second}", headers=REVIEWER).json()
