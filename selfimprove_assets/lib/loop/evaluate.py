@@ -89,7 +89,8 @@ def evaluate_candidate(
     """Score the default (the candidate's parent) and the candidate, decide, write the report
     (``reports_dir``) and log it to the candidate's MLflow run. The decision also compares
     their automation rates at their cut-offs on the golden set (``automation``'s tolerance)."""
-    from selfimprove_assets.lib.models.registry import load_predictor, model_uri
+    from selfimprove_assets.lib.models.names import model_uri
+    from selfimprove_assets.lib.models.registry import load_predictor
 
     automation = automation or AutomationSettings()
     predictors = {
