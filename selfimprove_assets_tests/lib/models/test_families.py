@@ -15,9 +15,9 @@ from safetensors.torch import load_file
 from selfimprove_assets.lib.models.artifacts import ModelBundle
 from selfimprove_assets.lib.models.families import FAMILIES, family_of_backbone
 from selfimprove_assets.lib.models.inference import inference_module, is_quantized, quantize_int8
+from selfimprove_assets.lib.models.names import CHAMPION
 from selfimprove_assets.lib.models.predictor import ModelPredictor
 from selfimprove_assets.lib.models.registry import (
-    CHAMPION,
     ModelRegistry,
     clear_predictor_cache,
     load_predictor,
