@@ -16,9 +16,10 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from selfimprove_assets.lib.store.engine import make_engine, upgrade_schema
+from selfimprove_assets.lib.store.engine import MIGRATIONS_DIR, make_engine, upgrade_schema
 from selfimprove_assets_tests.image.previous_release import create_with_previous_release
 from selfimprove_assets_tests.lib.store.test_migrations import TABLES
 from selfimprove_assets_tests.postgres_server import create_database
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.postgres
 
 MIGRATORS = 4
 ROUNDS = 8
-HEAD = "0002"
+HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()  # the newest revision
 
 
 def _migrate(url: str, barrier: Barrier, errors: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
