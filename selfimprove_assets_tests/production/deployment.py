@@ -33,6 +33,9 @@ ONE_TYPE = "intake_form"
 LOOP_SETTINGS: dict[str, str] = {
     "SELFIMPROVE_MONITOR_MIN_COMMITS": "10",
     "SELFIMPROVE_MONITOR_MIN_CORRECTIONS": "0",
+    # a few dozen reviews never give the production slice the power the default waits for
+    # (monitor.decision_power): detection alone triggers, as in the other test-size loops
+    "SELFIMPROVE_MONITOR_DECISION_POWER": "none",
     "SELFIMPROVE_TRAINING_EPOCHS": "4",
     "SELFIMPROVE_TRAINING_WARM_START_EPOCHS": "3",
     "SELFIMPROVE_TRAINING_MIN_STEPS": "0",
