@@ -46,9 +46,21 @@ def _training_pids(run_id: str) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"training_jobs.train" in argv and run_id.encode() in argv:
+        if b"training_jobs.train" not in argv:
+            continue
+        # the job gets its run in the Pipes context, not on its command line: it is ours when
+        # this test process (the in-process run) started it
+        if run_id.encode() in argv or _parent(entry) == os.getpid():
             pids.append(int(entry.name))
     return pids
+
+
+def _parent(entry: Path) -> int | None:
+    try:
+        stat = (entry / "stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 class KillAfterFirstEpoch(TrainingJobResource):
